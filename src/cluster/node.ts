@@ -1,0 +1,866 @@
+/**
+ * A cluster node: one process's nact actor system plus one WebSocket endpoint, named
+ * `name@host[:port]` like an Erlang node. Nodes dial each other lazily on first send, prove the
+ * shared cookie before any frame is decoded, and route nact's own `dispatch`, `query` and
+ * `stop` for refs that live on other nodes.
+ */
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import { start as startSystem, stop as stopActor, type Ref } from 'nact';
+import {
+  AbortError,
+  AuthenticationError,
+  ConnectError,
+  FlameError,
+  ModuleRefError,
+  NodeDownError,
+  ProtocolError,
+  QueryTimeoutError,
+} from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import { formatNodeName, parseNodeName, nodeUrl, type NodeAddress } from './address.js';
+import { registerLocalSystem, unregisterLocalSystem, type DecodeContext } from './codec.js';
+import {
+  ACCEPT_FRAME,
+  HEADER_INCARNATION,
+  HEADER_MAX_PAYLOAD,
+  HEADER_NODE,
+  HEADER_NONCE,
+  HEADER_PROOF,
+  HEADER_TO,
+  HEADER_VERSION,
+  PROOF_BYTES,
+  PROTOCOL_VERSION,
+  clientProof,
+  isNonce,
+  newNonce,
+  proofMatches,
+  serverProof,
+} from './handshake.js';
+import {
+  localActorRef,
+  localSystemRef,
+  localTempRef,
+  references,
+  systemMap,
+  type ConcreteActor,
+} from './nact-internals.js';
+import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from './options.js';
+import { Peer, type Connection, type PeerHost } from './peer.js';
+import { RemoteRef, remoteSystemName, type RefKind } from './remote-ref.js';
+
+/** Wire operations; a frame is a msgpack array of these tuples. */
+const OP_DISPATCH = 1; // [op, target, message, sender]
+const OP_STOP = 2; //     [op, target]
+const OP_REQUEST = 3; //  [op, id, service, payload]
+const OP_REPLY = 4; //    [op, id, ok, value]
+const OP_CANCEL = 5; //   [op, id]
+const OP_NO_ACTOR = 6; // [op, replyTo, target]: a query's target does not exist
+
+/** A module export resolved on the peer: `{ module: 'file:///app/actors.js', export: 'counter' }`. */
+export interface ModuleSpecifier {
+  readonly module: string;
+  readonly export: string;
+}
+
+export interface RequestOptions {
+  /** Milliseconds before the request rejects with QueryTimeoutError (and is cancelled remotely). */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+/** Context given to a service handler. */
+export interface RequestContext {
+  /** The node that sent the request. */
+  readonly peer: string;
+  /** Aborted when the requester cancels (timeout, AbortSignal). */
+  readonly signal: AbortSignal;
+}
+
+export type ServiceHandler = (payload: unknown, context: RequestContext) => unknown;
+
+/** Events a node emits. */
+export interface NodeEvents {
+  nodeup: [node: string];
+  nodedown: [node: string, reason: Error];
+  /** A connection attempt was refused (bad handshake, wrong cookie, wrong node). */
+  refused: [info: { address: string; node: string | undefined; reason: string }];
+  /** A message could not be delivered: its target node is down, or its target actor does not exist. */
+  undeliverable: [info: { target: string; reason: Error }];
+}
+
+interface PendingReply {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  peer: Peer;
+  timer: NodeJS.Timeout;
+}
+
+const REMOTE_HANDLE = Symbol('flame.remoteHandle');
+type WithHandle = RemoteRef & { [REMOTE_HANDLE]?: ConcreteActor };
+
+/** A zero mask: masking protects browsers' intermediaries, not node-to-node links, and costs a copy. */
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
+export class ClusterNode extends EventEmitter<NodeEvents> {
+  /** This node's name, e.g. `app@127.0.0.3`. */
+  readonly name: string;
+  readonly address: NodeAddress;
+  /** Random per process start; peers use it to tell a restarted node from a reconnect. */
+  readonly incarnation = randomBytes(9).toString('base64url');
+  /** The nact system of this node: the parent for top-level actors. */
+  readonly system: Ref<never>;
+  readonly logger: Logger;
+  readonly heartbeatInterval: number;
+  readonly heartbeatTimeout: number;
+  readonly maxQueuedMessages: number;
+
+  readonly #options: ResolvedNodeOptions;
+  readonly #server: http.Server;
+  readonly #wss: WebSocketServer;
+  readonly #peers = new Map<string, Peer>();
+  readonly #replies = new Map<number, PendingReply>();
+  readonly #services = new Map<string, ServiceHandler>();
+  readonly #pendingUpgrades = new WeakMap<http.IncomingMessage, string[]>();
+  readonly #waitingInbound = new Map<string, () => void>();
+  readonly #remoteSystem: string;
+  readonly #host: PeerHost;
+  #nextReplyId = 1;
+  #stopped = false;
+
+  private constructor(options: ResolvedNodeOptions, server: http.Server, port: number) {
+    super();
+    this.#options = options;
+    this.name = formatNodeName(options.shortName, options.host, port);
+    this.address = parseNodeName(this.name);
+    this.logger = createLogger(options.log, `[${this.name}]`, options.logSink);
+    this.heartbeatInterval = options.heartbeatInterval;
+    this.heartbeatTimeout = options.heartbeatTimeout;
+    this.maxQueuedMessages = options.maxQueuedMessages;
+    this.#server = server;
+    const node = this;
+    this.#host = {
+      get name() { return node.name; },
+      get logger() { return node.logger; },
+      get heartbeatInterval() { return node.heartbeatInterval; },
+      get heartbeatTimeout() { return node.heartbeatTimeout; },
+      get maxQueuedMessages() { return node.maxQueuedMessages; },
+      decodeContext: (peer) => this.#decodeContext(peer),
+      receive: (peer, message) => this.#receive(peer, message),
+      dial: (peer) => this.#dial(peer),
+      peerUp: (peer) => {
+        this.#waitingInbound.get(peer.node)?.();
+        this.logger.info(`connected to ${peer.node}`);
+        this.emit('nodeup', peer.node);
+      },
+      peerDown: (peer, reason, undelivered) => this.#peerDown(peer, reason, undelivered),
+    };
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: false });
+    this.#wss.on('headers', (headers, req) => {
+      const extra = this.#pendingUpgrades.get(req);
+      if (extra) headers.push(...extra);
+    });
+    server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
+    server.on('request', (req, res) => {
+      // A plain GET answers liveness/readiness probes (e.g. a Kubernetes httpGet probe).
+      const ok = req.url === '/healthz' && !this.#stopped;
+      res.writeHead(ok ? 200 : 404, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not found\n');
+    });
+    // The system's name is the node's name so refs print meaningfully; nact ignores a string arg (library-traps §1).
+    this.system = (startSystem as unknown as (opts: { name: string }) => Ref<never>)({ name: this.name });
+    registerLocalSystem(this.name, this.name);
+    this.#remoteSystem = remoteSystemName(this.name);
+    systemMap.add({ name: this.#remoteSystem, find: (ref) => this.#findRemote(ref) });
+    this.handle('flame.spawn', (payload) => this.#spawnFromModule(payload));
+  }
+
+  /** Starts a node: its nact system and its ws server, bound to its host and port. */
+  static async start(options?: NodeOptions): Promise<ClusterNode> {
+    const resolved = resolveNodeOptions(options);
+    const server = resolved.tls
+      ? https.createServer({ key: resolved.tls.key, cert: resolved.tls.cert })
+      : http.createServer();
+    await new Promise<void>((resolve, reject) => {
+      const onError = (e: NodeJS.ErrnoException) => {
+        reject(new ConnectError(`cannot listen on ${resolved.host}:${resolved.port}: ${e.message}`, { cause: e }));
+      };
+      server.once('error', onError);
+      server.listen(resolved.port, resolved.host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    const port = (server.address() as { port: number }).port;
+    const node = new ClusterNode(resolved, server, port);
+    node.logger.info(`node started on ${resolved.tls ? 'wss' : 'ws'}://${resolved.host}:${port}`);
+    return node;
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  /** Opens (or reuses) an authenticated link to `node`. */
+  async connect(node: string): Promise<void> {
+    this.#assertRunning();
+    await this.#peer(parseNodeName(node).node).connect();
+  }
+
+  /** Closes the link to `node`, if any. */
+  disconnect(node: string): void {
+    this.#peers.get(parseNodeName(node).node)?.close(1000, 'disconnected');
+  }
+
+  isConnected(node: string): boolean {
+    return this.#peers.get(parseNodeName(node).node)?.state === 'up';
+  }
+
+  /** Nodes with a link up. */
+  connectedNodes(): string[] {
+    return [...this.#peers.values()].filter((p) => p.state === 'up').map((p) => p.node);
+  }
+
+  /**
+   * Calls `onDown(reason)` once when `node` goes down (or soon, if it is not connected).
+   * Returns a function that cancels the monitor.
+   */
+  monitor(node: string, onDown: (reason: Error) => void): () => void {
+    const name = parseNodeName(node).node;
+    let active = true;
+    const listener = (down: string, reason: Error) => {
+      if (down !== name || !active) return;
+      cancel();
+      onDown(reason);
+    };
+    const cancel = () => {
+      active = false;
+      this.off('nodedown', listener);
+    };
+    if (this.#peers.get(name)?.state !== 'up') {
+      queueMicrotask(() => {
+        if (active) {
+          cancel();
+          onDown(new NodeDownError(`node ${name} is not connected`, { details: { node: name } }));
+        }
+      });
+    } else {
+      this.on('nodedown', listener);
+    }
+    return cancel;
+  }
+
+  /** A ref to the actor at `path` (names from the system down) on `node`, for nact's dispatch/query/stop. */
+  remoteRef<Msg = unknown>(node: string, path: string[] | string): Ref<Msg> {
+    const parts = typeof path === 'string' ? path.split('/').filter(Boolean) : path;
+    const name = parseNodeName(node).node;
+    return (name === this.name ? localActorRef(this.name, parts) : new RemoteRef(this.#remoteSystem, name, 'a', parts)) as Ref<Msg>;
+  }
+
+  /**
+   * Spawns an actor on `node` from a module export `(parentRef, ...args) => ActorRef`, resolved
+   * on that node, and returns its ref.
+   */
+  async spawnRemote<Msg = unknown>(node: string, spec: ModuleSpecifier, args: unknown[] = [], options: RequestOptions = {}): Promise<Ref<Msg>> {
+    const ref = await this.request(node, 'flame.spawn', { module: spec.module, export: spec.export, args }, { timeout: 30_000, ...options });
+    return ref as Ref<Msg>;
+  }
+
+  /** Registers the handler of a request service (the FLAME layer builds on this). */
+  handle(service: string, handler: ServiceHandler): void {
+    this.#services.set(service, handler);
+  }
+
+  /** Sends a request to a service on `node` and resolves to its result. */
+  request(node: string, service: string, payload: unknown, options: RequestOptions = {}): Promise<unknown> {
+    let peer: Peer;
+    try {
+      this.#assertRunning();
+      peer = this.#peer(parseNodeName(node).node);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { timeout, signal } = options;
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(new AbortError(`request "${service}" to ${peer.node} aborted before it was sent`));
+        return;
+      }
+      const id = peer.nextRequestId++;
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (ok: boolean, value: unknown) => {
+        if (peer.requests.get(id) !== settle) return;
+        peer.requests.delete(id);
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (ok) resolve(value);
+        else reject(value);
+      };
+      const cancel = (error: Error) => {
+        if (peer.requests.get(id) !== settle) return;
+        try {
+          peer.send([OP_CANCEL, id]);
+        } catch {
+          // the peer is gone: nothing left to cancel
+        }
+        settle(false, error);
+      };
+      const onAbort = () => cancel(new AbortError(`request "${service}" to ${peer.node} aborted`, { cause: signal?.reason }));
+      peer.requests.set(id, settle);
+      if (timeout !== undefined && timeout !== Infinity) {
+        timer = setTimeout(
+          () => cancel(new QueryTimeoutError(`request "${service}" to ${peer.node} timed out after ${timeout} ms`)),
+          timeout,
+        );
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        peer.send([OP_REQUEST, id, service, payload], (error) => settle(false, error));
+      } catch (error) {
+        settle(false, error);
+      }
+    });
+  }
+
+  /** Resolves when the link to the node of `target` has room for more messages (backpressure). */
+  whenWritable(target: string | Ref<unknown>): Promise<void> {
+    const node = typeof target === 'string' ? parseNodeName(target).node : (target as unknown as RemoteRef).node;
+    if (node === undefined || node === this.name) return Promise.resolve();
+    return this.#peer(node).whenWritable();
+  }
+
+  /** Closes every link and the server and stops the actor system. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const peer of this.#peers.values()) peer.close(1001, 'node stopping');
+    for (const client of this.#wss.clients) client.terminate();
+    this.#wss.close();
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections?.();
+    });
+    try {
+      stopActor(this.system);
+    } catch {
+      // already stopped
+    }
+    systemMap.remove(this.#remoteSystem);
+    unregisterLocalSystem(this.name);
+    this.logger.info('node stopped');
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  // ---------------------------------------------------------------- PeerHost
+
+  #assertRunning(): void {
+    if (this.#stopped) throw new FlameError(`node ${this.name} is stopped`);
+  }
+
+  #peer(node: string): Peer {
+    let peer = this.#peers.get(node);
+    if (!peer) {
+      if (node === this.name) throw new ConnectError(`node ${this.name} cannot connect to itself`);
+      peer = new Peer(this.#host, node);
+      this.#peers.set(node, peer);
+    }
+    return peer;
+  }
+
+  #decodeContext(peer: Peer): DecodeContext {
+    const local = this.name;
+    const remoteSystem = this.#remoteSystem;
+    return {
+      peer: peer.node,
+      ref: (node, kind, data) => {
+        if (kind === 'n') return new references.Nobody();
+        if (node === local) {
+          switch (kind) {
+            case 'a':
+              return localActorRef(local, checkParts(data));
+            case 's':
+              return localSystemRef(local);
+            case 't':
+              return localTempRef(local, checkId(data));
+            case 'r':
+              return new RemoteRef(remoteSystem, local, 'r', [], checkId(data));
+          }
+        }
+        return kind === 'a' || kind === 's'
+          ? new RemoteRef(remoteSystem, node, kind, kind === 'a' ? checkParts(data) : [])
+          : new RemoteRef(remoteSystem, node, kind, [], checkId(data));
+      },
+    };
+  }
+
+  #peerDown(peer: Peer, reason: Error, undelivered: unknown[][]): void {
+    for (const id of peer.replies) {
+      const pending = this.#replies.get(id);
+      if (pending) this.#settleReply(id, pending, false, reason);
+    }
+    peer.replies.clear();
+    for (const message of undelivered) {
+      if (message[0] === OP_DISPATCH || message[0] === OP_STOP) {
+        this.#undeliverable(describeTarget(message[1]), reason);
+      }
+    }
+    if (!this.#stopped) this.emit('nodedown', peer.node, reason);
+  }
+
+  #undeliverable(target: string, reason: Error): void {
+    this.logger.debug(`undeliverable message to ${target}: ${reason.message}`);
+    this.emit('undeliverable', { target, reason });
+  }
+
+  // ---------------------------------------------------------------- routing of remote refs
+
+  /** nact's system map asks this for refs of our pseudo-system: route them to their peer. */
+  #findRemote(ref: unknown): ConcreteActor | undefined {
+    if (!(ref instanceof RemoteRef)) {
+      const r = ref as { node?: unknown; kind?: unknown; path?: { parts?: unknown }; id?: unknown };
+      if (typeof r.node !== 'string' || typeof r.kind !== 'string') return undefined;
+      ref = new RemoteRef(this.#remoteSystem, r.node, r.kind as RefKind, Array.isArray(r.path?.parts) ? (r.path.parts as string[]) : [], r.id as number);
+    }
+    const target = ref as WithHandle;
+    if (target.kind === 'r' && target.node === this.name) {
+      return { dispatch: (message) => this.#resolveReply(target.id!, message) };
+    }
+    return (target[REMOTE_HANDLE] ??= {
+      dispatch: (message, sender) => this.#dispatchRemote(target, message, sender),
+      query: (message, timeout) => this.#queryRemote(target, message, timeout),
+      stop: () => this.#sendOrReport(target, [OP_STOP, target]),
+    });
+  }
+
+  #dispatchRemote(target: RemoteRef, message: unknown, sender: unknown): void {
+    // nact substitutes Nobody for a missing sender; it means nothing on the other side.
+    const from = sender instanceof references.Nobody ? undefined : sender;
+    this.#sendOrReport(target, [OP_DISPATCH, target, message, from]);
+  }
+
+  #sendOrReport(target: RemoteRef, message: unknown[]): void {
+    if (this.#stopped) {
+      this.#undeliverable(String(target), new FlameError(`node ${this.name} is stopped`));
+      return;
+    }
+    try {
+      this.#peer(target.node).send(message);
+    } catch (error) {
+      if (!(error instanceof NodeDownError)) throw error;
+      this.#undeliverable(String(target), error);
+    }
+  }
+
+  #queryRemote(target: RemoteRef, message: unknown, timeout: number): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (this.#stopped) {
+        reject(new FlameError(`node ${this.name} is stopped`));
+        return;
+      }
+      const peer = this.#peer(target.node);
+      const id = this.#nextReplyId++;
+      const replyTo = new RemoteRef(this.#remoteSystem, this.name, 'r', [], id);
+      const pending: PendingReply = {
+        resolve,
+        reject,
+        peer,
+        timer: setTimeout(() => {
+          if (this.#replies.get(id) === pending) {
+            this.#settleReply(id, pending, false, new QueryTimeoutError(`Query Timeout: ${target} did not answer within ${timeout} ms`, {
+              details: { target: String(target), timeout },
+            }));
+          }
+        }, timeout),
+      };
+      this.#replies.set(id, pending);
+      peer.replies.add(id);
+      try {
+        const msg = typeof message === 'function' ? (message as (ref: unknown) => unknown)(replyTo) : message;
+        peer.send([OP_DISPATCH, target, msg, replyTo], (error) => this.#settleReply(id, pending, false, error));
+      } catch (error) {
+        this.#settleReply(id, pending, false, error as Error);
+      }
+    });
+  }
+
+  #resolveReply(id: number, value: unknown): void {
+    const pending = this.#replies.get(id);
+    if (pending) this.#settleReply(id, pending, true, value);
+  }
+
+  #settleReply(id: number, pending: PendingReply, ok: boolean, value: unknown): void {
+    if (this.#replies.get(id) !== pending) return;
+    this.#replies.delete(id);
+    pending.peer.replies.delete(id);
+    clearTimeout(pending.timer);
+    if (ok) pending.resolve(value);
+    else pending.reject(value as Error);
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  #receive(peer: Peer, message: unknown): void {
+    if (!Array.isArray(message)) {
+      peer.protocolError(new ProtocolError('message is not a tuple'));
+      return;
+    }
+    switch (message[0]) {
+      case OP_DISPATCH:
+        this.#deliver(peer, message[1], message[2], message[3]);
+        return;
+      case OP_STOP: {
+        const actor = this.#localActor(message[1]);
+        if (actor?.stop) actor.stop();
+        return;
+      }
+      case OP_REQUEST:
+        this.#serve(peer, message[1], message[2], message[3]);
+        return;
+      case OP_REPLY: {
+        const settle = typeof message[1] === 'number' ? peer.requests.get(message[1]) : undefined;
+        settle?.(message[2] === true, message[3]);
+        return;
+      }
+      case OP_CANCEL:
+        peer.inbound.get(message[1] as number)?.abort(new AbortError('cancelled by the requester'));
+        return;
+      case OP_NO_ACTOR: {
+        const replyTo = message[1];
+        if (replyTo instanceof RemoteRef && replyTo.kind === 'r' && replyTo.node === this.name) {
+          const pending = this.#replies.get(replyTo.id!);
+          if (pending) {
+            this.#settleReply(replyTo.id!, pending, false, new FlameError(
+              `Actor stopped or never existed: ${String(message[2])} on ${peer.node}`,
+              { details: { target: String(message[2]) } },
+            ));
+          }
+        }
+        return;
+      }
+      default:
+        peer.protocolError(new ProtocolError(`unknown message type ${JSON.stringify(message[0])}`));
+    }
+  }
+
+  #localActor(target: unknown): ConcreteActor | undefined {
+    if (target instanceof RemoteRef) {
+      return target.kind === 'r' && target.node === this.name ? this.#findRemote(target) : undefined;
+    }
+    const t = target as { system?: { name?: unknown } } | undefined;
+    if (t?.system?.name !== this.name) return undefined;
+    return systemMap.find(this.name, target);
+  }
+
+  #deliver(peer: Peer, target: unknown, message: unknown, sender: unknown): void {
+    const actor = this.#localActor(target);
+    if (!actor) {
+      const where = describeTarget(target);
+      if (sender instanceof RemoteRef && sender.kind === 'r') {
+        peer.send([OP_NO_ACTOR, sender, where]);
+      } else {
+        this.#undeliverable(where, new FlameError(`no actor ${where} on ${this.name}`));
+      }
+      return;
+    }
+    try {
+      actor.dispatch(message, sender);
+    } catch (error) {
+      this.#undeliverable(describeTarget(target), error as Error);
+    }
+  }
+
+  #serve(peer: Peer, id: unknown, service: unknown, payload: unknown): void {
+    if (typeof id !== 'number' || typeof service !== 'string') {
+      peer.protocolError(new ProtocolError('malformed request'));
+      return;
+    }
+    const handler = this.#services.get(service);
+    const reply = (ok: boolean, value: unknown) => {
+      if (peer.inbound.get(id) !== controller) return;
+      peer.inbound.delete(id);
+      if (peer.state !== 'up') return;
+      try {
+        peer.send([OP_REPLY, id, ok, value], (error) => {
+          // The result could not be encoded or is too large: the requester still gets an answer.
+          peer.send([OP_REPLY, id, false, error]);
+        });
+      } catch {
+        // the requester is gone
+      }
+    };
+    const controller = new AbortController();
+    peer.inbound.set(id, controller);
+    if (!handler) {
+      reply(false, new ProtocolError(`unknown service "${service}" on ${this.name}`));
+      return;
+    }
+    try {
+      const result = handler(payload, { peer: peer.node, signal: controller.signal });
+      if (result instanceof Promise) {
+        result.then((value) => reply(true, value), (error) => reply(false, error));
+      } else {
+        reply(true, result);
+      }
+    } catch (error) {
+      reply(false, error);
+    }
+  }
+
+  async #spawnFromModule(payload: unknown): Promise<unknown> {
+    const p = payload as { module?: unknown; export?: unknown; args?: unknown };
+    if (typeof p?.module !== 'string' || typeof p.export !== 'string' || !Array.isArray(p.args)) {
+      throw new ProtocolError('spawn needs { module, export, args }');
+    }
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(p.module)) as Record<string, unknown>;
+    } catch (e) {
+      throw new ModuleRefError(`cannot load module ${p.module} on ${this.name}: ${(e as Error).message}`, { cause: e });
+    }
+    const factory = mod[p.export];
+    if (typeof factory !== 'function') {
+      throw new ModuleRefError(`module ${p.module} has no exported function "${p.export}" on ${this.name}`);
+    }
+    const ref = await (factory as (parent: unknown, ...args: unknown[]) => unknown)(this.system, ...p.args);
+    if (typeof ref !== 'object' || ref === null || (ref as { type?: unknown }).type !== 'actor') {
+      throw new ModuleRefError(`${p.export}() of ${p.module} must return the ActorRef it spawned`);
+    }
+    return ref;
+  }
+
+  // ---------------------------------------------------------------- handshake: dialing side
+
+  #dial(peer: Peer): Promise<Connection | undefined> {
+    const address = parseNodeName(peer.node);
+    const url = nodeUrl(address, this.#options.tls !== undefined);
+    const clientNonce = newNonce();
+    const cookie = this.#options.cookie;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      let serverNonce = '';
+      let peerIncarnation = '';
+      let peerMaxPayload = 0;
+      const ws = new WebSocket(url, {
+        headers: {
+          [HEADER_VERSION]: PROTOCOL_VERSION,
+          [HEADER_NODE]: this.name,
+          [HEADER_TO]: peer.node,
+          [HEADER_NONCE]: clientNonce,
+          [HEADER_INCARNATION]: this.incarnation,
+          [HEADER_MAX_PAYLOAD]: String(this.#options.maxPayload),
+        },
+        maxPayload: this.#options.maxPayload,
+        perMessageDeflate: false,
+        handshakeTimeout: this.#options.handshakeTimeout,
+        generateMask: zeroMask,
+        ...(this.#options.tls?.ca ? { ca: this.#options.tls.ca } : {}),
+      });
+      const timer = setTimeout(() => fail(new ConnectError(`handshake with ${peer.node} timed out after ${this.#options.handshakeTimeout} ms`)), this.#options.handshakeTimeout);
+      const fail = (error: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        ws.removeAllListeners();
+        ws.on('error', () => {});
+        ws.terminate();
+        reject(error);
+      };
+      ws.on('unexpected-response', (_req, res) => {
+        const status = res.statusCode ?? 0;
+        res.resume();
+        fail(status === 401 || status === 403
+          ? new AuthenticationError(`${peer.node} refused the connection (HTTP ${status}): check that both nodes share the cookie`)
+          : new ConnectError(`${peer.node} refused the connection (HTTP ${status} ${res.statusMessage ?? ''})`.trim()));
+      });
+      ws.on('upgrade', (res) => {
+        const node = res.headers[HEADER_NODE];
+        serverNonce = String(res.headers[HEADER_NONCE] ?? '');
+        peerIncarnation = String(res.headers[HEADER_INCARNATION] ?? '');
+        peerMaxPayload = Number(res.headers[HEADER_MAX_PAYLOAD]);
+        const expected = isNonce(serverNonce) ? serverProof(cookie, this.name, peer.node, clientNonce, serverNonce) : undefined;
+        if (node !== peer.node || !expected || !proofMatches(expected, res.headers[HEADER_PROOF] as string | undefined)) {
+          fail(new AuthenticationError(`${url} did not prove it is ${peer.node} with our cookie: check that both nodes share the cookie`));
+        }
+      });
+      ws.on('open', () => {
+        if (settled) return;
+        ws.send(clientProof(cookie, this.name, peer.node, clientNonce, serverNonce));
+      });
+      ws.once('message', (data: Buffer) => {
+        if (settled) return;
+        if (!Buffer.isBuffer(data) || !data.equals(ACCEPT_FRAME)) {
+          fail(new ProtocolError(`${peer.node} sent an invalid handshake answer`));
+          return;
+        }
+        settled = true;
+        clearTimeout(timer);
+        ws.removeAllListeners();
+        ws.on('error', () => {});
+        resolve({
+          ws,
+          peerNode: peer.node,
+          incarnation: peerIncarnation,
+          maxPayload: Number.isInteger(peerMaxPayload) && peerMaxPayload > 0 ? peerMaxPayload : this.#options.maxPayload,
+          dialer: this.name,
+        });
+      });
+      ws.on('close', (code, reason) => {
+        if (code === 4002) {
+          // The peer dialed us at the same time and its link wins the tie-break: wait for it.
+          settled = true;
+          clearTimeout(timer);
+          this.#awaitInbound(peer).then(() => resolve(undefined), reject);
+          return;
+        }
+        fail(code === 4001
+          ? new AuthenticationError(`${peer.node} refused our cookie: check that both nodes share the cookie`)
+          : new ConnectError(`connection to ${peer.node} closed during the handshake (${code} ${reason.toString()})`.trim()));
+      });
+      ws.on('error', (error) => {
+        fail(new ConnectError(`cannot connect to ${peer.node} at ${url}: ${error.message}`, { cause: error, details: { node: peer.node } }));
+      });
+    });
+  }
+
+  #awaitInbound(peer: Peer): Promise<void> {
+    if (peer.state === 'up') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waitingInbound.delete(peer.node);
+        reject(new ConnectError(`${peer.node} preferred its own connection, which did not arrive`));
+      }, this.#options.handshakeTimeout);
+      this.#waitingInbound.set(peer.node, () => {
+        clearTimeout(timer);
+        this.#waitingInbound.delete(peer.node);
+        resolve();
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------- handshake: accepting side
+
+  #refuse(socket: Duplex, req: http.IncomingMessage, status: number, text: string, reason: string): void {
+    const node = req.headers[HEADER_NODE];
+    const address = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    this.logger.warn(`refused connection from ${address}${typeof node === 'string' ? ` (claims ${node})` : ''}: ${reason}`);
+    this.emit('refused', { address, node: typeof node === 'string' ? node : undefined, reason });
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    socket.destroy();
+  }
+
+  #onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => {});
+    if (this.#stopped) return void socket.destroy();
+    const h = req.headers;
+    const clientNode = h[HEADER_NODE];
+    const clientNonce = h[HEADER_NONCE];
+    if (new URL(req.url ?? '/', 'http://x').pathname !== '/flame') {
+      return this.#refuse(socket, req, 404, 'Not Found', `unknown path ${req.url}`);
+    }
+    if (h[HEADER_VERSION] !== PROTOCOL_VERSION) {
+      return this.#refuse(socket, req, 401, 'Unauthorized', `missing or unsupported protocol version ${JSON.stringify(h[HEADER_VERSION] ?? null)}`);
+    }
+    let peerName: string;
+    try {
+      peerName = parseNodeName(String(clientNode)).node;
+    } catch {
+      return this.#refuse(socket, req, 401, 'Unauthorized', 'missing or invalid node name');
+    }
+    if (!isNonce(clientNonce) || typeof h[HEADER_INCARNATION] !== 'string') {
+      return this.#refuse(socket, req, 401, 'Unauthorized', 'missing or invalid challenge');
+    }
+    if (h[HEADER_TO] !== this.name) {
+      return this.#refuse(socket, req, 421, 'Misdirected Request', `dialed ${JSON.stringify(h[HEADER_TO])}, but this is ${this.name}`);
+    }
+    const serverNonce = newNonce();
+    this.#pendingUpgrades.set(req, [
+      `${HEADER_NODE}: ${this.name}`,
+      `${HEADER_NONCE}: ${serverNonce}`,
+      `${HEADER_INCARNATION}: ${this.incarnation}`,
+      `${HEADER_MAX_PAYLOAD}: ${this.#options.maxPayload}`,
+      `${HEADER_PROOF}: ${serverProof(this.#options.cookie, peerName, this.name, clientNonce, serverNonce).toString('base64url')}`,
+    ]);
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      const address = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+      const expected = clientProof(this.#options.cookie, peerName, this.name, clientNonce, serverNonce);
+      const timer = setTimeout(() => {
+        this.#refuseSocket(ws, address, peerName, 'handshake timed out');
+      }, this.#options.handshakeTimeout);
+      ws.on('error', () => {});
+      ws.once('message', (data: Buffer, isBinary: boolean) => {
+        clearTimeout(timer);
+        // Only the proof is looked at: nothing a peer sends is decoded before it checks out.
+        if (!isBinary || data.length !== PROOF_BYTES || !proofMatches(expected, data)) {
+          this.#refuseSocket(ws, address, peerName, 'wrong cookie');
+          return;
+        }
+        ws.removeAllListeners();
+        ws.on('error', () => {});
+        const maxPayload = Number(h[HEADER_MAX_PAYLOAD]);
+        this.#acceptInbound({
+          ws,
+          peerNode: peerName,
+          incarnation: String(h[HEADER_INCARNATION]),
+          maxPayload: Number.isInteger(maxPayload) && maxPayload > 0 ? maxPayload : this.#options.maxPayload,
+          dialer: peerName,
+        });
+      });
+      ws.on('close', () => clearTimeout(timer));
+    });
+  }
+
+  #refuseSocket(ws: WebSocket, address: string, node: string, reason: string): void {
+    this.logger.warn(`refused connection from ${address} (claims ${node}): ${reason}`);
+    this.emit('refused', { address, node, reason });
+    ws.close(4001, 'authentication failed');
+    setTimeout(() => ws.terminate(), 1000).unref();
+  }
+
+  /** Decides between an inbound link and one we are dialing: the link dialed by the smaller name wins. */
+  #acceptInbound(conn: Connection): void {
+    if (this.#stopped) {
+      conn.ws.close(1001, 'node stopping');
+      return;
+    }
+    const peer = this.#peer(conn.peerNode);
+    const current = peer.connection;
+    const oursWins = this.name < conn.peerNode;
+    if (peer.state === 'connecting' && oursWins) {
+      conn.ws.close(4002, 'duplicate link');
+      return;
+    }
+    if (peer.state === 'up' && current && current.incarnation === conn.incarnation && current.dialer === this.name && oursWins) {
+      conn.ws.close(4002, 'duplicate link');
+      return;
+    }
+    conn.ws.send(ACCEPT_FRAME);
+    peer.attach(conn);
+  }
+}
+
+function checkParts(data: unknown): string[] {
+  if (!Array.isArray(data) || !data.every((p) => typeof p === 'string')) throw new ProtocolError('malformed actor path');
+  return data as string[];
+}
+
+function checkId(data: unknown): number {
+  if (typeof data !== 'number' || !Number.isInteger(data)) throw new ProtocolError('malformed ref id');
+  return data;
+}
+
+function describeTarget(target: unknown): string {
+  if (target instanceof RemoteRef) return String(target);
+  const parts = (target as { path?: { parts?: unknown } } | undefined)?.path?.parts;
+  return Array.isArray(parts) ? `/${parts.join('/')}` : String(target);
+}
+
+/** Starts a cluster node; see {@link NodeOptions}. */
+export function startNode(options?: NodeOptions): Promise<ClusterNode> {
+  return ClusterNode.start(options);
+}

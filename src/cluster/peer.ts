@@ -1,0 +1,352 @@
+/**
+ * One remote node as seen from this node: the authenticated link to it (at most one at a time),
+ * the outgoing queue, and what is pending on it. Messages produced in one event-loop turn go
+ * out as one frame (one msgpack array): per-frame syscalls, not encoding, bound throughput
+ * (performance-anchors: 12-20x). A peer that does not keep up makes the queue fill; past
+ * `maxQueuedMessages` sends fail with OverloadedError, and `whenWritable()` lets senders wait.
+ */
+import type { WebSocket } from 'ws';
+import { encode, decode, type DecodeContext } from './codec.js';
+import { EncodeError, NodeDownError, OverloadedError, PayloadTooLargeError, ProtocolError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+/** An authenticated WebSocket to a peer, as the handshake hands it over. */
+export interface Connection {
+  ws: WebSocket;
+  peerNode: string;
+  /** Random id of the peer process's node instance: a new one means the peer restarted. */
+  incarnation: string;
+  /** The largest frame the peer accepts. */
+  maxPayload: number;
+  /** Which node dialed this connection. */
+  dialer: string;
+}
+
+export type PeerState = 'idle' | 'connecting' | 'up' | 'down';
+
+/** Called when a queued message could not be sent (encoding failed, too large, peer down). */
+export type SendFailure = (error: Error) => void;
+
+/** What a peer needs from its node. */
+export interface PeerHost {
+  readonly name: string;
+  readonly logger: Logger;
+  readonly heartbeatInterval: number;
+  readonly heartbeatTimeout: number;
+  readonly maxQueuedMessages: number;
+  decodeContext(peer: Peer): DecodeContext;
+  receive(peer: Peer, message: unknown): void;
+  /** Resolves to the new connection, or to undefined when the peer's own dial won and is attached. */
+  dial(peer: Peer): Promise<Connection | undefined>;
+  peerUp(peer: Peer): void;
+  peerDown(peer: Peer, reason: Error, undelivered: unknown[][]): void;
+}
+
+/** Bytes buffered in the socket above which flushing waits for the send callbacks. */
+const HIGH_WATER = 4 * 1024 * 1024;
+/** Failed dials are not retried by a send sooner than this. */
+const REDIAL_AFTER_MS = 500;
+
+export class Peer {
+  readonly node: string;
+  state: PeerState = 'idle';
+  incarnation: string | undefined;
+  /** Ids of flame queries waiting for a reply from this peer (owned by the node). */
+  readonly replies = new Set<number>();
+  /** Settles a pending request of ours, by id. */
+  readonly requests = new Map<number, (ok: boolean, value: unknown) => void>();
+  /** Requests this peer made to us that are still running, by id. */
+  readonly inbound = new Map<number, AbortController>();
+  /** Next request id. Per link direction, so 2^53 is never reached. */
+  nextRequestId = 1;
+
+  readonly #host: PeerHost;
+  #conn: Connection | undefined;
+  #queue: unknown[][] = [];
+  #failures: (SendFailure | undefined)[] = [];
+  #flushScheduled = false;
+  #flushing = false;
+  #waitingDrain = false;
+  #writableWaiters: (() => void)[] = [];
+  #connecting: Promise<void> | undefined;
+  #lastFailure = -Infinity;
+  #lastSeen = 0;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #decodeContext: DecodeContext | undefined;
+
+  constructor(host: PeerHost, node: string) {
+    this.#host = host;
+    this.node = node;
+  }
+
+  get connection(): Connection | undefined {
+    return this.#conn;
+  }
+
+  /** Opens a link unless one is up or being opened; resolves when it is up. */
+  connect(): Promise<void> {
+    if (this.state === 'up') return Promise.resolve();
+    if (this.#connecting) return this.#connecting;
+    this.state = 'connecting';
+    const attempt = this.#host.dial(this).then(
+      (conn) => {
+        if (conn === undefined) return;
+        if (this.#conn) {
+          // A link came up the other way meanwhile (both dialed at once): keep that one.
+          conn.ws.close(4002, 'duplicate link');
+        } else {
+          this.attach(conn);
+        }
+      },
+      (error: Error) => {
+        if (this.#conn) return; // the peer's own dial won the tie-break and is up
+        this.#fail(error);
+        throw error;
+      },
+    );
+    this.#connecting = attempt.finally(() => {
+      this.#connecting = undefined;
+    });
+    return this.#connecting;
+  }
+
+  /** Takes over an authenticated connection, replacing any previous link to this node. */
+  attach(conn: Connection): void {
+    if (this.#conn) this.#fail(new NodeDownError(`link to ${this.node} replaced by a new connection`), true);
+    this.#conn = conn;
+    this.incarnation = conn.incarnation;
+    this.state = 'up';
+    this.#lastSeen = performance.now();
+    const { ws } = conn;
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (this.#conn?.ws !== ws) return;
+      this.#lastSeen = performance.now();
+      this.#onFrame(data, isBinary);
+    });
+    ws.on('pong', () => {
+      if (this.#conn?.ws === ws) this.#lastSeen = performance.now();
+    });
+    ws.on('ping', () => {
+      if (this.#conn?.ws === ws) this.#lastSeen = performance.now();
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      if (this.#conn?.ws !== ws) return;
+      const why = reason.length > 0 ? reason.toString() : code === 1006 ? 'connection lost' : `closed (${code})`;
+      this.#fail(new NodeDownError(`node ${this.node} is down: ${why}`, { details: { node: this.node, closeCode: code } }));
+    });
+    ws.on('error', (error: Error) => {
+      if (this.#conn?.ws !== ws) return;
+      this.#host.logger.warn(`link to ${this.node} failed: ${error.message}`);
+      this.#fail(new NodeDownError(`node ${this.node} is down: ${error.message}`, { cause: error, details: { node: this.node } }));
+    });
+    this.#heartbeat = setInterval(() => this.#beat(ws), this.#host.heartbeatInterval);
+    this.#heartbeat.unref();
+    this.#host.peerUp(this);
+    this.#scheduleFlush();
+  }
+
+  /**
+   * Queues one message for the peer; it leaves with the rest of this turn's messages.
+   * Throws OverloadedError when the queue is full, NodeDownError when the peer is known down.
+   */
+  send(message: unknown[], onFailure?: SendFailure): void {
+    if (this.state === 'down' || this.state === 'idle') {
+      if (performance.now() - this.#lastFailure < REDIAL_AFTER_MS) {
+        throw new NodeDownError(`node ${this.node} is down`, { details: { node: this.node } });
+      }
+      this.connect().catch(() => {});
+    }
+    if (this.#queue.length >= this.#host.maxQueuedMessages) {
+      throw new OverloadedError(
+        `${this.#queue.length} messages are queued for ${this.node}, which does not keep up; await whenWritable() before sending more`,
+        { details: { node: this.node } },
+      );
+    }
+    this.#queue.push(message);
+    this.#failures.push(onFailure);
+    this.#scheduleFlush();
+  }
+
+  /** Resolves once the peer's queue and socket buffer have room again. */
+  whenWritable(): Promise<void> {
+    if (this.#writable()) return Promise.resolve();
+    return new Promise((resolve) => this.#writableWaiters.push(resolve));
+  }
+
+  /** Closes the link on purpose; pending work fails with NodeDownError. */
+  close(code: number, reason: string): void {
+    const conn = this.#conn;
+    if (conn) {
+      // Let queued messages leave first: a graceful close is ordered after them.
+      this.#flush();
+      conn.ws.close(code, reason);
+    }
+    this.#fail(new NodeDownError(`node ${this.node} disconnected: ${reason}`, { details: { node: this.node } }));
+  }
+
+  /** Drops the link because the peer broke the protocol. */
+  protocolError(error: Error): void {
+    this.#host.logger.warn(`closing link to ${this.node}: ${error.message}`);
+    this.#conn?.ws.close(4003, error.message.slice(0, 120));
+    this.#fail(new NodeDownError(`link to ${this.node} closed: ${error.message}`, { cause: error, details: { node: this.node } }));
+  }
+
+  #writable(): boolean {
+    return this.#queue.length < this.#host.maxQueuedMessages / 2 && (this.#conn?.ws.bufferedAmount ?? 0) < HIGH_WATER;
+  }
+
+  #beat(ws: WebSocket): void {
+    if (this.#conn?.ws !== ws) return;
+    if (performance.now() - this.#lastSeen > this.#host.heartbeatTimeout) {
+      ws.terminate();
+      this.#fail(new NodeDownError(`node ${this.node} is down: no heartbeat for ${this.#host.heartbeatTimeout} ms`, {
+        details: { node: this.node },
+      }));
+      return;
+    }
+    ws.ping();
+  }
+
+  #onFrame(data: Buffer, isBinary: boolean): void {
+    let batch: unknown;
+    try {
+      if (!isBinary) throw new ProtocolError('text frame received');
+      this.#decodeContext ??= this.#host.decodeContext(this);
+      batch = decode(data, this.#decodeContext);
+      if (!Array.isArray(batch)) throw new ProtocolError('frame is not a batch of messages');
+    } catch (e) {
+      this.protocolError(e as Error);
+      return;
+    }
+    for (const message of batch) {
+      if (this.#conn === undefined) return; // a message closed the link
+      this.#host.receive(this, message);
+    }
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.state !== 'up') return;
+    this.#flushScheduled = true;
+    // setImmediate rather than a microtask: nact handles one message per setImmediate, so replies
+    // produced by many actors in one loop iteration still share a frame.
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    const conn = this.#conn;
+    if (!conn || this.#queue.length === 0 || this.#flushing) return;
+    if (conn.ws.bufferedAmount > HIGH_WATER) {
+      this.#waitingDrain = true;
+      return;
+    }
+    this.#flushing = true;
+    const batch = this.#queue;
+    const failures = this.#failures;
+    this.#queue = [];
+    this.#failures = [];
+    try {
+      let frame: Buffer | undefined;
+      try {
+        frame = encode(batch);
+      } catch {
+        frame = undefined; // one message is bad: find it below without losing the others
+      }
+      if (frame !== undefined && frame.length <= conn.maxPayload) {
+        this.#write(conn, frame);
+      } else {
+        this.#sendOneByOne(conn, batch, failures);
+      }
+    } finally {
+      this.#flushing = false;
+    }
+    this.#notifyWritable();
+  }
+
+  /** Slow path: encode messages one at a time, fail the bad ones, and split into frames that fit. */
+  #sendOneByOne(conn: Connection, batch: unknown[][], failures: (SendFailure | undefined)[]): void {
+    let parts: Buffer[] = [];
+    let size = 5;
+    const emit = () => {
+      if (parts.length === 0) return;
+      const header = Buffer.alloc(5);
+      header[0] = 0xdd; // msgpack array32
+      header.writeUInt32BE(parts.length, 1);
+      this.#write(conn, Buffer.concat([header, ...parts]));
+      parts = [];
+      size = 5;
+    };
+    for (let i = 0; i < batch.length; i++) {
+      let encoded: Buffer;
+      try {
+        encoded = Buffer.from(encode(batch[i]));
+      } catch (e) {
+        this.#report(batch[i]!, failures[i], e instanceof EncodeError ? e : new EncodeError(String(e)));
+        continue;
+      }
+      if (encoded.length + 5 > conn.maxPayload) {
+        this.#report(batch[i]!, failures[i], new PayloadTooLargeError(
+          `message of ${encoded.length} bytes exceeds the maxPayload of ${this.node} (${conn.maxPayload} bytes); it was not sent`,
+          { details: { size: encoded.length, limit: conn.maxPayload, node: this.node } },
+        ));
+        continue;
+      }
+      if (size + encoded.length > conn.maxPayload) emit();
+      parts.push(encoded);
+      size += encoded.length;
+    }
+    emit();
+  }
+
+  #report(message: unknown[], onFailure: SendFailure | undefined, error: Error): void {
+    if (onFailure) onFailure(error);
+    else this.#host.logger.warn(`message to ${this.node} dropped: ${error.message}`);
+  }
+
+  #write(conn: Connection, frame: Buffer): void {
+    conn.ws.send(frame, { binary: true }, () => {
+      if (this.#waitingDrain && conn.ws.bufferedAmount <= HIGH_WATER / 2) {
+        this.#waitingDrain = false;
+        this.#scheduleFlush();
+      }
+      this.#notifyWritable();
+    });
+  }
+
+  #notifyWritable(): void {
+    if (this.#writableWaiters.length === 0 || !this.#writable()) return;
+    const waiters = this.#writableWaiters;
+    this.#writableWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** The link is gone: everything pending on it fails, once. */
+  #fail(reason: Error, replacing = false): void {
+    const conn = this.#conn;
+    if (conn === undefined && this.state !== 'connecting') return;
+    this.#conn = undefined;
+    this.#decodeContext = undefined;
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    if (conn && conn.ws.readyState !== conn.ws.CLOSED && conn.ws.readyState !== conn.ws.CLOSING) conn.ws.terminate();
+    this.state = 'down';
+    this.#lastFailure = performance.now();
+    const undelivered = replacing ? [] : this.#queue;
+    const failures = replacing ? [] : this.#failures;
+    if (!replacing) {
+      this.#queue = [];
+      this.#failures = [];
+    }
+    for (let i = 0; i < failures.length; i++) failures[i]?.(reason);
+    const unreported = undelivered.filter((_, i) => failures[i] === undefined);
+    for (const settle of this.requests.values()) settle(false, reason);
+    this.requests.clear();
+    const waiters = this.#writableWaiters;
+    this.#writableWaiters = [];
+    for (const resolve of waiters) resolve();
+    if (conn) this.#host.logger.info(`${reason.message}`);
+    this.#host.peerDown(this, reason, unreported);
+  }
+}

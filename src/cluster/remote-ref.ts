@@ -1,0 +1,43 @@
+/**
+ * Refs that cross the wire. A ref is encoded as `[node, kind, data]`; on the node it names it
+ * becomes a plain nact ref again, elsewhere a {@link RemoteRef}. A RemoteRef carries the name of
+ * a pseudo-system registered in nact's system map by the node holding it, so nact's own
+ * `dispatch`, `query` and `stop` route it to that node's link (library-traps §1, option B).
+ */
+
+/** `a` actor, `s` a node's actor system, `t` a nact temporary (query) ref, `r` a flame query reply address. */
+export type RefKind = 'a' | 's' | 't' | 'r';
+
+export class RemoteRef {
+  /** nact's ref type, so code inspecting `ref.type` sees an actor. */
+  readonly type: string;
+  readonly system: { name: string };
+  readonly path: { parts: string[]; system: string };
+  readonly name: string;
+  /** The node the actor lives on. */
+  readonly node: string;
+  readonly kind: RefKind;
+  /** The id of a temporary or reply ref. */
+  readonly id: number | undefined;
+
+  constructor(holderSystem: string, node: string, kind: RefKind, parts: string[], id?: number) {
+    this.type = kind === 'a' ? 'actor' : kind === 's' ? 'system' : 'temp';
+    this.system = { name: holderSystem };
+    this.path = { parts, system: holderSystem };
+    this.name = parts.length > 0 ? parts[parts.length - 1]! : node;
+    this.node = node;
+    this.kind = kind;
+    this.id = id;
+  }
+
+  toString(): string {
+    return this.kind === 'a' || this.kind === 's'
+      ? `${this.node}/${this.path.parts.join('/')}`
+      : `${this.node}/#${this.kind}${this.id ?? ''}`;
+  }
+}
+
+/** Name of the pseudo-system through which a local node routes remote refs. */
+export function remoteSystemName(localNode: string): string {
+  return `flame-remote|${localNode}`;
+}
