@@ -1,0 +1,432 @@
+/**
+ * The HTTPS API server: authentication, injected request faults, RBAC, then the REST routes of the
+ * core API (`/api/v1/...`) for the resources in resources.ts, with lists, watches, patches, the
+ * status and log subresources, discovery, and SelfSubjectAccessReview for `kubectl auth can-i`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { apiGroupList, apiVersions, authorizationGroup, authorizationResourceList, coreResourceList, versionInfo } from './discovery.js';
+import type { FaultInjector } from './faults.js';
+import type { Kubelet } from './kubelet.js';
+import type { LogQuery } from './logs.js';
+import { openApiV3CoreDocument, openApiV3Index } from './openapi.js';
+import { patchTypeOf } from './patch.js';
+import { forbidden, type Authorizer, type RequestAttributes, type User } from './rbac.js';
+import { resourceOrThrow, type DeleteOptions, type PropagationPolicy, type Registry } from './registry.js';
+import type { ResourceDefinition } from './resources.js';
+import { decodeAccessReview, isKubernetesProtobuf } from './protobuf.js';
+import { ApiError, apiErrors, failure } from './status.js';
+import { tableForResource, type Table } from './table.js';
+import type { Pod, StoredObject } from './types.js';
+import type { WatchHub } from './watch.js';
+
+export interface ApiServerOptions {
+  registry: Registry;
+  authorizer: Authorizer;
+  faults: FaultInjector;
+  watches: WatchHub;
+  kubelet: Kubelet;
+  tls: { cert: string; key: string };
+  host: string;
+  port: number;
+  /** Largest request body accepted (the real server's limit is 3 MiB). */
+  maxBodyBytes?: number;
+}
+
+interface ResourceRoute {
+  kind: 'resource';
+  definition: ResourceDefinition;
+  namespace: string | undefined;
+  name: string | undefined;
+  subresource: string | undefined;
+}
+
+type Route = ResourceRoute | { kind: 'document'; body: unknown } | { kind: 'accessReview' };
+
+function parseRoute(path: string, serverAddress: string): Route {
+  const parts = path.split('/').filter((p) => p.length > 0).map(decodeURIComponent);
+  const joined = `/${parts.join('/')}`;
+  if (joined === '/api') return { kind: 'document', body: apiVersions(serverAddress) };
+  if (joined === '/api/v1') return { kind: 'document', body: coreResourceList() };
+  if (joined === '/apis') return { kind: 'document', body: apiGroupList() };
+  if (joined === '/apis/authorization.k8s.io') return { kind: 'document', body: authorizationGroup() };
+  if (joined === '/apis/authorization.k8s.io/v1') return { kind: 'document', body: authorizationResourceList() };
+  if (joined === '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews') return { kind: 'accessReview' };
+  if (joined === '/openapi/v3') return { kind: 'document', body: openApiV3Index() };
+  if (joined === '/openapi/v3/api/v1') return { kind: 'document', body: openApiV3CoreDocument() };
+  if (parts[0] !== 'api' || parts[1] !== 'v1' || parts.length < 3) throw apiErrors.notFoundPath();
+  const rest = parts.slice(2);
+  if (rest[0] === 'namespaces' && rest.length >= 3) {
+    const definition = resourceOrThrow(rest[2]!);
+    if (!definition.namespaced || rest.length > 5) throw apiErrors.notFoundPath();
+    return { kind: 'resource', definition, namespace: rest[1]!, name: rest[3], subresource: rest[4] };
+  }
+  const definition = resourceOrThrow(rest[0]!);
+  if (rest.length > 3 || (definition.namespaced && rest.length > 1)) throw apiErrors.notFoundPath();
+  return { kind: 'resource', definition, namespace: undefined, name: rest[1], subresource: rest[2] };
+}
+
+function isTrue(value: string | null): boolean {
+  return value === 'true' || value === '1';
+}
+
+function integerParam(query: URLSearchParams, name: string): number | undefined {
+  const raw = query.get(name);
+  if (raw === null || raw === '') return undefined;
+  if (!/^-?\d+$/.test(raw)) throw apiErrors.badRequest(`${name}: Invalid value: "${raw}": must be an integer`);
+  return Number(raw);
+}
+
+function verbOf(method: string, route: ResourceRoute, query: URLSearchParams): string {
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+      if (isTrue(query.get('watch'))) return 'watch';
+      return route.name === undefined ? 'list' : 'get';
+    case 'POST':
+      if (route.name !== undefined) throw apiErrors.methodNotAllowed();
+      return 'create';
+    case 'PUT':
+      if (route.name === undefined) throw apiErrors.methodNotAllowed();
+      return 'update';
+    case 'PATCH':
+      if (route.name === undefined) throw apiErrors.methodNotAllowed();
+      return 'patch';
+    case 'DELETE':
+      return route.name === undefined ? 'deletecollection' : 'delete';
+    default:
+      throw apiErrors.methodNotAllowed();
+  }
+}
+
+function wantsTable(request: IncomingMessage): boolean {
+  return /as=Table/.test(request.headers.accept ?? '');
+}
+
+export class ApiServer {
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private address: AddressInfo | undefined;
+
+  constructor(private readonly options: ApiServerOptions) {
+    this.server = createServer({ cert: options.tls.cert, key: options.tls.key }, (request, response) => {
+      void this.handle(request, response);
+    });
+    this.server.on('secureConnection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  async listen(): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.address = this.server.address() as AddressInfo;
+    return this.address;
+  }
+
+  get port(): number {
+    if (!this.address) throw new Error('the API server is not listening');
+    return this.address.port;
+  }
+
+  async close(): Promise<void> {
+    this.options.watches.closeAll();
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    try {
+      await this.route(request, response);
+    } catch (error) {
+      const apiError =
+        error instanceof ApiError ? error : apiErrors.internal(error instanceof Error ? error.message : String(error));
+      if (response.headersSent) {
+        response.destroy();
+        return;
+      }
+      this.sendJson(response, apiError.code, apiError.status, apiError.headers);
+    }
+  }
+
+  private async route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', 'https://emulator.invalid');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    if (path === '/healthz' || path === '/livez' || path === '/readyz') {
+      response.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' }).end('ok');
+      return;
+    }
+    if (path === '/version') {
+      this.sendJson(response, 200, versionInfo());
+      return;
+    }
+    const authenticated = this.options.authorizer.authenticate(request.headers.authorization);
+    if (!authenticated) throw apiErrors.unauthorized();
+    const user = this.impersonated(authenticated, request);
+    const route = parseRoute(path, `${this.options.host}:${this.port}`);
+    const method = request.method ?? 'GET';
+    if (route.kind === 'document') {
+      if (method !== 'GET') throw apiErrors.methodNotAllowed();
+      this.sendJson(response, 200, route.body);
+      return;
+    }
+    if (route.kind === 'accessReview') {
+      if (method !== 'POST') throw apiErrors.methodNotAllowed();
+      const body = await this.readBody(request);
+      let review: unknown;
+      try {
+        review = isKubernetesProtobuf(body) ? decodeAccessReview(body) : JSON.parse(body.toString('utf8'));
+      } catch (error) {
+        throw apiErrors.badRequest(`cannot decode the SelfSubjectAccessReview: ${(error as Error).message}`);
+      }
+      this.answerAccessReview(user, review, response);
+      return;
+    }
+    const query = url.searchParams;
+    const verb = verbOf(method, route, query);
+    const fault = this.options.faults.takeRequestFault(verb, route.definition.name);
+    if (fault) throw fault.code === 429 ? apiErrors.tooManyRequests(fault.retryAfterSeconds) : apiErrors.internal('emulated server error (fault injected)');
+    const attributes: RequestAttributes = { verb, resource: route.definition.name };
+    if (route.subresource) attributes.subresource = route.subresource;
+    const rbacNamespace = route.namespace ?? (route.definition.name === 'namespaces' ? route.name : undefined);
+    if (rbacNamespace !== undefined) attributes.namespace = rbacNamespace;
+    if (route.name !== undefined && verb !== 'create') attributes.name = route.name;
+    this.options.authorizer.authorize(user, attributes);
+    if (route.subresource && !(route.subresource in route.definition.subresources)) throw apiErrors.notFoundPath();
+    if (!(route.definition.verbs as string[]).includes(verb) && !route.subresource) throw apiErrors.methodNotAllowed();
+    if (query.get('dryRun')) throw apiErrors.badRequest('dryRun is not supported by the emulated cluster');
+    await this.serveResource(request, response, route, verb, query);
+  }
+
+  private async serveResource(request: IncomingMessage, response: ServerResponse, route: ResourceRoute, verb: string, query: URLSearchParams): Promise<void> {
+    const { registry } = this.options;
+    const resource = route.definition.name;
+    const namespace = route.namespace ?? '';
+    const name = route.name ?? '';
+    const includeObject = query.get('includeObject') ?? undefined;
+    switch (verb) {
+      case 'watch': {
+        const selectors = { labelSelector: query.get('labelSelector') ?? undefined, fieldSelector: query.get('fieldSelector') ?? undefined };
+        if (route.name !== undefined) selectors.fieldSelector = [`metadata.name=${route.name}`, selectors.fieldSelector].filter(Boolean).join(',');
+        const matches = registry.matcher(resource, selectors);
+        const table = wantsTable(request);
+        this.options.watches.serve(request, response, {
+          resource,
+          kind: route.definition.kind,
+          namespace: route.namespace,
+          matches,
+          resourceVersion: query.get('resourceVersion') ?? undefined,
+          allowBookmarks: isTrue(query.get('allowWatchBookmarks')),
+          sendInitialEvents: isTrue(query.get('sendInitialEvents')),
+          timeoutSeconds: integerParam(query, 'timeoutSeconds'),
+          encode: (object, first) =>
+            table ? tableForResource(resource, [object], { resourceVersion: object.metadata.resourceVersion }, { withColumns: first, includeObject }) : object,
+        });
+        return;
+      }
+      case 'list': {
+        const limit = integerParam(query, 'limit');
+        const result = registry.list(resource, route.namespace, {
+          labelSelector: query.get('labelSelector') ?? undefined,
+          fieldSelector: query.get('fieldSelector') ?? undefined,
+          ...(limit !== undefined ? { limit } : {}),
+          continueToken: query.get('continue') ?? undefined,
+        });
+        const metadata: Table['metadata'] = { resourceVersion: result.resourceVersion };
+        if (result.continueToken) metadata.continue = result.continueToken;
+        if (result.remainingItemCount !== undefined) metadata.remainingItemCount = result.remainingItemCount;
+        if (wantsTable(request)) {
+          this.sendJson(response, 200, tableForResource(resource, result.items, metadata, { withColumns: true, includeObject }));
+        } else {
+          this.sendJson(response, 200, { kind: `${route.definition.kind}List`, apiVersion: 'v1', metadata, items: result.items });
+        }
+        return;
+      }
+      case 'get': {
+        if (route.subresource === 'log') {
+          this.serveLogs(response, namespace, name, query);
+          return;
+        }
+        const object = registry.get(resource, namespace, name);
+        if (wantsTable(request) && !route.subresource) {
+          this.sendJson(response, 200, tableForResource(resource, [object], { resourceVersion: object.metadata.resourceVersion }, { withColumns: true, includeObject }));
+        } else {
+          this.sendJson(response, 200, object);
+        }
+        return;
+      }
+      case 'create': {
+        const created = registry.create(resource, namespace, await this.readJson(request));
+        this.sendJson(response, 201, created);
+        return;
+      }
+      case 'update': {
+        this.sendJson(response, 200, registry.update(resource, namespace, name, await this.readJson(request), route.subresource));
+        return;
+      }
+      case 'patch': {
+        const type = patchTypeOf(request.headers['content-type']);
+        this.sendJson(response, 200, registry.patch(resource, namespace, name, type, await this.readJson(request), route.subresource));
+        return;
+      }
+      case 'delete': {
+        const result = registry.delete(resource, namespace, name, await this.deleteOptions(request, query));
+        this.sendJson(response, 200, result.object);
+        return;
+      }
+      case 'deletecollection': {
+        const deleted = registry.deleteCollection(
+          resource,
+          route.namespace,
+          { labelSelector: query.get('labelSelector') ?? undefined, fieldSelector: query.get('fieldSelector') ?? undefined },
+          await this.deleteOptions(request, query),
+        );
+        this.sendJson(response, 200, {
+          kind: `${route.definition.kind}List`,
+          apiVersion: 'v1',
+          metadata: { resourceVersion: String(registry.resourceVersion) },
+          items: deleted,
+        });
+        return;
+      }
+      default:
+        throw apiErrors.methodNotAllowed();
+    }
+  }
+
+  private serveLogs(response: ServerResponse, namespace: string, name: string, query: URLSearchParams): void {
+    const pod = this.options.registry.get('pods', namespace, name) as Pod & StoredObject;
+    const names = pod.spec?.containers.map((c) => c.name) ?? [];
+    const container = query.get('container') ?? (names.length === 1 ? names[0]! : undefined);
+    if (container === undefined) {
+      throw apiErrors.badRequest(`a container name must be specified for pod ${name}, choose one of: [${names.join(' ')}]`);
+    }
+    if (!names.includes(container)) throw apiErrors.badRequest(`container ${container} is not valid for pod ${name}`);
+    const waitingReason = (): string =>
+      pod.status?.containerStatuses?.find((s) => s.name === container)?.state?.waiting?.reason ?? 'ContainerCreating';
+    let worker;
+    try {
+      worker = this.options.kubelet.worker(namespace, name);
+    } catch {
+      throw apiErrors.badRequest(`container "${container}" in pod "${name}" is waiting to start: ${waitingReason()}`);
+    }
+    if (worker.containerName !== container || worker.neverStarted) {
+      throw apiErrors.badRequest(`container "${container}" in pod "${name}" is waiting to start: ${waitingReason()}`);
+    }
+    const previous = isTrue(query.get('previous'));
+    const log = worker.logs(previous);
+    if (!log) throw apiErrors.badRequest(`previous terminated container "${container}" in pod "${name}" not found`);
+    const logQuery: LogQuery = { timestamps: isTrue(query.get('timestamps')) };
+    const tailLines = integerParam(query, 'tailLines');
+    const sinceSeconds = integerParam(query, 'sinceSeconds');
+    const limitBytes = integerParam(query, 'limitBytes');
+    if (tailLines !== undefined) logQuery.tailLines = tailLines;
+    if (sinceSeconds !== undefined) logQuery.sinceSeconds = sinceSeconds;
+    if (limitBytes !== undefined) logQuery.limitBytes = limitBytes;
+    response.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-cache, private' });
+    response.write(log.read(logQuery));
+    if (!isTrue(query.get('follow'))) {
+      response.end();
+      return;
+    }
+    const unfollow = log.follow(
+      (text) => response.write(text),
+      () => response.end(),
+      logQuery.timestamps,
+    );
+    response.on('close', unfollow);
+  }
+
+  /**
+   * `kubectl --as=USER [--as-group=G]`: admins may act as anyone (handy to try a Role from the
+   * command line); others get the real refusal.
+   */
+  private impersonated(user: User, request: IncomingMessage): User {
+    const asUser = request.headers['impersonate-user'];
+    if (typeof asUser !== 'string' || asUser === '') return user;
+    if (!user.groups.includes('system:masters')) {
+      throw apiErrors.forbidden('users', asUser, `User "${user.username}" cannot impersonate resource "users" in API group "" at the cluster scope`);
+    }
+    const groups = request.headers['impersonate-group'];
+    const asGroups = Array.isArray(groups) ? groups : typeof groups === 'string' ? groups.split(',').map((g) => g.trim()) : [];
+    return { username: asUser, groups: [...asGroups.filter((g) => g !== 'system:masters'), 'system:authenticated'] };
+  }
+
+  private answerAccessReview(user: User, body: unknown, response: ServerResponse): void {
+    const attributes = ((body as { spec?: { resourceAttributes?: Record<string, string> } })?.spec?.resourceAttributes ?? {}) as Record<
+      string,
+      string | undefined
+    >;
+    const request: RequestAttributes = { verb: attributes.verb ?? '', resource: attributes.resource ?? '' };
+    if (attributes.subresource) request.subresource = attributes.subresource;
+    if (attributes.namespace) request.namespace = attributes.namespace;
+    if (attributes.name) request.name = attributes.name;
+    const allowed = this.options.authorizer.allows(user, request);
+    const status: Record<string, unknown> = { allowed };
+    if (!allowed) status.reason = forbidden(user, request).status.message;
+    this.sendJson(response, 201, {
+      kind: 'SelfSubjectAccessReview',
+      apiVersion: 'authorization.k8s.io/v1',
+      metadata: { creationTimestamp: null },
+      spec: (body as { spec?: unknown })?.spec ?? {},
+      status,
+    });
+  }
+
+  private async deleteOptions(request: IncomingMessage, query: URLSearchParams): Promise<DeleteOptions> {
+    const body = (await this.readJson(request, true)) as
+      | { gracePeriodSeconds?: number; propagationPolicy?: PropagationPolicy; orphanDependents?: boolean; preconditions?: DeleteOptions['preconditions'] }
+      | undefined;
+    const options: DeleteOptions = {};
+    const grace = integerParam(query, 'gracePeriodSeconds') ?? body?.gracePeriodSeconds;
+    if (grace !== undefined && grace !== null) options.gracePeriodSeconds = grace;
+    const policy = (query.get('propagationPolicy') as PropagationPolicy | null) ?? body?.propagationPolicy;
+    if (policy) options.propagationPolicy = policy;
+    else if (query.get('orphanDependents') === 'true' || body?.orphanDependents === true) options.propagationPolicy = 'Orphan';
+    if (body?.preconditions) options.preconditions = body.preconditions;
+    return options;
+  }
+
+  private async readBody(request: IncomingMessage): Promise<Buffer> {
+    const limit = this.options.maxBodyBytes ?? 3 * 1024 * 1024;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of request as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) throw apiErrors.requestEntityTooLarge(limit);
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  private async readJson(request: IncomingMessage, optional = false): Promise<unknown> {
+    const body = await this.readBody(request);
+    if (isKubernetesProtobuf(body)) {
+      throw new ApiError(failure(415, 'UnsupportedMediaType', 'the emulated cluster accepts JSON bodies only (application/json)'));
+    }
+    const text = body.toString('utf8').trim();
+    if (text === '') {
+      if (optional) return undefined;
+      throw apiErrors.badRequest('the request body is empty; a JSON object is expected');
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (error) {
+      throw apiErrors.badRequest(`couldn't get version/kind; json parse error: ${(error as Error).message}`);
+    }
+  }
+
+  private sendJson(response: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
+    const text = JSON.stringify(body);
+    response.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
+    response.end(text);
+  }
+}
+

@@ -1,0 +1,268 @@
+/**
+ * Puts the emulated cluster together (store, API server, scheduler, kubelet, garbage collector)
+ * and gives tests and the command line one handle on it.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PodAddressAllocator } from './addresses.js';
+import { ApiServer } from './api-server.js';
+import { generateClusterCertificates } from './certs.js';
+import { EventRecorder } from './events.js';
+import { FaultInjector } from './faults.js';
+import { GarbageCollector } from './garbage-collector.js';
+import { ImageTable, type ImageDefinition } from './images.js';
+import { Kubelet } from './kubelet.js';
+import { renderKubeconfig, writeKubeconfig } from './kubeconfig.js';
+import { ProcessLauncher, type ServiceAccountMode } from './process-launcher.js';
+import { ADMIN_USER, Authorizer, serviceAccountUsername, type PolicyRule } from './rbac.js';
+import { Registry } from './registry.js';
+import { Scheduler } from './scheduler.js';
+import { ObjectStore } from './store.js';
+import { WatchHub } from './watch.js';
+
+export interface EmulatedClusterOptions {
+  /** Address the API server listens on (default `127.0.0.1`; loopback only). */
+  host?: string;
+  /** Port (default 0: an ephemeral port). */
+  port?: number;
+  /** Where to write the admin kubeconfig (default: a file in the cluster's temporary folder). */
+  kubeconfigPath?: string;
+  /**
+   * Initial image table: image name to default command, as a Dockerfile's ENTRYPOINT/CMD would
+   * give. `node` (any tag) is always there, running this process's Node.js.
+   */
+  images?: Record<string, ImageDefinition>;
+  /** Working directory of containers whose image names none (default: the emulator's own). */
+  workingDir?: string;
+  /** Environment every container starts with before its image's and its own (default: PATH, HOME, LANG, TZ, TMPDIR of this process). */
+  baseEnv?: Record<string, string>;
+  /**
+   * How pods see their service-account files: `'mount'` at the standard path (root only),
+   * `'folder'` in a per-pod folder named by `FLAME_SERVICEACCOUNT_DIR`, `'auto'` (default) the first that works.
+   */
+  serviceAccountMode?: ServiceAccountMode;
+  /** How many changes watches can resume from before 410 Gone (default 1000). */
+  historyLimit?: number;
+  /** Interval of watch bookmarks when asked for (default 10 s, under client watch inactivity timeouts). */
+  bookmarkIntervalMs?: number;
+  /** Crash-loop back-off: first delay and cap (default 10 s and 300 s, as a real kubelet). */
+  restartBackoffMs?: { initial?: number; max?: number };
+  /** Delay before `ErrImagePull` becomes `ImagePullBackOff` (default 2 s). */
+  imagePullBackoffMs?: number;
+  /** Output kept per container (default 1 MiB). */
+  logLimitBytes?: number;
+  /** Node name pods are bound to (default `emulated-node`). */
+  nodeName?: string;
+}
+
+export interface EmulatedCluster {
+  /** `https://127.0.0.1:PORT` */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** An admin kubeconfig, usable as it is by kubectl and client-node. */
+  readonly kubeconfigPath: string;
+  /** The cluster CA (PEM) that signs the API server's certificate. */
+  readonly caPem: string;
+  /** A token with every permission (`system:masters`). */
+  readonly adminToken: string;
+  readonly images: ImageTable;
+  readonly faults: FaultInjector;
+  /** Whether pods see their service-account files at the standard path (else via `FLAME_SERVICEACCOUNT_DIR`). */
+  readonly mountsServiceAccount: boolean;
+  /**
+   * Creates the service account (and its namespace) with a Role holding `rules` in that namespace,
+   * and returns its token. Pods with `serviceAccountName: name` get the same token.
+   */
+  createServiceAccount(namespace: string, name: string, rules?: PolicyRule[]): string;
+  /** Adds rules for an existing service account, in `inNamespace` (default its own) or cluster-wide with `'*'`. */
+  grant(namespace: string, name: string, rules: PolicyRule[], inNamespace?: string): void;
+  /** A kubeconfig (YAML text) for a token, e.g. a service account's. */
+  kubeconfigFor(token: string, namespace?: string): string;
+  /** Writes {@link kubeconfigFor} to a file (mode 0600). */
+  writeKubeconfig(path: string, token?: string, namespace?: string): void;
+  /** Forgets all watch history, as an etcd compaction: resuming from any older resourceVersion gets 410. */
+  compactHistory(): void;
+  /** Pod processes now running. */
+  podProcesses(): { namespace: string; name: string; pid: number }[];
+  /** Kills every pod process, closes the server, removes temporary files. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+function defaultBaseEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR']) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  env.PATH ??= '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+  return env;
+}
+
+function positive(value: number | undefined, fallback: number, what: string): number {
+  const v = value ?? fallback;
+  if (!(Number.isFinite(v) && v >= 0)) throw new RangeError(`${what} must be a non-negative number, got ${String(value)}`);
+  return v;
+}
+
+/** Starts an emulated Kubernetes cluster. Always `stop()` it (e.g. in a test's `after`). */
+export async function startEmulatedCluster(options: EmulatedClusterOptions = {}): Promise<EmulatedCluster> {
+  const host = options.host ?? '127.0.0.1';
+  if (!/^127\.\d+\.\d+\.\d+$/.test(host) && host !== 'localhost' && host !== '::1') {
+    throw new Error(`the emulated cluster listens on loopback only; got host ${JSON.stringify(host)}`);
+  }
+  const historyLimit = options.historyLimit ?? 1000;
+  const bookmarkIntervalMs = positive(options.bookmarkIntervalMs, 10_000, 'bookmarkIntervalMs');
+  const launcher = new ProcessLauncher(options.serviceAccountMode ?? 'auto');
+  const images = new ImageTable();
+  // `node` with any tag runs this Node.js, so `kubectl run x --image=node:20 -- -e '...'` works out of the box.
+  images.register('node', { command: [process.execPath] }, { anyTag: true });
+  for (const [name, definition] of Object.entries(options.images ?? {})) images.register(name, definition);
+
+  const root = mkdtempSync(join(tmpdir(), 'flame-emulator-'));
+  const store = new ObjectStore(historyLimit);
+  const registry = new Registry(store);
+  const authorizer = new Authorizer();
+  const adminToken = authorizer.addToken(ADMIN_USER);
+  const watches = new WatchHub(store, Math.max(100, bookmarkIntervalMs));
+  const events = new EventRecorder(registry, 1000);
+  const nodeName = options.nodeName ?? 'emulated-node';
+  const addresses = new PodAddressAllocator();
+
+  let kubelet: Kubelet | undefined;
+  let scheduler: Scheduler | undefined;
+  const faults = new FaultInjector({
+    dropWatches: () => watches.dropAll(),
+    killNodeOf: (namespace, name, failure) => kubelet!.killNodeOf(namespace, name, failure),
+    rescheduleWaitingPods: () => scheduler?.retryWaiting(),
+  });
+
+  const certificates = await generateClusterCertificates([host, '127.0.0.1', 'localhost']);
+  registry.ensureNamespace('default');
+  registry.ensureNamespace('kube-system');
+  store.insert('nodes', '', {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: nodeName, labels: { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux' } },
+    spec: {},
+    status: {
+      addresses: [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: nodeName }],
+      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
+      nodeInfo: { kubeletVersion: 'v1.32.0-flame-emulator', operatingSystem: 'linux', architecture: process.arch, containerRuntimeVersion: 'emulator://1' },
+    },
+  });
+
+  let server: ApiServer | undefined;
+  let collector: GarbageCollector | undefined;
+  try {
+    // The kubelet needs the port in pods' environment, the server needs the kubelet for logs:
+    // bind the port first with a server that the kubelet is handed afterwards.
+    const holder: { kubelet?: Kubelet } = {};
+    server = new ApiServer({
+      registry,
+      authorizer,
+      faults,
+      watches,
+      get kubelet() {
+        return holder.kubelet!;
+      },
+      tls: { cert: certificates.serverCertPem, key: certificates.serverKeyPem },
+      host,
+      port: options.port ?? 0,
+    });
+    const address = await server.listen();
+    const apiHost = host === 'localhost' ? '127.0.0.1' : host;
+    kubelet = new Kubelet(
+      store,
+      {
+        registry,
+        images,
+        faults,
+        events,
+        launcher,
+        nodeName,
+        hostIP: '127.0.0.1',
+        apiHost,
+        apiPort: address.port,
+        caPem: certificates.caPem,
+        serviceAccountToken: (namespace, name) => authorizer.serviceAccountToken(namespace, name),
+        baseEnv: options.baseEnv ?? defaultBaseEnv(),
+        defaultWorkingDir: options.workingDir ?? process.cwd(),
+        logLimitBytes: positive(options.logLimitBytes, 1024 * 1024, 'logLimitBytes'),
+        restartBackoffMs: {
+          initial: positive(options.restartBackoffMs?.initial, 10_000, 'restartBackoffMs.initial'),
+          max: positive(options.restartBackoffMs?.max, 300_000, 'restartBackoffMs.max'),
+        },
+        imagePullBackoffMs: positive(options.imagePullBackoffMs, 2_000, 'imagePullBackoffMs'),
+      },
+      addresses,
+      join(root, 'pods'),
+    );
+    holder.kubelet = kubelet;
+    scheduler = new Scheduler(store, registry, faults, events, nodeName);
+    collector = new GarbageCollector(store, registry);
+  } catch (error) {
+    await server?.close().catch(() => {});
+    rmSync(root, { recursive: true, force: true });
+    throw error;
+  }
+
+  const url = `https://${host.includes(':') ? `[${host}]` : host}:${server.port}`;
+  const kubeconfigPath = options.kubeconfigPath ?? join(root, 'kubeconfig');
+  writeKubeconfig(kubeconfigPath, { server: url, caPem: certificates.caPem, token: adminToken });
+
+  let stopped: Promise<void> | undefined;
+  const startedServer = server;
+  const startedKubelet = kubelet;
+  const startedCollector = collector;
+  const startedScheduler = scheduler;
+
+  const cluster: EmulatedCluster = {
+    url,
+    host,
+    port: server.port,
+    kubeconfigPath,
+    caPem: certificates.caPem,
+    adminToken,
+    images,
+    faults,
+    mountsServiceAccount: launcher.mountsServiceAccount,
+    createServiceAccount(namespace, name, rules = []) {
+      registry.ensureNamespace(namespace);
+      try {
+        registry.create('serviceaccounts', namespace, { metadata: { name } });
+      } catch (error) {
+        if ((error as { code?: number }).code !== 409) throw error;
+      }
+      if (rules.length > 0) authorizer.bind(serviceAccountUsername(namespace, name), namespace, rules);
+      return authorizer.serviceAccountToken(namespace, name);
+    },
+    grant(namespace, name, rules, inNamespace = namespace) {
+      authorizer.bind(serviceAccountUsername(namespace, name), inNamespace === '*' ? undefined : inNamespace, rules);
+    },
+    kubeconfigFor(token, namespace) {
+      return renderKubeconfig({ server: url, caPem: certificates.caPem, token, ...(namespace ? { namespace } : {}) });
+    },
+    writeKubeconfig(path, token = adminToken, namespace) {
+      writeKubeconfig(path, { server: url, caPem: certificates.caPem, token, ...(namespace ? { namespace } : {}) });
+    },
+    compactHistory() {
+      store.compact();
+    },
+    podProcesses() {
+      return startedKubelet.processes();
+    },
+    stop() {
+      stopped ??= (async () => {
+        startedScheduler.stop();
+        startedCollector.stop();
+        await startedKubelet.stop();
+        await startedServer.close();
+        rmSync(root, { recursive: true, force: true });
+      })();
+      return stopped;
+    },
+  };
+  return cluster;
+}

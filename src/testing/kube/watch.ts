@@ -1,0 +1,148 @@
+/**
+ * Watch streams as the real server writes them: one JSON event per line over a chunked 200
+ * response, starting from a resourceVersion (or with the current state as ADDED events), with
+ * optional bookmarks, a server-side timeout, and an in-stream `ERROR` event carrying 410 Expired
+ * when the asked-for history is gone.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ApiError, apiErrors } from './status.js';
+import type { ObjectStore, StoreChange } from './store.js';
+import type { KubeObject, StoredObject } from './types.js';
+
+export type WatchEventKind = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+
+export interface WatchRequest {
+  resource: string;
+  kind: string;
+  /** Undefined watches every namespace (or a cluster-scoped resource). */
+  namespace: string | undefined;
+  matches: (object: KubeObject) => boolean;
+  resourceVersion: string | undefined;
+  allowBookmarks: boolean;
+  sendInitialEvents: boolean;
+  timeoutSeconds: number | undefined;
+  /** Turns a stored object into what is sent (a Table row for kubectl, else the object itself). */
+  encode: (object: StoredObject, first: boolean) => unknown;
+}
+
+interface OpenWatch {
+  response: ServerResponse;
+  close(): void;
+}
+
+export class WatchHub {
+  private readonly open = new Set<OpenWatch>();
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly bookmarkIntervalMs: number,
+  ) {}
+
+  get openCount(): number {
+    return this.open.size;
+  }
+
+  serve(request: IncomingMessage, response: ServerResponse, watch: WatchRequest): void {
+    const requested = watch.resourceVersion;
+    let start: number | undefined;
+    if (requested !== undefined && requested !== '' && requested !== '0') {
+      if (!/^\d+$/.test(requested)) {
+        throw apiErrors.badRequest(`resourceVersion: Invalid value: "${requested}": strconv.ParseUint: parsing "${requested}": invalid syntax`);
+      }
+      start = Number(requested);
+    }
+    response.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Cache-Control': 'no-cache, private',
+      'Transfer-Encoding': 'chunked',
+    });
+    response.flushHeaders();
+    let first = true;
+    const send = (type: WatchEventKind, object: unknown): void => {
+      response.write(`${JSON.stringify({ type, object })}\n`);
+    };
+    const sendObject = (type: WatchEventKind, object: StoredObject): void => {
+      send(type, watch.encode(object, first));
+      first = false;
+    };
+    const bookmark = (annotations?: Record<string, string>): void => {
+      const metadata: Record<string, unknown> = { resourceVersion: String(this.store.resourceVersion) };
+      if (annotations) metadata.annotations = annotations;
+      send('BOOKMARK', { kind: watch.kind, apiVersion: 'v1', metadata });
+    };
+
+    let backlog: StoreChange[] = [];
+    if (start !== undefined) {
+      try {
+        backlog = this.store.changesSince(start);
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        send('ERROR', error.status);
+        response.end();
+        return;
+      }
+    }
+
+    const onChange = (change: StoreChange): void => {
+      if (change.resource !== watch.resource) return;
+      if (watch.namespace !== undefined && change.namespace !== watch.namespace) return;
+      const now = change.type !== 'DELETED' && watch.matches(change.object);
+      const before = change.previous !== undefined && watch.matches(change.previous);
+      if (change.type === 'ADDED' && now) sendObject('ADDED', change.object);
+      else if (change.type === 'MODIFIED' && now) sendObject(before ? 'MODIFIED' : 'ADDED', change.object);
+      else if (change.type === 'MODIFIED' && before) sendObject('DELETED', change.object);
+      else if (change.type === 'DELETED' && before) sendObject('DELETED', change.object);
+    };
+
+    const unsubscribe = this.store.subscribe(onChange);
+    const timers: NodeJS.Timeout[] = [];
+    const entry: OpenWatch = {
+      response,
+      close: () => {
+        if (!response.writableEnded) response.end();
+      },
+    };
+    this.open.add(entry);
+    const cleanup = (): void => {
+      unsubscribe();
+      for (const t of timers) clearTimeout(t);
+      this.open.delete(entry);
+    };
+    response.on('close', cleanup);
+    request.on('close', () => {
+      if (!response.writableEnded) response.end();
+    });
+
+    if (start === undefined) {
+      for (const object of this.store.list(watch.resource, watch.namespace)) if (watch.matches(object)) sendObject('ADDED', object);
+      if (watch.sendInitialEvents && watch.allowBookmarks) bookmark({ 'k8s.io/initial-events-end': 'true' });
+    } else {
+      for (const change of backlog) onChange(change);
+    }
+    if (watch.allowBookmarks) {
+      const interval = setInterval(() => bookmark(), this.bookmarkIntervalMs);
+      interval.unref();
+      timers.push(interval);
+    }
+    if (watch.timeoutSeconds !== undefined && watch.timeoutSeconds > 0) {
+      const timeout = setTimeout(() => entry.close(), watch.timeoutSeconds * 1000);
+      timeout.unref();
+      timers.push(timeout);
+    }
+  }
+
+  /** Cuts every open watch without ending the chunked body, as a broken connection would. */
+  dropAll(): number {
+    const count = this.open.size;
+    for (const entry of [...this.open]) {
+      entry.response.socket?.destroy();
+      this.open.delete(entry);
+    }
+    return count;
+  }
+
+  /** Ends every open watch cleanly (the server is stopping). */
+  closeAll(): void {
+    for (const entry of [...this.open]) entry.close();
+  }
+}
