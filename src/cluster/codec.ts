@@ -77,7 +77,7 @@ function errorFromWire([name, message, stack, code, cause, props]: WireError): E
   let error: Error;
   if (flameClass) {
     error = new flameClass(String(message), cause === undefined ? {} : { cause });
-  } else if (BUILTIN_ERRORS[name] && (code === undefined || code === null)) {
+  } else if (BUILTIN_ERRORS[name]) {
     error = new BUILTIN_ERRORS[name]!(String(message), cause === undefined ? undefined : { cause });
   } else {
     const remote = new RemoteError(String(message), cause === undefined ? {} : { cause });

@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import { isIP } from 'node:net';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -646,6 +647,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       let serverNonce = '';
       let peerIncarnation = '';
       let peerMaxPayload = 0;
+      let serverProven = false;
       const ws = new WebSocket(url, {
         headers: {
           [HEADER_VERSION]: PROTOCOL_VERSION,
@@ -659,6 +661,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         perMessageDeflate: false,
         handshakeTimeout: this.#options.handshakeTimeout,
         generateMask: zeroMask,
+        // Dial from our own address, so peers (and their logs) see the node's IP, as in a pod.
+        ...(isIP(this.#options.host) && !['0.0.0.0', '::'].includes(this.#options.host) ? { localAddress: this.#options.host } : {}),
         ...(this.#options.tls?.ca ? { ca: this.#options.tls.ca } : {}),
       });
       const timer = setTimeout(() => fail(new ConnectError(`handshake with ${peer.node} timed out after ${this.#options.handshakeTimeout} ms`)), this.#options.handshakeTimeout);
@@ -684,13 +688,18 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         peerIncarnation = String(res.headers[HEADER_INCARNATION] ?? '');
         peerMaxPayload = Number(res.headers[HEADER_MAX_PAYLOAD]);
         const expected = isNonce(serverNonce) ? serverProof(cookie, this.name, peer.node, clientNonce, serverNonce) : undefined;
-        if (node !== peer.node || !expected || !proofMatches(expected, res.headers[HEADER_PROOF] as string | undefined)) {
-          fail(new AuthenticationError(`${url} did not prove it is ${peer.node} with our cookie: check that both nodes share the cookie`));
-        }
+        serverProven = node === peer.node && expected !== undefined && proofMatches(expected, res.headers[HEADER_PROOF] as string | undefined);
       });
       ws.on('open', () => {
         if (settled) return;
         ws.send(clientProof(cookie, this.name, peer.node, clientNonce, serverNonce));
+        if (!serverProven) {
+          // Our proof went out first so that the server, too, sees the mismatch and logs it.
+          settled = true;
+          clearTimeout(timer);
+          ws.close(4001, 'authentication failed');
+          reject(new AuthenticationError(`${peer.node} did not prove it knows our cookie: check that both nodes share the cookie`));
+        }
       });
       ws.once('message', (data: Buffer) => {
         if (settled) return;
@@ -811,7 +820,12 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
           dialer: peerName,
         });
       });
-      ws.on('close', () => clearTimeout(timer));
+      ws.on('close', () => {
+        if (ws.listenerCount('message') > 0) {
+          clearTimeout(timer);
+          this.#refuseSocket(ws, address, peerName, 'closed by the peer before it proved the cookie');
+        }
+      });
     });
   }
 
