@@ -155,6 +155,7 @@ export class Registry {
       causes = isValidObjectName(metadata.name)
         ? []
         : [{ reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(metadata.name)}: ${subdomainMessage}`, field: 'metadata.name' }];
+      if (definition.kind === 'Secret') normalizeSecret(object);
       if (definition.kind === 'Namespace') {
         metadata.labels = { ...metadata.labels, 'kubernetes.io/metadata.name': metadata.name };
         object.spec = { finalizers: ['kubernetes'] };
@@ -355,6 +356,7 @@ export class Registry {
       if (meta.deletionTimestamp === undefined) delete meta.deletionTimestamp;
       if (meta.deletionGracePeriodSeconds === undefined) delete meta.deletionGracePeriodSeconds;
       if (meta.namespace === undefined && current.metadata.namespace !== undefined) meta.namespace = current.metadata.namespace;
+      if (definition.kind === 'Secret') normalizeSecret(next);
       if (definition.kind === 'Pod') {
         const causes = validatePod(next);
         const change = causes.length === 0 ? forbiddenSpecChange(current as Pod, next as Pod) : undefined;
@@ -415,6 +417,18 @@ export class Registry {
 
 function namespacedResources(): ResourceDefinition[] {
   return ['pods', 'secrets', 'configmaps', 'serviceaccounts', 'events'].map((n) => resourceOrThrow(n));
+}
+
+/** The real server folds write-only `stringData` into base64 `data` and defaults the type. */
+function normalizeSecret(secret: KubeObject): void {
+  const stringData = secret.stringData as Record<string, string> | undefined;
+  if (stringData && typeof stringData === 'object') {
+    const data = { ...((secret.data as Record<string, string> | undefined) ?? {}) };
+    for (const [key, value] of Object.entries(stringData)) data[key] = Buffer.from(String(value)).toString('base64');
+    secret.data = data;
+  }
+  delete secret.stringData;
+  secret.type ??= 'Opaque';
 }
 
 /** An update that changes nothing but the sender's copy of these fields is not a change. */
