@@ -3,6 +3,7 @@
  * runner, and waiting on watch events with a deadline (never on sleeps).
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { CoreV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -127,12 +128,18 @@ export async function waitForPodGone(cluster: EmulatedCluster, namespace: string
   });
 }
 
+/** Whether a process runs (a zombie, dead but not yet reaped by its new parent, does not count). */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return process.platform !== 'linux';
   }
 }
 
