@@ -12,7 +12,7 @@ import type { Kubelet } from './kubelet.js';
 import type { LogQuery } from './logs.js';
 import { openApiV3CoreDocument, openApiV3Index } from './openapi.js';
 import { patchTypeOf } from './patch.js';
-import { forbidden, type Authorizer, type RequestAttributes, type User } from './rbac.js';
+import { type Authorizer, type RequestAttributes, type User } from './rbac.js';
 import { resourceOrThrow, type DeleteOptions, type PropagationPolicy, type Registry } from './registry.js';
 import type { ResourceDefinition } from './resources.js';
 import { decodeAccessReview, isKubernetesProtobuf } from './protobuf.js';
@@ -369,8 +369,8 @@ export class ApiServer {
     if (attributes.namespace) request.namespace = attributes.namespace;
     if (attributes.name) request.name = attributes.name;
     const allowed = this.options.authorizer.allows(user, request);
+    // RBAC gives no reason for a denial, so kubectl prints a bare "no", as with a real cluster.
     const status: Record<string, unknown> = { allowed };
-    if (!allowed) status.reason = forbidden(user, request).status.message;
     this.sendJson(response, 201, {
       kind: 'SelfSubjectAccessReview',
       apiVersion: 'authorization.k8s.io/v1',

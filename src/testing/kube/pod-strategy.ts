@@ -140,6 +140,9 @@ export function defaultPod(pod: Pod): Pod {
     c.terminationMessagePolicy ??= 'File';
     c.imagePullPolicy ??= c.image?.endsWith(':latest') || !c.image?.includes(':') ? 'Always' : 'IfNotPresent';
     c.resources ??= {};
+    for (const variable of c.env ?? []) {
+      if (variable.valueFrom?.fieldRef) variable.valueFrom.fieldRef.apiVersion ??= 'v1';
+    }
   }
   pod.status = { phase: 'Pending', qosClass: 'BestEffort' };
   return pod;
