@@ -44,6 +44,12 @@ export interface PeerHost {
 
 /** Bytes buffered in the socket above which flushing waits for the send callbacks. */
 const HIGH_WATER = 4 * 1024 * 1024;
+/** A message sent this long after the previous frame goes out at once (no coalescing). */
+const EAGER_GAP_MS = 0.04;
+/** Coalescing stops waiting for more messages at this many... */
+const COALESCE_MAX_MESSAGES = 512;
+/** ...or when the oldest queued message is this old. */
+const COALESCE_MAX_MS = 0.5;
 /** Failed dials are not retried by a send sooner than this. */
 const REDIAL_AFTER_MS = 500;
 
@@ -65,6 +71,9 @@ export class Peer {
   #queue: unknown[][] = [];
   #failures: (SendFailure | undefined)[] = [];
   #flushScheduled = false;
+  #queuedAtTick = 0;
+  #firstQueuedAt = 0;
+  #lastFrameAt = -Infinity;
   #flushing = false;
   #waitingDrain = false;
   #writableWaiters: (() => void)[] = [];
@@ -164,7 +173,12 @@ export class Peer {
     }
     this.#queue.push(message);
     this.#failures.push(onFailure);
-    this.#scheduleFlush();
+    if (this.#queue.length === 1 && !this.#flushScheduled && this.state === 'up' && performance.now() - this.#lastFrameAt > EAGER_GAP_MS) {
+      // A lone message on a quiet link leaves at once: request/response latency pays no loop turn.
+      this.#flush();
+    } else {
+      this.#scheduleFlush();
+    }
   }
 
   /** Resolves once the peer's queue and socket buffer have room again. */
@@ -227,13 +241,31 @@ export class Peer {
   #scheduleFlush(): void {
     if (this.#flushScheduled || this.state !== 'up') return;
     this.#flushScheduled = true;
-    // setImmediate rather than a microtask: nact handles one message per setImmediate, so replies
-    // produced by many actors in one loop iteration still share a frame.
-    setImmediate(() => {
-      this.#flushScheduled = false;
-      this.#flush();
-    });
+    this.#queuedAtTick = 0;
+    this.#firstQueuedAt = performance.now();
+    setImmediate(this.#tick);
   }
+
+  /**
+   * Flushes on a later loop turn, and keeps waiting one more turn while the queue still grows:
+   * nact hands an actor one message per turn, so a busy actor's replies would otherwise each
+   * cost a frame, and on this kind of machine every socket write costs more than the message.
+   * Bounded by COALESCE_MAX_MESSAGES and COALESCE_MAX_MS.
+   */
+  readonly #tick = (): void => {
+    const queued = this.#queue.length;
+    if (
+      queued > this.#queuedAtTick &&
+      queued < COALESCE_MAX_MESSAGES &&
+      performance.now() - this.#firstQueuedAt < COALESCE_MAX_MS
+    ) {
+      this.#queuedAtTick = queued;
+      setImmediate(this.#tick);
+      return;
+    }
+    this.#flushScheduled = false;
+    this.#flush();
+  };
 
   #flush(): void {
     const conn = this.#conn;
@@ -306,6 +338,7 @@ export class Peer {
   }
 
   #write(conn: Connection, frame: Buffer): void {
+    this.#lastFrameAt = performance.now();
     conn.ws.send(frame, { binary: true }, () => {
       if (this.#waitingDrain && conn.ws.bufferedAmount <= HIGH_WATER / 2) {
         this.#waitingDrain = false;
