@@ -197,9 +197,10 @@ describe('Emulated kubelet', function () {
     const namespace = 'shorter';
     await api.createNamespacedPod({
       namespace,
-      body: nodePod('slow', `process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)`, { spec: { terminationGracePeriodSeconds: 30 } }),
+      body: nodePod('slow', `process.on('SIGTERM', () => {}); console.log('up'); setInterval(() => {}, 1000)`, { spec: { terminationGracePeriodSeconds: 30 } }),
     });
     await waitForPod(cluster, namespace, 'slow', (p) => p.status?.phase === 'Running');
+    await eventually(async () => (await logsOf(api, namespace, 'slow')).includes('up'), 'the pod to have installed its SIGTERM handler');
     await api.deleteNamespacedPod({ namespace, name: 'slow' });
     const started = Date.now();
     await api.deleteNamespacedPod({ namespace, name: 'slow', gracePeriodSeconds: 0 });
