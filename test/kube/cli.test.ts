@@ -15,8 +15,9 @@ interface RunningCli {
   exited: Promise<number | null>;
 }
 
-function startCli(args: string[]): RunningCli {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** The emulator keeps its temporary folder under TMPDIR: the test's own folder, removed afterwards. */
+function startCli(args: string[], tmp: string): RunningCli {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp } });
   let output = '';
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
@@ -61,7 +62,7 @@ describe('Emulator command (npm run emulator)', function () {
 
   it('writes a kubeconfig kubectl uses as it is, and stops on SIGTERM killing its pods', async function () {
     const kubeconfig = join(dir, 'kubeconfig');
-    running = startCli(['--kubeconfig', kubeconfig, '--image', PID_IMAGE]);
+    running = startCli(['--kubeconfig', kubeconfig, '--image', PID_IMAGE], dir);
     const cli = running;
     await eventually(() => cli.output().includes('Press Ctrl-C'), 'the emulator to start', 15_000);
     expect(cli.output()).to.match(/listening at https:\/\/127\.0\.0\.1:\d+/);
@@ -76,7 +77,7 @@ describe('Emulator command (npm run emulator)', function () {
   it('leaves no pod process behind even when it is killed outright', async function () {
     if (spawnSync('setpriv', ['--pdeathsig', 'KILL', 'true']).status !== 0) this.skip();
     const kubeconfig = join(dir, 'kubeconfig');
-    running = startCli(['--kubeconfig', kubeconfig, '--image', PID_IMAGE]);
+    running = startCli(['--kubeconfig', kubeconfig, '--image', PID_IMAGE], dir);
     const cli = running;
     await eventually(() => cli.output().includes('Press Ctrl-C'), 'the emulator to start', 15_000);
     const pid = await startPidPod(kubeconfig);
@@ -86,10 +87,10 @@ describe('Emulator command (npm run emulator)', function () {
   });
 
   it('refuses bad options with a clear message and exit code 2', async function () {
-    running = startCli(['--port', 'lots']);
+    running = startCli(['--port', 'lots'], dir);
     expect(await running.exited).to.equal(2);
     expect(running.output()).to.include('--port must be a port number, got lots');
-    running = startCli(['--image', 'no-equals-sign']);
+    running = startCli(['--image', 'no-equals-sign'], dir);
     expect(await running.exited).to.equal(2);
     expect(running.output()).to.include('--image expects NAME=COMMAND');
   });

@@ -135,6 +135,23 @@ describe('Emulated cluster through kubectl', function () {
     expect(invalid.stderr).to.include('The Pod "bad" is invalid: spec.containers[0].image: Required value');
   });
 
+  it('creates secrets, config maps, namespaces and service accounts with kubectl create', async function () {
+    expect((await kubectl(kubeconfig, ['create', 'namespace', 'made'])).stdout.trim()).to.equal('namespace/made created');
+    expect((await kubectl(kubeconfig, ['-n', 'made', 'create', 'secret', 'generic', 'cookie', '--from-literal=cookie=c00kie'])).stdout.trim()).to.equal(
+      'secret/cookie created',
+    );
+    expect((await kubectl(kubeconfig, ['-n', 'made', 'create', 'configmap', 'settings', '--from-literal=mode=fast'])).stdout.trim()).to.equal(
+      'configmap/settings created',
+    );
+    expect((await kubectl(kubeconfig, ['-n', 'made', 'create', 'serviceaccount', 'robot'])).stdout.trim()).to.equal('serviceaccount/robot created');
+    const secret = await kubectl(kubeconfig, ['-n', 'made', 'get', 'secret', 'cookie', '-o', 'jsonpath={.type} {.data.cookie}']);
+    expect(secret.stdout).to.equal(`Opaque ${Buffer.from('c00kie').toString('base64')}`);
+    expect((await kubectl(kubeconfig, ['-n', 'made', 'get', 'configmap', 'settings', '-o', 'jsonpath={.data.mode}'])).stdout).to.equal('fast');
+    expect((await kubectl(kubeconfig, ['auth', 'can-i', 'list', 'pods', '-n', 'made', '--as=system:serviceaccount:made:robot'])).stdout.trim()).to.equal('no');
+    expect((await kubectl(kubeconfig, ['delete', 'namespace', 'made'])).stdout.trim()).to.equal('namespace "made" deleted');
+    expect((await kubectl(kubeconfig, ['get', 'secrets', '-n', 'made'])).stderr.trim()).to.equal('No resources found in made namespace.');
+  });
+
   it('runs a pod with kubectl run and the node image', async function () {
     const run = await kubectl(kubeconfig, ['run', 'hello', '--image=node:20', '--restart=Never', '--', '-e', 'console.log("hello")', POD_MARKER]);
     expect(run.stdout.trim()).to.equal('pod/hello created');

@@ -15,7 +15,7 @@ import { patchTypeOf } from './patch.js';
 import { type Authorizer, type RequestAttributes, type User } from './rbac.js';
 import { resourceOrThrow, type DeleteOptions, type PropagationPolicy, type Registry } from './registry.js';
 import type { ResourceDefinition } from './resources.js';
-import { decodeAccessReview, isKubernetesProtobuf } from './protobuf.js';
+import { decodeProtobufObject, isKubernetesProtobuf } from './protobuf.js';
 import { ApiError, apiErrors, failure } from './status.js';
 import { tableForResource, type Table } from './table.js';
 import type { Pod, StoredObject } from './types.js';
@@ -179,14 +179,7 @@ export class ApiServer {
     }
     if (route.kind === 'accessReview') {
       if (method !== 'POST') throw apiErrors.methodNotAllowed();
-      const body = await this.readBody(request);
-      let review: unknown;
-      try {
-        review = isKubernetesProtobuf(body) ? decodeAccessReview(body) : JSON.parse(body.toString('utf8'));
-      } catch (error) {
-        throw apiErrors.badRequest(`cannot decode the SelfSubjectAccessReview: ${(error as Error).message}`);
-      }
-      this.answerAccessReview(user, review, response);
+      this.answerAccessReview(user, await this.readJson(request), response);
       return;
     }
     const query = url.searchParams;
@@ -409,7 +402,11 @@ export class ApiServer {
   private async readJson(request: IncomingMessage, optional = false): Promise<unknown> {
     const body = await this.readBody(request);
     if (isKubernetesProtobuf(body)) {
-      throw new ApiError(failure(415, 'UnsupportedMediaType', 'the emulated cluster accepts JSON bodies only (application/json)'));
+      try {
+        return decodeProtobufObject(body);
+      } catch (error) {
+        throw new ApiError(failure(415, 'UnsupportedMediaType', (error as Error).message));
+      }
     }
     const text = body.toString('utf8').trim();
     if (text === '') {

@@ -2,7 +2,7 @@
  * Puts the emulated cluster together (store, API server, scheduler, kubelet, garbage collector)
  * and gives tests and the command line one handle on it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PodAddressAllocator } from './addresses.js';
@@ -100,6 +100,37 @@ function defaultBaseEnv(): Record<string, string> {
   return env;
 }
 
+const STATE_DIR_PREFIX = 'flame-emulator-';
+
+/**
+ * An emulator killed outright (SIGKILL) cannot remove its temporary folder; the next one to start
+ * removes the folders whose owner process is gone.
+ */
+function sweepAbandonedStateDirs(): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(tmpdir()).filter((e) => e.startsWith(STATE_DIR_PREFIX));
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const dir = join(tmpdir(), entry);
+    try {
+      const owner = Number(readFileSync(join(dir, 'owner.pid'), 'utf8'));
+      if (!Number.isInteger(owner) || owner <= 0) continue;
+      try {
+        process.kill(owner, 0);
+        continue;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // not ours to judge (no owner file, unreadable)
+    }
+  }
+}
+
 function positive(value: number | undefined, fallback: number, what: string): number {
   const v = value ?? fallback;
   if (!(Number.isFinite(v) && v >= 0)) throw new RangeError(`${what} must be a non-negative number, got ${String(value)}`);
@@ -120,7 +151,9 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
   images.register('node', { command: [process.execPath] }, { anyTag: true });
   for (const [name, definition] of Object.entries(options.images ?? {})) images.register(name, definition);
 
-  const root = mkdtempSync(join(tmpdir(), 'flame-emulator-'));
+  sweepAbandonedStateDirs();
+  const root = mkdtempSync(join(tmpdir(), STATE_DIR_PREFIX));
+  writeFileSync(join(root, 'owner.pid'), String(process.pid));
   const store = new ObjectStore(historyLimit);
   const registry = new Registry(store);
   const authorizer = new Authorizer();

@@ -1,18 +1,94 @@
 /**
- * The one protobuf body the emulator reads: `kubectl auth can-i` posts its
- * SelfSubjectAccessReview as `application/vnd.kubernetes.protobuf` (the "k8s\0" envelope around a
- * runtime.Unknown). Everything else kubectl and client-node send is JSON; answers are always JSON,
- * which those clients accept.
+ * The protobuf bodies kubectl sends. Its typed commands (`create secret`, `create configmap`,
+ * `create namespace`, `create serviceaccount`, `auth can-i`) post `application/vnd.kubernetes.protobuf`
+ * (a "k8s\0" envelope around a runtime.Unknown); everything else kubectl and client-node send is
+ * JSON. This decodes those few kinds into their JSON shape; answers are always JSON, which both
+ * clients accept.
  */
 
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
 
-type Fields = Map<number, Buffer[]>;
+type FieldType = 'string' | 'bytes' | 'int' | 'bool' | 'stringMap' | 'bytesMap' | Schema;
+interface FieldSpec {
+  name: string;
+  type: FieldType;
+  repeated?: boolean;
+}
+type Schema = Record<number, FieldSpec>;
+
+const OWNER_REFERENCE: Schema = {
+  1: { name: 'kind', type: 'string' },
+  3: { name: 'name', type: 'string' },
+  4: { name: 'uid', type: 'string' },
+  5: { name: 'apiVersion', type: 'string' },
+  6: { name: 'controller', type: 'bool' },
+  7: { name: 'blockOwnerDeletion', type: 'bool' },
+};
+
+const OBJECT_META: Schema = {
+  1: { name: 'name', type: 'string' },
+  2: { name: 'generateName', type: 'string' },
+  3: { name: 'namespace', type: 'string' },
+  6: { name: 'resourceVersion', type: 'string' },
+  11: { name: 'labels', type: 'stringMap' },
+  12: { name: 'annotations', type: 'stringMap' },
+  13: { name: 'ownerReferences', type: OWNER_REFERENCE, repeated: true },
+  14: { name: 'finalizers', type: 'string', repeated: true },
+};
+
+const NAME_REFERENCE: Schema = { 1: { name: 'name', type: 'string' } };
+
+const KINDS: Record<string, Schema> = {
+  Secret: {
+    1: { name: 'metadata', type: OBJECT_META },
+    2: { name: 'data', type: 'bytesMap' },
+    3: { name: 'type', type: 'string' },
+    4: { name: 'stringData', type: 'stringMap' },
+    5: { name: 'immutable', type: 'bool' },
+  },
+  ConfigMap: {
+    1: { name: 'metadata', type: OBJECT_META },
+    2: { name: 'data', type: 'stringMap' },
+    3: { name: 'binaryData', type: 'bytesMap' },
+    4: { name: 'immutable', type: 'bool' },
+  },
+  Namespace: { 1: { name: 'metadata', type: OBJECT_META } },
+  ServiceAccount: {
+    1: { name: 'metadata', type: OBJECT_META },
+    3: { name: 'imagePullSecrets', type: NAME_REFERENCE, repeated: true },
+    4: { name: 'automountServiceAccountToken', type: 'bool' },
+  },
+  SelfSubjectAccessReview: {
+    2: {
+      name: 'spec',
+      type: {
+        1: {
+          name: 'resourceAttributes',
+          type: {
+            1: { name: 'namespace', type: 'string' },
+            2: { name: 'verb', type: 'string' },
+            3: { name: 'group', type: 'string' },
+            4: { name: 'version', type: 'string' },
+            5: { name: 'resource', type: 'string' },
+            6: { name: 'subresource', type: 'string' },
+            7: { name: 'name', type: 'string' },
+          },
+        },
+      },
+    },
+  },
+};
+
+interface RawField {
+  field: number;
+  varint?: number;
+  bytes?: Buffer;
+}
 
 function readVarint(buffer: Buffer, offset: number): [number, number] {
   let value = 0;
   let shift = 0;
-  for (let i = offset; i < buffer.length && shift < 35; i++) {
+  for (let i = offset; i < buffer.length && shift < 64; i++) {
     const byte = buffer[i]!;
     value += (byte & 0x7f) * 2 ** shift;
     shift += 7;
@@ -21,50 +97,86 @@ function readVarint(buffer: Buffer, offset: number): [number, number] {
   throw new Error('protobuf: truncated varint');
 }
 
-/** Length-delimited fields of one message, by field number (other wire types are skipped). */
-function fieldsOf(buffer: Buffer): Fields {
-  const fields: Fields = new Map();
+function rawFields(buffer: Buffer): RawField[] {
+  const fields: RawField[] = [];
   let offset = 0;
   while (offset < buffer.length) {
     const [key, afterKey] = readVarint(buffer, offset);
     const field = Math.floor(key / 8);
-    const wireType = key & 7;
+    const wireType = key % 8;
     offset = afterKey;
-    if (wireType === 0) offset = readVarint(buffer, offset)[1];
-    else if (wireType === 1) offset += 8;
-    else if (wireType === 5) offset += 4;
-    else if (wireType === 2) {
+    if (wireType === 0) {
+      const [varint, next] = readVarint(buffer, offset);
+      fields.push({ field, varint });
+      offset = next;
+    } else if (wireType === 2) {
       const [length, start] = readVarint(buffer, offset);
       if (start + length > buffer.length) throw new Error('protobuf: truncated field');
-      const list = fields.get(field) ?? [];
-      list.push(buffer.subarray(start, start + length));
-      fields.set(field, list);
+      fields.push({ field, bytes: buffer.subarray(start, start + length) });
       offset = start + length;
-    } else throw new Error(`protobuf: unsupported wire type ${wireType}`);
+    } else if (wireType === 1) offset += 8;
+    else if (wireType === 5) offset += 4;
+    else throw new Error(`protobuf: unsupported wire type ${wireType}`);
   }
   return fields;
 }
 
-function text(fields: Fields, field: number): string | undefined {
-  const value = fields.get(field)?.[0];
-  return value === undefined ? undefined : value.toString('utf8');
+function mapEntry(bytes: Buffer): [string, Buffer] {
+  let key = '';
+  let value: Buffer = Buffer.alloc(0);
+  for (const f of rawFields(bytes)) {
+    if (f.field === 1 && f.bytes) key = f.bytes.toString('utf8');
+    if (f.field === 2 && f.bytes) value = f.bytes;
+  }
+  return [key, value];
+}
+
+function decodeMessage(buffer: Buffer, schema: Schema): Record<string, unknown> {
+  const object: Record<string, unknown> = {};
+  for (const raw of rawFields(buffer)) {
+    const spec = schema[raw.field];
+    if (!spec) continue;
+    let value: unknown;
+    if (spec.type === 'int') value = raw.varint;
+    else if (spec.type === 'bool') value = raw.varint === 1;
+    else if (!raw.bytes) continue;
+    else if (spec.type === 'string') {
+      // Go's protobuf writes empty strings that its JSON would omit; the API treats both as unset.
+      if (raw.bytes.length === 0 && !spec.repeated) continue;
+      value = raw.bytes.toString('utf8');
+    }
+    else if (spec.type === 'bytes') value = raw.bytes.toString('base64');
+    else if (spec.type === 'stringMap' || spec.type === 'bytesMap') {
+      const [key, entry] = mapEntry(raw.bytes);
+      const map = (object[spec.name] ??= {}) as Record<string, string>;
+      map[key] = spec.type === 'stringMap' ? entry.toString('utf8') : entry.toString('base64');
+      continue;
+    } else value = decodeMessage(raw.bytes, spec.type);
+    if (spec.repeated) ((object[spec.name] ??= []) as unknown[]).push(value);
+    else object[spec.name] = value;
+  }
+  return object;
 }
 
 export function isKubernetesProtobuf(body: Buffer): boolean {
   return body.length >= 4 && body.subarray(0, 4).equals(MAGIC);
 }
 
-/** Decodes a protobuf SelfSubjectAccessReview into its JSON shape (spec.resourceAttributes only). */
-export function decodeAccessReview(body: Buffer): { spec: { resourceAttributes: Record<string, string> } } {
-  const unknown = fieldsOf(body.subarray(4));
-  const raw = unknown.get(2)?.[0] ?? Buffer.alloc(0);
-  const spec = fieldsOf(fieldsOf(raw).get(2)?.[0] ?? Buffer.alloc(0));
-  const attributes = fieldsOf(spec.get(1)?.[0] ?? Buffer.alloc(0));
-  const names = ['namespace', 'verb', 'group', 'version', 'resource', 'subresource', 'name'];
-  const resourceAttributes: Record<string, string> = {};
-  names.forEach((name, i) => {
-    const value = text(attributes, i + 1);
-    if (value) resourceAttributes[name] = value;
-  });
-  return { spec: { resourceAttributes } };
+/** Decodes a protobuf body into the object's JSON shape; throws for kinds it does not know. */
+export function decodeProtobufObject(body: Buffer): Record<string, unknown> {
+  let apiVersion = '';
+  let kind = '';
+  let raw: Buffer = Buffer.alloc(0);
+  for (const f of rawFields(body.subarray(4))) {
+    if (f.field === 1 && f.bytes) {
+      for (const t of rawFields(f.bytes)) {
+        if (t.field === 1 && t.bytes) apiVersion = t.bytes.toString('utf8');
+        if (t.field === 2 && t.bytes) kind = t.bytes.toString('utf8');
+      }
+    }
+    if (f.field === 2 && f.bytes) raw = f.bytes;
+  }
+  const schema = KINDS[kind];
+  if (!schema) throw new Error(`protobuf bodies of kind ${kind || '<unknown>'} are not supported; send JSON`);
+  return { apiVersion, kind, ...decodeMessage(raw, schema) };
 }
