@@ -28,3 +28,4 @@ export type {
 export type { PolicyRule } from './kube/rbac.js';
 export type { ServiceAccountMode } from './kube/process-launcher.js';
 export { SERVICE_ACCOUNT_MOUNT } from './kube/process-launcher.js';
+export { EXTERNAL_POD_ANNOTATION, POD_IP_ANNOTATION } from './kube/pod-worker.js';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import { SERVICE_ACCOUNT_MOUNT, startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
+import { EXTERNAL_POD_ANNOTATION, POD_IP_ANNOTATION, SERVICE_ACCOUNT_MOUNT, startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
 import { coreApi, eventually, isAlive, nodePod, POD_MARKER, sleeperPod, waitForPod, waitForPodGone, watchPodsUntil } from './helpers.js';
 
 function terminatedOf(pod: V1Pod) {
@@ -267,6 +267,23 @@ describe('Emulated kubelet', function () {
       await api.createNamespacedPod({ namespace, body: sleeperPod('stray', { metadata: { ownerReferences } }) });
       await waitForPodGone(cluster, namespace, 'stray');
     });
+  });
+
+  it('reports an external pod Running without starting a process, for a test process to stand in for', async function () {
+    const namespace = 'external';
+    const parent = await api.createNamespacedPod({
+      namespace,
+      body: sleeperPod('app', { metadata: { annotations: { [EXTERNAL_POD_ANNOTATION]: 'true', [POD_IP_ANNOTATION]: '127.0.0.1' } } }),
+    });
+    const running = await waitForPod(cluster, namespace, 'app', (p) => p.status?.phase === 'Running');
+    expect(running.status!.podIP).to.equal('127.0.0.1');
+    expect(cluster.podProcesses().some((p) => p.name === 'app')).to.equal(false);
+    const ownerReferences = [{ apiVersion: 'v1', kind: 'Pod', name: 'app', uid: parent.metadata!.uid! }];
+    await api.createNamespacedPod({ namespace, body: sleeperPod('runner', { metadata: { ownerReferences } }) });
+    await waitForPod(cluster, namespace, 'runner', (p) => p.status?.phase === 'Running');
+    await api.deleteNamespacedPod({ namespace, name: 'app' });
+    await waitForPodGone(cluster, namespace, 'app');
+    await waitForPodGone(cluster, namespace, 'runner');
   });
 
   it('kills every pod process when the cluster stops', async function () {

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PodAddressAllocator } from './addresses.js';
 import type { NodeFailureOptions } from './faults.js';
-import { PodWorker, type PodWorkerContext } from './pod-worker.js';
+import { EXTERNAL_POD_ANNOTATION, POD_IP_ANNOTATION, PodWorker, type PodWorkerContext } from './pod-worker.js';
 import type { ObjectStore, StoreChange } from './store.js';
 import { apiErrors } from './status.js';
 import type { Pod, StoredObject } from './types.js';
@@ -74,7 +74,8 @@ export class Kubelet {
     }
     if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return;
     const sandbox = mkdtempSync(join(this.sandboxRoot, `${change.namespace}_${pod.metadata.name}_`));
-    const started = new PodWorker(pod, this.ctx, this.addresses.allocate(), sandbox);
+    const fixedIP = pod.metadata.annotations?.[EXTERNAL_POD_ANNOTATION] === 'true' ? pod.metadata.annotations[POD_IP_ANNOTATION] : undefined;
+    const started = new PodWorker(pod, this.ctx, fixedIP ?? this.addresses.allocate(), sandbox);
     this.workers.set(uid, started);
     // Starting writes status, which this very listener hears: let the current notification finish first.
     queueMicrotask(() => {

@@ -38,6 +38,15 @@ export interface PodWorkerContext {
   imagePullBackoffMs: number;
 }
 
+/**
+ * A pod with this annotation set to "true" is run by a process outside the emulator (typically the
+ * test process itself, standing in for an application pod): the kubelet reports it Running at
+ * once and starts nothing; deleting it completes without waiting.
+ */
+export const EXTERNAL_POD_ANNOTATION = 'emulator.flame-actors/external';
+/** Optional, with {@link EXTERNAL_POD_ANNOTATION}: the pod IP to report (default: a 127.1.x.y address). */
+export const POD_IP_ANNOTATION = 'emulator.flame-actors/pod-ip';
+
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
 
 export class PodWorker {
@@ -223,6 +232,16 @@ export class PodWorker {
   private runContainer(): void {
     if (this.terminating || this.stopped || this.nodeLost) return;
     const c = this.container;
+    if (this.pod.metadata.annotations?.[EXTERNAL_POD_ANNOTATION] === 'true') {
+      const started = new Date();
+      this.startedAt = started;
+      this.updateStatus((status) => {
+        status.phase = 'Running';
+        setConditions(status, lifecycleConditions(this.containerNames(), this.pod.spec!.containers.length === 1));
+        status.containerStatuses = this.containerStatuses(running(started), true);
+      });
+      return;
+    }
     const image = this.imageFor(c);
     const pullFault = this.ctx.faults.podFault(this.pod, 'imagePullFailure');
     if (pullFault || (!image && !c.command?.length)) {
