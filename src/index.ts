@@ -1,5 +1,32 @@
 /**
- * flame-actors: FLAME for Node.js on nact actors.
- * The public surface is kept small; each export is documented where it is defined.
+ * flame-actors: FLAME for Node.js on nact actors. Run a function or place an actor on an
+ * ephemeral runner (a local process, a Kubernetes pod) and get the result back as if local.
  */
+import { setDefaultBackendFactory } from './flame/backend.js';
+import { defaultBackend } from './backends/default.js';
+
+setDefaultBackendFactory(() => defaultBackend());
+
+/** Pools of runners: `Pool.start`, `pool.call`, `pool.cast`, `pool.placeChild`, `pool.status`, `pool.stop`. */
+export { Pool, type PoolStatus, type PoolEvents } from './flame/pool.js';
+export type { PoolOptions, CallOptions, PlaceOptions, PoolSizeInfo } from './flame/options.js';
+export type { RunnerStatus, RunnerState } from './flame/runner-handle.js';
+/** Refer to an exported function of a module the runner imports itself. */
+export { moduleRef, type ModuleRef, type FnArgs, type FnResult, type AnyFunction } from './flame/fn-ref.js';
+/** Is this process a runner, and who is its parent (skip the web server on runners). */
+export { isRunner, parentInfo, type ParentInfo } from './flame/parent.js';
+/** The Backend contract, for writing your own. */
+export type { Backend, BackendContext, RunnerSpec, RunnerInstance } from './flame/backend.js';
+/** Backends: runners as local processes (default), in this process, or picked by FLAME_BACKEND. */
+export { ProcessBackend, type ProcessBackendOptions } from './backends/process/backend.js';
+export { LocalBackend } from './backends/local/backend.js';
+export { defaultBackend } from './backends/default.js';
+/** Runner side: boot an app's own entry point as a runner; the current call's AbortSignal. */
+export { startRunner, type Runner, type RunnerOptions } from './runner/runner.js';
+export { callSignal } from './runner/call-context.js';
+/** The cluster layer: nodes named name@host, authenticated links, remote nact refs. */
+export { startNode, ClusterNode, type NodeEvents, type ModuleSpecifier, type RequestOptions } from './cluster/node.js';
+export type { NodeOptions, TlsOptions } from './cluster/options.js';
+export { DEFAULT_PORT } from './cluster/address.js';
+export type { LogLevel, LogSink } from './log.js';
 export * from './errors.js';

@@ -69,3 +69,23 @@ export function localTempRef(systemName: string, id: number): NactRefShape {
   ref.id = id;
   return ref;
 }
+
+/**
+ * Calls `onStopped(childName)` whenever a child of the local actor `parent` stops. nact has no
+ * monitors; its parents are told through `childStopped`, which this wraps on the concrete actor.
+ */
+export function watchChildren(systemName: string, parent: unknown, onStopped: (childName: string) => void): void {
+  const actor = systemMap.find(systemName, parent) as unknown as { childStopped(child: { name: string }): void } | undefined;
+  if (!actor || typeof actor.childStopped !== 'function') throw new Error('watchChildren: no such local actor');
+  const original = actor.childStopped.bind(actor);
+  actor.childStopped = (child) => {
+    original(child);
+    onStopped(child.name);
+  };
+}
+
+/** The names of the current children of a local actor. */
+export function childNames(systemName: string, parent: unknown): string[] {
+  const actor = systemMap.find(systemName, parent) as unknown as { children?: Map<string, unknown> } | undefined;
+  return actor?.children ? [...actor.children.keys()] : [];
+}

@@ -121,6 +121,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   readonly heartbeatInterval: number;
   readonly heartbeatTimeout: number;
   readonly maxQueuedMessages: number;
+  /** The cluster's shared secret: a pool hands it to the runners it starts (FLAME_COOKIE). */
+  readonly cookie: string;
 
   readonly #options: ResolvedNodeOptions;
   readonly #server: http.Server;
@@ -144,6 +146,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     this.heartbeatInterval = options.heartbeatInterval;
     this.heartbeatTimeout = options.heartbeatTimeout;
     this.maxQueuedMessages = options.maxQueuedMessages;
+    this.cookie = options.cookie;
     this.#server = server;
     const node = this;
     this.#host = {
@@ -160,7 +163,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         this.logger.info(`connected to ${peer.node}`);
         this.emit('nodeup', peer.node);
       },
-      peerDown: (peer, reason, undelivered) => this.#peerDown(peer, reason, undelivered),
+      peerDown: (peer, reason, undelivered, wasUp) => this.#peerDown(peer, reason, undelivered, wasUp),
     };
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: false });
     this.#wss.on('headers', (headers, req) => {
@@ -400,7 +403,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     };
   }
 
-  #peerDown(peer: Peer, reason: Error, undelivered: unknown[][]): void {
+  #peerDown(peer: Peer, reason: Error, undelivered: unknown[][], wasUp: boolean): void {
     for (const id of peer.replies) {
       const pending = this.#replies.get(id);
       if (pending) this.#settleReply(id, pending, false, reason);
@@ -411,7 +414,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         this.#undeliverable(describeTarget(message[1]), reason);
       }
     }
-    if (!this.#stopped) this.emit('nodedown', peer.node, reason);
+    if (wasUp && !this.#stopped) this.emit('nodedown', peer.node, reason);
   }
 
   #undeliverable(target: string, reason: Error): void {

@@ -39,7 +39,8 @@ export interface PeerHost {
   /** Resolves to the new connection, or to undefined when the peer's own dial won and is attached. */
   dial(peer: Peer): Promise<Connection | undefined>;
   peerUp(peer: Peer): void;
-  peerDown(peer: Peer, reason: Error, undelivered: unknown[][]): void;
+  /** `wasUp`: the peer had a link (false when a dial failed). */
+  peerDown(peer: Peer, reason: Error, undelivered: unknown[][], wasUp: boolean): void;
 }
 
 /** Bytes buffered in the socket above which flushing waits for the send callbacks. */
@@ -380,6 +381,6 @@ export class Peer {
     this.#writableWaiters = [];
     for (const resolve of waiters) resolve();
     if (conn) this.#host.logger.info(`${reason.message}`);
-    this.#host.peerDown(this, reason, unreported);
+    this.#host.peerDown(this, reason, unreported, conn !== undefined);
   }
 }

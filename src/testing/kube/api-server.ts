@@ -393,7 +393,11 @@ export class ApiServer {
     let size = 0;
     for await (const chunk of request as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > limit) throw apiErrors.requestEntityTooLarge(limit);
+      if (size > limit) {
+        // Discard the rest so that the client, still sending, reads the 413 instead of a reset.
+        request.resume();
+        throw apiErrors.requestEntityTooLarge(limit);
+      }
       chunks.push(chunk);
     }
     return Buffer.concat(chunks);

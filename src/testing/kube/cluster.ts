@@ -151,10 +151,11 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
   images.register('node', { command: [process.execPath] }, { anyTag: true });
   for (const [name, definition] of Object.entries(options.images ?? {})) images.register(name, definition);
 
+  const store = new ObjectStore(historyLimit);
+  const certificates = await generateClusterCertificates([host, '127.0.0.1', 'localhost']);
   sweepAbandonedStateDirs();
   const root = mkdtempSync(join(tmpdir(), STATE_DIR_PREFIX));
   writeFileSync(join(root, 'owner.pid'), String(process.pid));
-  const store = new ObjectStore(historyLimit);
   const registry = new Registry(store);
   const authorizer = new Authorizer();
   const adminToken = authorizer.addToken(ADMIN_USER);
@@ -171,7 +172,6 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     rescheduleWaitingPods: () => scheduler?.retryWaiting(),
   });
 
-  const certificates = await generateClusterCertificates([host, '127.0.0.1', 'localhost']);
   registry.ensureNamespace('default');
   registry.ensureNamespace('kube-system');
   store.insert('nodes', '', {

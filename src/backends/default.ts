@@ -1,0 +1,26 @@
+/**
+ * `defaultBackend()`: the backend an app gets without choosing one, from FLAME_BACKEND, so an
+ * app runs on Kubernetes in production and on local processes on a laptop (the seed's
+ * `config_env() == :prod`).
+ */
+import { InvalidOptionError } from '../errors.js';
+import type { Backend } from '../flame/backend.js';
+import { LocalBackend } from './local/backend.js';
+import { ProcessBackend } from './process/backend.js';
+
+export const BACKEND_NAMES = ['process', 'local', 'kubernetes'] as const;
+
+/** FLAME_BACKEND=`process` (default) | `local` | `kubernetes`. */
+export async function defaultBackend(env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
+  const name = env.FLAME_BACKEND || 'process';
+  switch (name) {
+    case 'process':
+      return new ProcessBackend();
+    case 'local':
+      return new LocalBackend();
+    case 'kubernetes':
+      throw new InvalidOptionError('FLAME_BACKEND=kubernetes: the Kubernetes backend is not part of this release yet; use "process" or "local"');
+    default:
+      throw new InvalidOptionError(`FLAME_BACKEND must be one of ${BACKEND_NAMES.join(', ')} (got ${JSON.stringify(name)})`);
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * ProcessBackend, the embedded default: every runner is a child OS process with its own node
+ * on its own loopback address (127.2.x.y), exactly as a pod has its own POD_IP. No cluster needed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { BootError } from '../../errors.js';
+import type { Backend, BackendContext, RunnerInstance, RunnerSpec } from '../../flame/backend.js';
+import { OptionReader } from '../../validate.js';
+
+export interface ProcessBackendOptions {
+  /** Command starting a runner. Default: this Node binary running flame-actors' runner entry point. */
+  command?: string[];
+  /** Extra environment for runners. */
+  env?: Record<string, string>;
+  /** Working directory of runners (bare imports resolve from it). Default: this process's. */
+  cwd?: string;
+  /** Forward runners' stdout/stderr to this process's ('inherit', default) or drop them ('ignore'). */
+  stdio?: 'inherit' | 'ignore';
+}
+
+interface ProcessRunner extends RunnerInstance {
+  child: ChildProcess;
+  shutdownTimeout: number;
+  exited: Promise<void>;
+}
+
+const RUNNER_MAIN = fileURLToPath(new URL('../../runner/main.js', import.meta.url));
+/** Variables of the parent that must not leak into a runner's identity. */
+const IDENTITY_VARS = ['FLAME_NODE_NAME', 'RELEASE_NODE', 'FLAME_PARENT', 'POD_IP', 'FLAME_PORT'];
+const STDERR_TAIL = 2048;
+
+let nextAddress = 0;
+/** A fresh loopback address per runner: 127.2.0.1, 127.2.0.2, ... (the whole 127/8 is local). */
+function loopbackAddress(): string {
+  const n = nextAddress++ % (250 * 250);
+  return `127.2.${Math.floor(n / 250)}.${(n % 250) + 1}`;
+}
+
+export class ProcessBackend implements Backend {
+  readonly name = 'process';
+  readonly #command: string[];
+  readonly #env: Record<string, string>;
+  readonly #cwd: string | undefined;
+  readonly #stdio: 'inherit' | 'ignore';
+  readonly #runners = new Set<ProcessRunner>();
+  #context: BackendContext | undefined;
+
+  constructor(options: ProcessBackendOptions = {}) {
+    const r = new OptionReader('new ProcessBackend', options, ['command', 'env', 'cwd', 'stdio']);
+    const command = r.raw('command');
+    if (command !== undefined && (!Array.isArray(command) || command.length === 0 || !command.every((c) => typeof c === 'string'))) {
+      r.fail('command', 'a non-empty array of strings, e.g. [process.execPath, "dist/runner.js"]');
+    }
+    this.#command = (command as string[] | undefined) ?? [process.execPath, RUNNER_MAIN];
+    this.#env = (r.raw('env') as Record<string, string> | undefined) ?? {};
+    this.#cwd = r.optionalString('cwd');
+    this.#stdio = r.oneOf('stdio', 'inherit', ['inherit', 'ignore'] as const);
+  }
+
+  async init(context: BackendContext): Promise<void> {
+    this.#context = context;
+  }
+
+  async boot(spec: RunnerSpec, signal: AbortSignal): Promise<RunnerInstance> {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const name of IDENTITY_VARS) delete env[name];
+    Object.assign(env, this.#env, spec.env, { POD_IP: loopbackAddress(), FLAME_PORT: '0' });
+    const [file, ...args] = this.#command;
+    const child = spawn(file!, args, { env, cwd: this.#cwd, stdio: ['ignore', this.#stdio === 'inherit' ? 'inherit' : 'ignore', 'pipe'] });
+    let tail = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      if (this.#stdio === 'inherit') process.stderr.write(chunk);
+      tail = (tail + chunk.toString()).slice(-STDERR_TAIL);
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const runner: ProcessRunner = { id: spec.id, description: `pid ${child.pid} on ${env.POD_IP}`, child, exited, shutdownTimeout: spec.shutdownTimeout };
+    this.#runners.add(runner);
+    child.once('exit', (code, sig) => {
+      this.#runners.delete(runner);
+      const how = sig ? `was killed by ${sig}` : `exited with code ${code}`;
+      const last = tail.trim().split('\n').slice(-3).join(' | ');
+      this.#context?.runnerExited(spec.id, `runner process ${child.pid} ${how}${last ? `: ${last}` : ''}`);
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', (error) => reject(new BootError(`cannot start runner process ${this.#command.join(' ')}: ${error.message}`, { cause: error })));
+    });
+    signal.addEventListener('abort', () => void this.shutdown(runner), { once: true });
+    return runner;
+  }
+
+  /** SIGTERM (the runner drains), then SIGKILL after its shutdownTimeout plus a second. */
+  async shutdown(instance: RunnerInstance): Promise<void> {
+    const runner = instance as ProcessRunner;
+    const { child } = runner;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), runner.shutdownTimeout + 1000);
+    await runner.exited;
+    clearTimeout(timer);
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([...this.#runners].map((r) => {
+      r.child.kill('SIGKILL');
+      return r.exited;
+    }));
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * Pool options: types, FLAME's defaults (in one place) and validation at `Pool.start`.
+ */
+import type { ClusterNode } from '../cluster/node.js';
+import { InvalidOptionError } from '../errors.js';
+import { LOG_LEVELS, type LogLevel, type LogSink } from '../log.js';
+import { OptionReader } from '../validate.js';
+import type { Backend } from './backend.js';
+
+/** Passed to the grow/shrink hooks. */
+export interface PoolSizeInfo {
+  pool: string;
+  /** Runners booted or booting, including the one this event is about. */
+  count: number;
+  runner: string;
+}
+
+export interface PoolOptions {
+  /** Pool name (logs, runner names). Default `flame-pool`. */
+  name?: string;
+  /** Where runners come from. Default: {@link defaultBackend} (FLAME_BACKEND, else ProcessBackend). */
+  backend?: Backend;
+  /** Runners kept warm (booted at start, replaced when they die). Default 0. */
+  min?: number;
+  /** Most runners at once. Required. */
+  max: number;
+  /** Calls (and placed actors) one runner takes at once. Default 100. */
+  maxConcurrency?: number;
+  /** A runner above `min` idle this long stops. Default 30 s. */
+  idleShutdownAfter?: number;
+  /** A `min` runner idle this long is recycled (a fresh one replaces it). Default Infinity. */
+  minIdleShutdownAfter?: number;
+  /** Deadline of a runner's boot: provisioning, connecting back, ready. Default 30 s. */
+  bootTimeout?: number;
+  /** Default deadline of a call: waiting for capacity plus running. Default 30 s. */
+  timeout?: number;
+  /** How long in-flight work may take to finish when a runner or the pool stops. Default 30 s. */
+  shutdownTimeout?: number;
+  /** A runner that loses its parent exits after this long without it. Default 20 s. */
+  failsafeTimeout?: number;
+  /** One call per runner, then it stops. Default false. */
+  singleUse?: boolean;
+  /** Callers allowed to wait for capacity; beyond, calls fail with PoolOverloadedError. Default Infinity. */
+  maxQueue?: number;
+  /** Called when a boot starts. Errors are caught and logged. */
+  onGrowStart?: (info: PoolSizeInfo) => void;
+  /** Called when a boot ends, with the error if it failed. Errors are caught and logged. */
+  onGrowEnd?: (error: Error | undefined, info: PoolSizeInfo) => void;
+  /** Called when a runner is gone, for any reason. Errors are caught and logged. */
+  onShrink?: (info: PoolSizeInfo & { reason: string }) => void;
+  /** Log level, or false (FLAME's default). */
+  log?: LogLevel | false;
+  logSink?: LogSink;
+  /** The parent node runners connect to. Default: one shared node for the process (see README). */
+  node?: ClusterNode;
+}
+
+export interface ResolvedPoolOptions {
+  name: string;
+  backend: Backend | undefined;
+  min: number;
+  max: number;
+  maxConcurrency: number;
+  idleShutdownAfter: number;
+  minIdleShutdownAfter: number;
+  bootTimeout: number;
+  timeout: number;
+  shutdownTimeout: number;
+  failsafeTimeout: number;
+  singleUse: boolean;
+  maxQueue: number;
+  onGrowStart: ((info: PoolSizeInfo) => void) | undefined;
+  onGrowEnd: ((error: Error | undefined, info: PoolSizeInfo) => void) | undefined;
+  onShrink: ((info: PoolSizeInfo & { reason: string }) => void) | undefined;
+  log: LogLevel | false;
+  logSink: LogSink | undefined;
+  node: ClusterNode | undefined;
+}
+
+export const POOL_DEFAULTS = {
+  name: 'flame-pool',
+  min: 0,
+  maxConcurrency: 100,
+  idleShutdownAfter: 30_000,
+  minIdleShutdownAfter: Infinity,
+  bootTimeout: 30_000,
+  timeout: 30_000,
+  shutdownTimeout: 30_000,
+  failsafeTimeout: 20_000,
+  singleUse: false,
+  maxQueue: Infinity,
+  log: false as LogLevel | false,
+} as const;
+
+const KEYS = [
+  'name', 'backend', 'min', 'max', 'maxConcurrency', 'idleShutdownAfter', 'minIdleShutdownAfter', 'bootTimeout',
+  'timeout', 'shutdownTimeout', 'failsafeTimeout', 'singleUse', 'maxQueue', 'onGrowStart', 'onGrowEnd', 'onShrink',
+  'log', 'logSink', 'node',
+] as const;
+
+export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
+  const r = new OptionReader('Pool.start', input, KEYS);
+  if (!r.has('max')) {
+    throw new InvalidOptionError('Pool.start: option "max" is required: the most runners the pool may run at once (an integer >= 1)', {
+      details: { option: 'max' },
+    });
+  }
+  const max = r.int('max', 1, 1);
+  const min = r.int('min', POOL_DEFAULTS.min, 0);
+  if (min > max) r.fail('min', `an integer from 0 to max (${max})`);
+  const backend = r.raw('backend') as Backend | undefined;
+  if (backend !== undefined && (typeof backend !== 'object' || backend === null || typeof backend.boot !== 'function' || typeof backend.init !== 'function')) {
+    r.fail('backend', 'a Backend (new ProcessBackend(), new LocalBackend(), new KubernetesBackend(), or your own)');
+  }
+  const node = r.raw('node') as ClusterNode | undefined;
+  if (node !== undefined && (typeof node !== 'object' || node === null || typeof (node as { request?: unknown }).request !== 'function')) {
+    r.fail('node', 'a ClusterNode from startNode()');
+  }
+  const maxQueue = r.has('maxQueue') && r.raw('maxQueue') === Infinity ? Infinity : r.int('maxQueue', Number.MAX_SAFE_INTEGER, 0);
+  return {
+    name: r.string('name', POOL_DEFAULTS.name, /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'a lowercase name of letters, digits and "-" (it becomes part of runner and pod names)'),
+    backend,
+    min,
+    max,
+    maxConcurrency: r.int('maxConcurrency', POOL_DEFAULTS.maxConcurrency, 1),
+    idleShutdownAfter: r.ms('idleShutdownAfter', POOL_DEFAULTS.idleShutdownAfter, { allowInfinity: true }),
+    minIdleShutdownAfter: r.ms('minIdleShutdownAfter', POOL_DEFAULTS.minIdleShutdownAfter, { allowInfinity: true }),
+    bootTimeout: r.ms('bootTimeout', POOL_DEFAULTS.bootTimeout, { min: 1 }),
+    timeout: r.ms('timeout', POOL_DEFAULTS.timeout, { min: 1, allowInfinity: true }),
+    shutdownTimeout: r.ms('shutdownTimeout', POOL_DEFAULTS.shutdownTimeout),
+    failsafeTimeout: r.ms('failsafeTimeout', POOL_DEFAULTS.failsafeTimeout, { min: 1 }),
+    singleUse: r.bool('singleUse', POOL_DEFAULTS.singleUse),
+    maxQueue: maxQueue === Number.MAX_SAFE_INTEGER ? Infinity : maxQueue,
+    onGrowStart: r.fn('onGrowStart'),
+    onGrowEnd: r.fn('onGrowEnd'),
+    onShrink: r.fn('onShrink'),
+    log: r.oneOf<LogLevel | false>('log', POOL_DEFAULTS.log, [false, ...LOG_LEVELS]),
+    logSink: r.fn('logSink'),
+    node,
+  };
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Deadline for waiting plus running, in ms. Default: the pool's `timeout`. */
+  timeout?: number;
+  /** Cancels the call (waiting or running). */
+  signal?: AbortSignal;
+}
+
+export interface PlaceOptions extends CallOptions {
+  /** Stop the actor when this (the caller's) node goes down. Default true. */
+  link?: boolean;
+}
+
+export function resolveCallOptions(where: string, input: CallOptions | PlaceOptions | undefined, poolTimeout: number, place = false): { timeout: number; signal: AbortSignal | undefined; link: boolean } {
+  const r = new OptionReader(where, input, place ? ['timeout', 'signal', 'link'] : ['timeout', 'signal']);
+  const signal = r.raw('signal');
+  if (signal !== undefined && !(signal instanceof AbortSignal)) r.fail('signal', 'an AbortSignal');
+  return {
+    timeout: r.ms('timeout', poolTimeout, { min: 1, allowInfinity: true }),
+    signal: signal as AbortSignal | undefined,
+    link: r.bool('link', true),
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * The node a pool's runners connect back to. Pools that are not given one share a process-wide
+ * parent node, started on first use and stopped when its last pool stops, so a script that
+ * stops its pools can exit.
+ */
+import { randomBytes } from 'node:crypto';
+import { startNode, type ClusterNode } from '../cluster/node.js';
+import type { LogLevel, LogSink } from '../log.js';
+
+let shared: { node: Promise<ClusterNode>; users: number } | undefined;
+
+/**
+ * Acquires the shared parent node: named `flame-parent@$POD_IP` (else 127.0.0.1), on FLAME_PORT
+ * (else a free port), with FLAME_COOKIE (else a random cookie, which the pool hands to runners).
+ */
+export function acquireParentNode(log: LogLevel | false, logSink: LogSink | undefined): Promise<ClusterNode> {
+  if (!shared) {
+    const env = process.env;
+    shared = {
+      users: 0,
+      node: startNode({
+        name: env.FLAME_NODE_NAME || 'flame-parent',
+        port: env.FLAME_PORT ? Number(env.FLAME_PORT) : 0,
+        cookie: env.FLAME_COOKIE || env.RELEASE_COOKIE || randomBytes(24).toString('base64url'),
+        log: log === false ? 'warn' : log,
+        ...(logSink ? { logSink } : {}),
+      }),
+    };
+    const attempt = shared;
+    attempt.node.catch(() => {
+      if (shared === attempt) shared = undefined;
+    });
+  }
+  shared.users++;
+  return shared.node;
+}
+
+/** Releases the shared node; the last user stops it. */
+export async function releaseParentNode(node: ClusterNode): Promise<void> {
+  if (!shared || (await shared.node) !== node) return;
+  if (--shared.users > 0) return;
+  shared = undefined;
+  await node.stop();
+}

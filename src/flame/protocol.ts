@@ -1,0 +1,62 @@
+/**
+ * What parent and runner say to each other, on top of the cluster layer's requests.
+ * Both sides import these names and shapes; nothing else is shared between them.
+ */
+import type { ShippedFunction } from './fn-ref.js';
+
+export const SERVICE = {
+  /** parent -> runner: run a function, answer its result. */
+  call: 'flame.call',
+  /** parent -> runner: spawn an actor from a factory, answer its ref. */
+  place: 'flame.place',
+  /** parent -> runner: drain and exit. */
+  shutdown: 'flame.shutdown',
+  /** runner -> parent: booted and connected; ready for work. */
+  ready: 'flame.ready',
+  /** runner -> parent: idle; may I stop? */
+  idle: 'flame.idle',
+  /** runner -> parent: a placed actor stopped (its slot is free). */
+  childExit: 'flame.childExit',
+} as const;
+
+export interface CallRequest {
+  fn: ShippedFunction;
+  args: unknown[];
+  /** Milliseconds the runner allows the call (the rest of the caller's deadline); -1 for none. */
+  timeout: number;
+}
+
+export interface PlaceRequest extends CallRequest {
+  /** Stop the actor when the caller's node goes down. */
+  link: boolean;
+  /** Node of the caller. */
+  caller: string;
+}
+
+export interface PlaceReply {
+  ref: unknown;
+  /** Id the runner reports in `childExit`. */
+  child: number;
+}
+
+export interface ReadyRequest {
+  runner: string;
+  pool: string;
+}
+
+export interface IdleRequest {
+  runner: string;
+}
+
+export interface IdleReply {
+  stop: boolean;
+}
+
+export interface ChildExitRequest {
+  runner: string;
+  child: number;
+}
+
+export interface ShutdownRequest {
+  reason: string;
+}

@@ -1,0 +1,44 @@
+/**
+ * The parent's view of one runner: where it is, what it is doing, how loaded it is.
+ */
+import type { RunnerInstance } from './backend.js';
+
+export type RunnerState = 'booting' | 'ready' | 'draining' | 'stopped';
+
+/** A runner as `pool.status()` reports it. */
+export interface RunnerStatus {
+  id: string;
+  /** Its node, once connected (e.g. `thumbs-3@127.2.0.3:41234`). */
+  node: string | undefined;
+  state: RunnerState;
+  /** Calls running plus actors placed on it. */
+  load: number;
+  /** Where the backend put it: a pid, a pod name. */
+  description: string | undefined;
+}
+
+export class RunnerHandle {
+  readonly id: string;
+  /** Boot order: ties in placement go to the older runner, deterministically. */
+  readonly seq: number;
+  node: string | undefined;
+  state: RunnerState = 'booting';
+  load = 0;
+  instance: RunnerInstance | undefined;
+  readonly bootStartedAt = performance.now();
+  /** When load last dropped to 0 (monotonic ms). */
+  idleSince = performance.now();
+  /** Ids of actors placed on it, each holding one slot. */
+  readonly placed = new Set<number>();
+  /** Why it is draining or stopped. */
+  reason: string | undefined;
+
+  constructor(id: string, seq: number) {
+    this.id = id;
+    this.seq = seq;
+  }
+
+  status(): RunnerStatus {
+    return { id: this.id, node: this.node, state: this.state, load: this.load, description: this.instance?.description };
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * Decides when a runner ends. It stops the runner:
+ * - when idle (no call, nothing placed) past `idleShutdownAfter`, once the parent agrees (the
+ *   parent owns the load, so a checkout cannot race a dying runner, unlike FLAME);
+ * - when its parent is gone: linked actors stop at once, calls drain, and the process is gone
+ *   within `failsafeTimeout` (no orphan outlives its parent);
+ * - on SIGTERM or a shutdown request, after draining in-flight calls within `shutdownTimeout`;
+ * - after its one call, under `singleUse`.
+ * Timers carry a token so a stale one is ignored.
+ */
+import type { Logger } from '../log.js';
+
+export interface TerminatorOptions {
+  idleShutdownAfter: number;
+  shutdownTimeout: number;
+  failsafeTimeout: number;
+  singleUse: boolean;
+  logger: Logger;
+  /** Asks the parent whether this runner may stop; false keeps it (or the parent is unreachable). */
+  askParentToStop(): Promise<boolean>;
+  /** Stops placed actors: all of them, or only those linked to the caller (parent loss). */
+  stopChildren(onlyLinked: boolean): void;
+  /** Ends the runner (closes the node, exits the process). Called once. */
+  exit(reason: string, code: number): Promise<void> | void;
+}
+
+export class Terminator {
+  readonly #o: TerminatorOptions;
+  #calls = 0;
+  #children = 0;
+  #draining: string | undefined;
+  #idleToken = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #failsafeTimer: NodeJS.Timeout | undefined;
+  #drained: (() => void) | undefined;
+  #exiting = false;
+
+  constructor(options: TerminatorOptions) {
+    this.#o = options;
+  }
+
+  /** Why the runner takes no new work, or undefined while it does. */
+  get draining(): string | undefined {
+    return this.#draining;
+  }
+
+  get calls(): number {
+    return this.#calls;
+  }
+
+  /** Starts the idle clock (after boot). */
+  start(): void {
+    this.#armIdle();
+  }
+
+  callStarted(): void {
+    this.#calls++;
+    this.#cancelIdle();
+  }
+
+  callEnded(): void {
+    this.#calls--;
+    if (this.#o.singleUse && !this.#draining) {
+      void this.drain('single use: its call is done');
+      return;
+    }
+    this.#settled();
+  }
+
+  childPlaced(): void {
+    this.#children++;
+    this.#cancelIdle();
+  }
+
+  childStopped(): void {
+    this.#children--;
+    this.#settled();
+  }
+
+  /** The parent's node went down: linked actors stop now; the rest drains, bounded by the failsafe. */
+  parentLost(reason: string): void {
+    if (this.#exiting) return;
+    this.#o.logger.warn(`parent lost (${reason}): draining, exiting within ${this.#o.failsafeTimeout} ms`);
+    this.#o.stopChildren(true);
+    this.#armFailsafe(`parent lost: ${reason}`);
+    void this.drain(`parent lost: ${reason}`, Math.min(this.#o.shutdownTimeout, this.#o.failsafeTimeout));
+  }
+
+  /** Boot-time guard: exit if the parent is not reached within the failsafe timeout. */
+  armFailsafe(reason: string): void {
+    this.#armFailsafe(reason);
+  }
+
+  disarmFailsafe(): void {
+    if (this.#failsafeTimer) clearTimeout(this.#failsafeTimer);
+    this.#failsafeTimer = undefined;
+  }
+
+  /**
+   * Refuses new work, waits for in-flight calls (at most `timeout` ms), stops placed actors and
+   * exits. Idempotent: a second call only shortens nothing and returns the same end.
+   */
+  async drain(reason: string, timeout = this.#o.shutdownTimeout): Promise<void> {
+    if (this.#draining === undefined) {
+      this.#draining = reason;
+      this.#cancelIdle();
+      this.#o.logger.info(`draining: ${reason}`);
+    }
+    if (this.#calls > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.#o.logger.warn(`${this.#calls} call(s) still running after ${timeout} ms: exiting anyway`);
+          resolve();
+        }, timeout);
+        this.#drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    await this.#exit(reason, 0);
+  }
+
+  #settled(): void {
+    if (this.#calls === 0 && this.#drained) {
+      const done = this.#drained;
+      this.#drained = undefined;
+      done();
+    }
+    this.#armIdle();
+  }
+
+  #armIdle(): void {
+    if (this.#draining || this.#calls > 0 || this.#children > 0 || this.#idleTimer) return;
+    if (this.#o.idleShutdownAfter === Infinity) return;
+    const token = ++this.#idleToken;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (token !== this.#idleToken || this.#calls > 0 || this.#children > 0 || this.#draining) return;
+      void this.#o.askParentToStop().then(
+        (stop) => {
+          if (token !== this.#idleToken || this.#draining) return;
+          if (stop && this.#calls === 0 && this.#children === 0) void this.drain('idle');
+          else this.#armIdle();
+        },
+        () => this.#armIdle(),
+      );
+    }, this.#o.idleShutdownAfter);
+    this.#idleTimer.unref();
+  }
+
+  #cancelIdle(): void {
+    this.#idleToken++;
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+  }
+
+  #armFailsafe(reason: string): void {
+    if (this.#failsafeTimer) return;
+    this.#failsafeTimer = setTimeout(() => {
+      this.#o.logger.error(`failsafe: ${reason}; exiting`);
+      void this.#exit(`failsafe: ${reason}`, 1);
+    }, this.#o.failsafeTimeout);
+  }
+
+  async #exit(reason: string, code: number): Promise<void> {
+    if (this.#exiting) return;
+    this.#exiting = true;
+    this.#cancelIdle();
+    this.disarmFailsafe();
+    this.#o.stopChildren(false);
+    await this.#o.exit(reason, code);
+  }
+}
