@@ -268,3 +268,53 @@ describe('Emulated API server', function () {
     });
   });
 });
+
+describe('Emulated API server, given bad input', function () {
+  let cluster: EmulatedCluster;
+
+  before(async function () {
+    cluster = await startEmulatedCluster();
+  });
+
+  after(async function () {
+    await cluster?.stop();
+  });
+
+  it('answers malformed bodies, unknown paths and bad parameters with a Status, and keeps serving', async function () {
+    const malformed = await rawRequest(cluster, 'POST', '/api/v1/namespaces/default/pods', '{"kind": "Pod", ');
+    expect(malformed.status).to.equal(400);
+    expect(JSON.parse(malformed.text)).to.deep.include({ kind: 'Status', reason: 'BadRequest' });
+    const wrongKind = await rawRequest(cluster, 'POST', '/api/v1/namespaces/default/pods', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'x' } });
+    expect(wrongKind.status).to.equal(400);
+    const unknown = await rawRequest(cluster, 'GET', '/api/v1/widgets');
+    expect(unknown.status).to.equal(404);
+    expect(JSON.parse(unknown.text)).to.deep.include({ reason: 'NotFound', message: 'the server could not find the requested resource' });
+    const badVersion = await rawRequest(cluster, 'GET', '/api/v1/namespaces/default/pods?watch=true&resourceVersion=abc');
+    expect(badVersion.status).to.equal(400);
+    const badGrace = await rawRequest(cluster, 'DELETE', '/api/v1/namespaces/default/secrets/none?gracePeriodSeconds=soon');
+    expect(badGrace.status).to.equal(400);
+    const tooLarge = await rawRequest(cluster, 'POST', '/api/v1/namespaces/default/secrets', { metadata: { name: 'big' }, stringData: { blob: 'x'.repeat(4 * 1024 * 1024) } });
+    expect(tooLarge.status).to.equal(413);
+    const method = await rawRequest(cluster, 'POST', '/api/v1/namespaces/default/pods/named', {});
+    expect(method.status).to.equal(405);
+    const list = await coreApi(cluster).listNamespacedPod({ namespace: 'default' });
+    expect(list.items).to.deep.equal([]);
+  });
+
+  it('refuses to listen anywhere but on loopback, and refuses nonsense options', async function () {
+    let error: unknown;
+    try {
+      await startEmulatedCluster({ host: '0.0.0.0' });
+    } catch (e) {
+      error = e;
+    }
+    expect(String(error)).to.include('loopback only');
+    error = undefined;
+    try {
+      await startEmulatedCluster({ historyLimit: 0 });
+    } catch (e) {
+      error = e;
+    }
+    expect(String(error)).to.include('historyLimit must be a positive integer');
+  });
+});

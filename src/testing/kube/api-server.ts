@@ -152,7 +152,11 @@ export class ApiServer {
         response.destroy();
         return;
       }
-      this.sendJson(response, apiError.code, apiError.status, apiError.headers);
+      // A refusal before the body was read: drop the rest and the connection, so that the unread
+      // body is not taken for the next request on it.
+      const headers = request.complete ? apiError.headers : { ...apiError.headers, Connection: 'close' };
+      if (!request.complete) request.resume();
+      this.sendJson(response, apiError.code, apiError.status, headers);
     }
   }
 
@@ -393,11 +397,7 @@ export class ApiServer {
     let size = 0;
     for await (const chunk of request as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > limit) {
-        // Discard the rest so that the client, still sending, reads the 413 instead of a reset.
-        request.resume();
-        throw apiErrors.requestEntityTooLarge(limit);
-      }
+      if (size > limit) throw apiErrors.requestEntityTooLarge(limit);
       chunks.push(chunk);
     }
     return Buffer.concat(chunks);
