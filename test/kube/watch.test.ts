@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { Watch, type CoreV1Api } from '@kubernetes/client-node';
+import { ADD, DELETE, ERROR, makeInformer, Watch, type CoreV1Api } from '@kubernetes/client-node';
 import { startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
-import { coreApi, kubeConfigFor, nodePod, rawRequest, sleeperPod, watchPodsUntil } from './helpers.js';
+import { coreApi, eventually, kubeConfigFor, nodePod, rawRequest, sleeperPod, watchPodsUntil } from './helpers.js';
 
 describe('Emulated API server watches', function () {
   let cluster: EmulatedCluster;
@@ -130,6 +130,41 @@ describe('Emulated API server watches', function () {
     controller?.abort();
     expect(ended ?? null).to.equal(null);
     expect(Date.now() - started).to.be.within(900, 5000);
+  });
+
+  it("keeps client-node's informer in sync across an expired resourceVersion and a dropped connection", async function () {
+    const namespace = 'informed';
+    const informer = makeInformer(kubeConfigFor(cluster), `/api/v1/namespaces/${namespace}/pods`, () => api.listNamespacedPod({ namespace }));
+    const names = new Set<string>();
+    let errors = 0;
+    informer.on(ADD, (pod) => names.add(pod.metadata!.name!));
+    informer.on(DELETE, (pod) => names.delete(pod.metadata!.name!));
+    // As library-traps §2 says: the informer stops on errors other than timeouts; restart it.
+    informer.on(ERROR, () => {
+      errors++;
+      void informer.start();
+    });
+    await informer.start();
+    try {
+      await api.createNamespacedPod({ namespace, body: sleeperPod('one') });
+      await eventually(() => names.has('one'), 'the informer to see pod one');
+
+      // A clean end of the watch: the informer re-watches from its resourceVersion, now compacted
+      // away, gets 410 and relists.
+      cluster.compactHistory();
+      await eventually(() => cluster.faults.dropWatches({ cleanly: true }) > 0, 'the informer watch to end');
+      await api.createNamespacedPod({ namespace, body: sleeperPod('two') });
+      await eventually(() => names.has('two'), 'the informer to relist and see pod two');
+
+      // A broken connection: the informer reports an error, is restarted, and catches up.
+      await eventually(() => cluster.faults.dropWatches() > 0, 'the informer watch to be cut');
+      await api.deleteNamespacedPod({ namespace, name: 'one', gracePeriodSeconds: 0 });
+      await eventually(() => !names.has('one'), 'the informer to see pod one go');
+      expect(errors).to.be.at.least(1);
+    } finally {
+      await informer.stop();
+      for (const name of ['one', 'two']) await api.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 }).catch(() => {});
+    }
   });
 
   it('filters events by label selector, and reports an object leaving the selection as DELETED', async function () {

@@ -167,7 +167,7 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
   let kubelet: Kubelet | undefined;
   let scheduler: Scheduler | undefined;
   const faults = new FaultInjector({
-    dropWatches: () => watches.dropAll(),
+    dropWatches: (cleanly) => (cleanly ? watches.closeAll() : watches.dropAll()),
     killNodeOf: (namespace, name, failure) => kubelet!.killNodeOf(namespace, name, failure),
     rescheduleWaitingPods: () => scheduler?.retryWaiting(),
   });

@@ -62,7 +62,7 @@ export interface NodeFailureOptions {
 
 /** The cluster's means to act on faults that strike right away. */
 export interface FaultActions {
-  dropWatches(): number;
+  dropWatches(cleanly: boolean): number;
   killNodeOf(namespace: string, name: string, options: NodeFailureOptions): Promise<void>;
   rescheduleWaitingPods(): void;
 }
@@ -144,9 +144,13 @@ export class FaultInjector {
     return this.actions.killNodeOf(namespace, name, options);
   }
 
-  /** Cuts every open watch connection mid-stream (no final chunk); returns how many were cut. */
-  dropWatches(): number {
-    return this.actions.dropWatches();
+  /**
+   * Cuts every open watch connection mid-stream (no final chunk), as a broken network does; with
+   * `cleanly`, ends them properly instead, as the real server does when a watch times out. Returns
+   * how many watches were open.
+   */
+  dropWatches(options: { cleanly?: boolean } = {}): number {
+    return this.actions.dropWatches(options.cleanly ?? false);
   }
 
   /** The next `count` API requests (optionally of one verb/resource) get a 429 or 500 `Status`. */

@@ -141,8 +141,10 @@ export class WatchHub {
     return count;
   }
 
-  /** Ends every open watch cleanly (the server is stopping). */
-  closeAll(): void {
+  /** Ends every open watch cleanly (a server-side timeout, or the server stopping). */
+  closeAll(): number {
+    const count = this.open.size;
     for (const entry of [...this.open]) entry.close();
+    return count;
   }
 }
