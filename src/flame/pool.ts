@@ -107,7 +107,10 @@ export class Pool extends EventEmitter<PoolEvents> {
   #stopPromise: Promise<void> | undefined;
   readonly #onNodeDown = (node: string, reason: Error) => {
     const runner = this.#byNode.get(node);
-    if (runner) dispatch(this.#supervisor, { type: 'lost', runner, reason: reason.message });
+    if (!runner) return;
+    // Out of placement at once; the supervisor does the rest in turn.
+    runner.lost = true;
+    dispatch(this.#supervisor, { type: 'lost', runner, reason: reason.message });
   };
 
   private constructor(o: ResolvedPoolOptions, backend: Backend, node: ClusterNode, ownsNode: boolean) {
@@ -262,18 +265,20 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   async #run(shipped: ShippedFunction, args: unknown[], timeout: number, signal: AbortSignal | undefined): Promise<unknown> {
     const deadline = performance.now() + timeout;
-    const runner = await this.#checkout(deadline, signal);
+    // Counted from the start, so stop() waits for a call that has not been placed yet.
     this.#inFlight++;
+    let runner: RunnerHandle | undefined;
     try {
+      runner = await this.#checkout(deadline, signal);
       const remaining = deadline - performance.now();
       return await this.#node.request(runner.node!, SERVICE.call, {
         fn: shipped, args, timeout: remaining === Infinity ? -1 : Math.max(1, Math.floor(remaining)),
       }, { timeout: remaining, ...(signal ? { signal } : {}) });
     } catch (error) {
-      throw this.#callError(error, runner, timeout, 'call');
+      throw runner ? this.#callError(error, runner, timeout, 'call') : error;
     } finally {
       this.#inFlight--;
-      this.#checkin(runner);
+      if (runner) this.#checkin(runner);
       if (this.#inFlight === 0 && this.#idleCallers.length > 0) {
         for (const resolve of this.#idleCallers.splice(0)) resolve();
       }
@@ -347,7 +352,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   #pick(): RunnerHandle | undefined {
     let best: RunnerHandle | undefined;
     for (const r of this.#runners.values()) {
-      if (r.state !== 'ready' || r.load >= this.#o.maxConcurrency) continue;
+      if (r.state !== 'ready' || r.lost || r.load >= this.#o.maxConcurrency) continue;
       if (!best || r.load < best.load || (r.load === best.load && r.seq < best.seq)) best = r;
     }
     return best;

@@ -30,6 +30,8 @@ export class RunnerHandle {
   idleSince = performance.now();
   /** Ids of actors placed on it, each holding one slot. */
   readonly placed = new Set<number>();
+  /** Its node went down: no new work, whatever the supervisor has not yet handled. */
+  lost = false;
   /** Why it is draining or stopped. */
   reason: string | undefined;
 

@@ -169,6 +169,9 @@ export class Terminator {
     this.#cancelIdle();
     this.disarmFailsafe();
     this.#o.stopChildren(false);
+    // One turn lets the answer of the call that just ended be queued, and stopped actors run
+    // their afterStop, before the node closes its links.
+    await new Promise((resolve) => setImmediate(resolve));
     await this.#o.exit(reason, code);
   }
 }

@@ -1,0 +1,280 @@
+import { expect } from 'chai';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dispatch, query, type Ref } from 'nact';
+import { ProcessBackend } from '../../src/backends/process/backend.js';
+import { LocalBackend } from '../../src/backends/local/backend.js';
+import { moduleRef } from '../../src/flame/fn-ref.js';
+import type { PoolOptions } from '../../src/flame/options.js';
+import { startNode } from '../../src/cluster/node.js';
+import {
+  AbortError, BootError, BootTimeoutError, CallTimeoutError, CheckoutTimeoutError, ClosureError, PoolStoppedError,
+  RemoteError, RunnerDownError,
+} from '../../src/errors.js';
+import { alive, runnerPids, startPool } from '../helpers/pools.js';
+import { settlesWithin, waitFor } from '../helpers/wait.js';
+import type * as Jobs from '../fixtures/pool-jobs.js';
+
+const JOBS = new URL('../fixtures/pool-jobs.js', import.meta.url);
+const pid = moduleRef<typeof Jobs.pid>(JOBS, 'pid');
+const slow = moduleRef<typeof Jobs.slow>(JOBS, 'slow');
+const cooperative = moduleRef<typeof Jobs.cooperative>(JOBS, 'cooperative');
+const fail = moduleRef<typeof Jobs.fail>(JOBS, 'fail');
+const markedCounter = moduleRef(JOBS, 'markedCounter');
+
+function options(extra: Partial<PoolOptions> & { max: number }): PoolOptions {
+  return { backend: new ProcessBackend({ stdio: 'ignore' }), shutdownTimeout: 1000, failsafeTimeout: 3000, ...extra };
+}
+
+let dir: string;
+beforeEach(function () {
+  dir = mkdtempSync(join(tmpdir(), 'flame-pool-'));
+});
+afterEach(function () {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('Pool', function () {
+  describe('calls', function () {
+    it('runs a closure on a runner process and returns its result', async function () {
+      const pool = await startPool(options({ name: 'closure', max: 1 }));
+      expect(await pool.call((a: number, b: number) => a + b, [1, 2])).to.equal(3);
+      const remotePid = await pool.call(() => process.pid);
+      expect(remotePid).to.not.equal(process.pid);
+      expect(runnerPids(pool)).to.deep.equal([remotePid]);
+    });
+
+    it('runs a module export the runner imports itself (moduleRef)', async function () {
+      const pool = await startPool(options({ name: 'module', max: 1 }));
+      const answer: number = await pool.call(slow, [1]);
+      expect(answer).to.equal(runnerPids(pool)[0]);
+    });
+
+    it('refuses a closure that captures a variable before booting anything', async function () {
+      const pool = await startPool(options({ name: 'refuse', max: 1 }));
+      const secret = 42;
+      const error = await pool.call(() => secret).then(() => undefined, (e: unknown) => e);
+      expect(error).to.be.instanceOf(ClosureError);
+      expect((error as Error).message).to.match(/reads "secret" from its enclosing scope/);
+      expect(pool.status().runners).to.have.length(0);
+    });
+
+    it('rejects with the remote exception: class name, message, code and remote stack', async function () {
+      const pool = await startPool(options({ name: 'remote-error', max: 1 }));
+      const error = await pool.call(fail, ['over the limit']).then(() => undefined, (e: unknown) => e);
+      expect(error).to.be.instanceOf(RemoteError);
+      expect(error).to.include({ name: 'QuotaExceeded', message: 'over the limit', code: 'E_QUOTA' });
+      expect((error as Error).stack).to.match(/at \[remote-error-1@127\.2\.\d+\.\d+:\d+\] .*pool-jobs\.js/);
+      const builtin = await pool.call(() => JSON.parse('{')).then(() => undefined, (e: unknown) => e);
+      expect(builtin).to.be.instanceOf(SyntaxError);
+      expect((builtin as Error).stack).to.match(/flame:\/\/fn\/[0-9a-f]+\.js/);
+    });
+  });
+
+  describe('sizing', function () {
+    it('grows to max when every runner is at maxConcurrency, and no further', async function () {
+      const pool = await startPool(options({ name: 'grow', max: 3, maxConcurrency: 2 }));
+      let peak = 0;
+      let peakLoad = 0;
+      const watch = setInterval(() => {
+        const { runners } = pool.status();
+        peak = Math.max(peak, runners.length);
+        peakLoad = Math.max(peakLoad, ...runners.map((r) => r.load));
+      }, 5);
+      try {
+        const pids = await Promise.all(Array.from({ length: 12 }, () => pool.call(slow, [300])));
+        expect(new Set(pids).size).to.equal(3);
+      } finally {
+        clearInterval(watch);
+      }
+      expect(peak).to.equal(3);
+      expect(peakLoad).to.equal(2);
+    });
+
+    it('reaches max runners with maxConcurrency 1 under parallel calls (flame#56)', async function () {
+      const pool = await startPool(options({ name: 'one-each', max: 3, maxConcurrency: 1 }));
+      const pids = await Promise.all(Array.from({ length: 3 }, () => pool.call(slow, [400])));
+      expect(new Set(pids).size).to.equal(3);
+    });
+
+    it('serves queued callers in order as capacity frees', async function () {
+      const pool = await startPool(options({ name: 'fifo', max: 1, maxConcurrency: 1 }));
+      await pool.call(pid);
+      const order: number[] = [];
+      const calls = Array.from({ length: 5 }, (_, i) => pool.call(slow, [20]).then(() => order.push(i)));
+      expect(pool.status().queued).to.equal(4);
+      await Promise.all(calls);
+      expect(order).to.deep.equal([0, 1, 2, 3, 4]);
+    });
+
+    it('shrinks idle runners back to min, and their processes exit', async function () {
+      const pool = await startPool(options({ name: 'shrink', min: 1, max: 3, maxConcurrency: 1, idleShutdownAfter: 300 }));
+      await Promise.all(Array.from({ length: 3 }, () => pool.call(slow, [200])));
+      const pids = runnerPids(pool);
+      expect(pids).to.have.length(3);
+      await waitFor(() => pool.status().runners.length === 1, 'the pool to shrink to min', 15_000);
+      await waitFor(() => pids.filter(alive).length === 1, 'idle runner processes to exit');
+      expect(pool.status().runners[0]!.state).to.equal('ready');
+    });
+
+    it('replaces a min runner that dies', async function () {
+      const pool = await startPool(options({ name: 'replace', min: 1, max: 1 }));
+      const first = await pool.call(pid);
+      process.kill(first, 'SIGKILL');
+      await waitFor(() => pool.status().runners.some((r) => r.state === 'ready' && !r.description?.includes(`pid ${first} `)), 'a replacement runner', 15_000);
+      expect(await pool.call(pid)).to.not.equal(first);
+    });
+
+    it('uses a runner for one call only under singleUse, then its process exits', async function () {
+      const pool = await startPool(options({ name: 'single', max: 2, singleUse: true }));
+      const a = await pool.call(pid);
+      const b = await pool.call(pid);
+      expect(a).to.not.equal(b);
+      await waitFor(() => !alive(a), 'the first single-use runner to exit');
+    });
+  });
+
+  describe('failures and deadlines', function () {
+    it('fails a boot that never connects back with BootTimeoutError and removes its process', async function () {
+      const pidFile = join(dir, 'pid');
+      const backend = new ProcessBackend({
+        command: [process.execPath, '-e', 'require("fs").writeFileSync(process.env.PID_FILE, String(process.pid)); setInterval(() => {}, 1000)'],
+        env: { PID_FILE: pidFile },
+        stdio: 'ignore',
+      });
+      const error = await startPool({ name: 'never', backend, min: 1, max: 1, bootTimeout: 800, shutdownTimeout: 100 }).then(() => undefined, (e: unknown) => e);
+      expect(error).to.be.instanceOf(BootTimeoutError);
+      expect((error as Error).message).to.match(/did not boot and connect back within bootTimeout \(800 ms\)/);
+      const stray = Number(readFileSync(pidFile, 'utf8'));
+      await waitFor(() => !alive(stray), 'the stuck runner process to be removed');
+    });
+
+    it('fails a boot whose process exits at once with the reason, without waiting for bootTimeout', async function () {
+      const backend = new ProcessBackend({ command: [process.execPath, '-e', 'console.error("cannot start: no GPU"); process.exit(3)'], stdio: 'ignore' });
+      const { error, ms } = await settlesWithin(startPool({ name: 'crash', backend, min: 1, max: 1, bootTimeout: 20_000 }), 10_000, 'Pool.start');
+      expect(error).to.be.instanceOf(BootError);
+      expect((error as Error).message).to.match(/exited with code 3: cannot start: no GPU/);
+      expect(ms).to.be.below(5000);
+    });
+
+    it('gives callers the boot error after repeated boot failures instead of retrying forever', async function () {
+      const backend = new ProcessBackend({ command: [process.execPath, '-e', 'process.exit(1)'], stdio: 'ignore' });
+      const pool = await startPool({ name: 'broken', backend, max: 2, bootTimeout: 5000, timeout: 30_000 });
+      const { error } = await settlesWithin(pool.call(pid), 20_000, 'the call');
+      expect(error).to.be.instanceOf(BootError);
+      expect((error as Error).message).to.match(/3 runner boots failed in a row/);
+    });
+
+    it('rejects a call whose runner is SIGKILLed mid-call with RunnerDownError, and recovers', async function () {
+      const pool = await startPool(options({ name: 'killed', max: 1 }));
+      const victim = await pool.call(pid);
+      const running = settlesWithin(pool.call(slow, [10_000]), 8000, 'the call');
+      await waitFor(() => pool.status().runners[0]?.load === 1, 'the call to start');
+      process.kill(victim, 'SIGKILL');
+      const { error, ms } = await running;
+      expect(error).to.be.instanceOf(RunnerDownError);
+      expect((error as RunnerDownError).code).to.equal('FLAME_ERR_RUNNER_DOWN');
+      expect(ms).to.be.below(5000);
+      const next = await pool.call(pid);
+      expect(next).to.not.equal(victim);
+    });
+
+    it('cancels the remote work and frees the slot when a call passes its timeout', async function () {
+      const pool = await startPool(options({ name: 'timeout', max: 1, maxConcurrency: 1 }));
+      await pool.call(pid);
+      const marker = join(dir, 'timeout');
+      const error = await pool.call(cooperative, [marker], { timeout: 400 }).then(() => undefined, (e: unknown) => e);
+      expect(error).to.be.instanceOf(CallTimeoutError);
+      await waitFor(() => existsSync(marker), 'the remote work to observe its cancellation');
+      expect(readFileSync(marker, 'utf8')).to.match(/^cancelled/);
+      expect(pool.status().runners[0]!.load).to.equal(0);
+      expect(await pool.call((x: number) => x * 2, [21])).to.equal(42);
+    });
+
+    it('cancels the remote work when the caller aborts with an AbortSignal', async function () {
+      const pool = await startPool(options({ name: 'abort', max: 1 }));
+      await pool.call(pid);
+      const marker = join(dir, 'abort');
+      const controller = new AbortController();
+      const call = pool.call(cooperative, [marker], { signal: controller.signal }).then(() => undefined, (e: unknown) => e);
+      await waitFor(() => pool.status().runners[0]?.load === 1, 'the call to start');
+      controller.abort(new Error('user went away'));
+      expect(await call).to.be.instanceOf(AbortError);
+      await waitFor(() => existsSync(marker), 'the remote work to observe the abort');
+      expect(pool.status().runners[0]!.load).to.equal(0);
+    });
+
+    it('tells a caller still waiting at its deadline that the pool was at max', async function () {
+      const pool = await startPool(options({ name: 'at-max', max: 1, maxConcurrency: 1 }));
+      await pool.call(pid);
+      const busy = pool.call(slow, [1500]);
+      const error = await pool.call(pid, [], { timeout: 300 }).then(() => undefined, (e: unknown) => e);
+      expect(error).to.be.instanceOf(CheckoutTimeoutError);
+      expect((error as Error).message).to.match(/pool at-max is at max \(1 runners x 1 slots, all busy\)/);
+      await busy;
+    });
+  });
+
+  describe('placeChild', function () {
+    it('places an actor on a runner, driven with nact dispatch and query across processes', async function () {
+      const pool = await startPool(options({ name: 'place', max: 1 }));
+      const counter = await pool.placeChild<Jobs.CounterMsg>(markedCounter, [join(dir, 'unused'), 10]);
+      dispatch(counter, { type: 'inc' });
+      dispatch(counter, { type: 'inc' });
+      expect(await query(counter, (sender: Ref<number>) => ({ type: 'get' as const, sender }), 5000)).to.equal(12);
+      expect(pool.status().runners[0]!.load).to.equal(1);
+    });
+
+    it('refuses a factory that does not spawn under the parent it is given', async function () {
+      const pool = await startPool(options({ name: 'misplaced', max: 1 }));
+      const error = await pool.placeChild(moduleRef(JOBS, 'misplaced')).then(() => undefined, (e: unknown) => e);
+      expect(String(error)).to.match(/must spawn the actor under the parent ref it is given/);
+      expect(pool.status().runners[0]!.load).to.equal(0);
+    });
+
+    it('stops a linked actor when its caller\'s node goes down, and the runner exits within the failsafe', async function () {
+      const node = await startNode({ name: 'caller@127.0.0.30', port: 0, cookie: 'place-cookie', log: false });
+      const pool = await startPool(options({ name: 'linked', max: 1, node, failsafeTimeout: 1500 }));
+      const marker = join(dir, 'stopped');
+      await pool.placeChild(markedCounter, [marker]);
+      const [runnerPid] = runnerPids(pool);
+      await node.stop();
+      await waitFor(() => existsSync(marker), 'the placed actor to stop');
+      await waitFor(() => !alive(runnerPid!), 'the orphaned runner to exit', 5000);
+    });
+
+    it('frees the slot when the placed actor stops', async function () {
+      const pool = await startPool(options({ name: 'child-exit', max: 1 }));
+      const counter = await pool.placeChild(markedCounter, [join(dir, 'stopped')]);
+      expect(pool.status().runners[0]!.load).to.equal(1);
+      const { stop } = await import('nact');
+      stop(counter);
+      await waitFor(() => pool.status().runners[0]?.load === 0, 'the slot to be freed');
+    });
+  });
+
+  describe('stop', function () {
+    it('drains in-flight calls, refuses new ones, and leaves no runner process', async function () {
+      const pool = await startPool(options({ name: 'stop', max: 2, maxConcurrency: 1, shutdownTimeout: 5000 }));
+      const pids = await Promise.all([pool.call(slow, [200]), pool.call(slow, [200])]);
+      const inFlight = pool.call(slow, [300]);
+      const stopping = pool.stop();
+      const refused = await pool.call(pid).then(() => undefined, (e: unknown) => e);
+      expect(refused).to.be.instanceOf(PoolStoppedError);
+      expect(await inFlight).to.be.a('number');
+      await stopping;
+      expect(pool.status()).to.include({ state: 'stopped', queued: 0 });
+      await waitFor(() => pids.every((p) => !alive(p)), 'every runner process to exit');
+    });
+  });
+
+  describe('with the LocalBackend', function () {
+    it('runs calls and places actors on in-process runners', async function () {
+      const pool = await startPool({ name: 'local', backend: new LocalBackend(), max: 2, shutdownTimeout: 1000 });
+      expect(await pool.call(() => process.pid)).to.equal(process.pid);
+      const counter = await pool.placeChild<Jobs.CounterMsg>(markedCounter, [join(dir, 'local'), 1]);
+      expect(await query(counter, (sender: Ref<number>) => ({ type: 'get' as const, sender }), 5000)).to.equal(1);
+    });
+  });
+});
