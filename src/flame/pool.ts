@@ -433,6 +433,7 @@ export class Pool extends EventEmitter<PoolEvents> {
         return;
       case 'booted': {
         const { runner } = msg;
+        runner.onSupervised?.();
         if (runner.state !== 'booting') return;
         runner.state = 'ready';
         runner.node = msg.node;
@@ -499,8 +500,10 @@ export class Pool extends EventEmitter<PoolEvents> {
     const boot = this.#provision(runner).then(
       (node) => {
         runner.node = node;
+        // Resolves once the supervisor has made it ready, so `Pool.start` returns with warm runners.
+        const settled = new Promise<RunnerHandle>((resolve) => (runner.onSupervised = () => resolve(runner)));
         dispatch(this.#supervisor, { type: 'booted', runner, node });
-        return runner;
+        return settled;
       },
       (error: Error) => {
         dispatch(this.#supervisor, { type: 'bootFailed', runner, error });

@@ -32,6 +32,8 @@ export class RunnerHandle {
   readonly placed = new Set<number>();
   /** Its node went down: no new work, whatever the supervisor has not yet handled. */
   lost = false;
+  /** Called once the supervisor has handled its boot result. */
+  onSupervised: (() => void) | undefined;
   /** Why it is draining or stopped. */
   reason: string | undefined;
 
