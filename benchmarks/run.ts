@@ -4,6 +4,7 @@
  * baseline measured in the same run. `--quick` runs smaller counts (for a smoke check).
  */
 import { clusterBenchmarks, clusterComparisons } from './cluster.bench.js';
+import { flameBenchmarks, flameComparisons } from './flame.bench.js';
 import { compare, table, type Row } from './report.js';
 
 const args = new Set(process.argv.slice(2));
@@ -20,7 +21,11 @@ rows.push(...(await clusterBenchmarks(
     : { messages: 300_000, roundTrips: 10_000, pipelined: 100_000, repetitions: 3 },
   progress,
 )));
-compare(rows, [...clusterComparisons]);
+rows.push(...(await flameBenchmarks(
+  quick ? { coldSamples: 3, warmCalls: 2_000, throughputCalls: 10_000 } : { coldSamples: 7, warmCalls: 10_000, throughputCalls: 50_000 },
+  progress,
+)));
+compare(rows, [...clusterComparisons, ...flameComparisons]);
 if (json) {
   process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
 } else {

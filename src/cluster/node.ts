@@ -78,8 +78,45 @@ export interface RequestOptions {
 export interface RequestContext {
   /** The node that sent the request. */
   readonly peer: string;
-  /** Aborted when the requester cancels (timeout, AbortSignal). */
+  /** Aborted when the requester cancels (timeout, AbortSignal). Created on first use. */
   readonly signal: AbortSignal;
+  /** Calls `listener(reason)` when the requester cancels: cheaper than `signal` on a hot path. */
+  onCancel(listener: (reason: Error) => void): void;
+}
+
+/**
+ * A request being served. AbortControllers cost more than the rest of a small request on Node
+ * 20, so the signal is only made when a handler asks for it.
+ */
+export class InboundRequest implements RequestContext {
+  readonly peer: string;
+  #controller: AbortController | undefined;
+  #reason: Error | undefined;
+  #listener: ((reason: Error) => void) | undefined;
+
+  constructor(peer: string) {
+    this.peer = peer;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#reason) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  onCancel(listener: (reason: Error) => void): void {
+    if (this.#reason) listener(this.#reason);
+    else this.#listener = listener;
+  }
+
+  cancel(reason: Error): void {
+    if (this.#reason) return;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+    this.#listener?.(reason);
+  }
 }
 
 export type ServiceHandler = (payload: unknown, context: RequestContext) => unknown;
@@ -283,7 +320,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     let peer: Peer;
     try {
       this.#assertRunning();
-      peer = this.#peer(parseNodeName(node).node);
+      peer = this.#peers.get(node) ?? this.#peer(parseNodeName(node).node);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -532,7 +569,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         return;
       }
       case OP_CANCEL:
-        peer.inbound.get(message[1] as number)?.abort(new AbortError('cancelled by the requester'));
+        peer.inbound.get(message[1] as number)?.cancel(new AbortError('cancelled by the requester'));
         return;
       case OP_NO_ACTOR: {
         const replyTo = message[1];
@@ -586,7 +623,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     }
     const handler = this.#services.get(service);
     const reply = (ok: boolean, value: unknown) => {
-      if (peer.inbound.get(id) !== controller) return;
+      if (peer.inbound.get(id) !== context) return;
       peer.inbound.delete(id);
       if (peer.state !== 'up') return;
       try {
@@ -598,14 +635,14 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         // the requester is gone
       }
     };
-    const controller = new AbortController();
-    peer.inbound.set(id, controller);
+    const context = new InboundRequest(peer.node);
+    peer.inbound.set(id, context);
     if (!handler) {
       reply(false, new ProtocolError(`unknown service "${service}" on ${this.name}`));
       return;
     }
     try {
-      const result = handler(payload, { peer: peer.node, signal: controller.signal });
+      const result = handler(payload, context);
       if (result instanceof Promise) {
         result.then((value) => reply(true, value), (error) => reply(false, error));
       } else {

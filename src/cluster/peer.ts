@@ -63,7 +63,7 @@ export class Peer {
   /** Settles a pending request of ours, by id. */
   readonly requests = new Map<number, (ok: boolean, value: unknown) => void>();
   /** Requests this peer made to us that are still running, by id. */
-  readonly inbound = new Map<number, AbortController>();
+  readonly inbound = new Map<number, { cancel(reason: Error): void }>();
   /** Next request id. Per link direction, so 2^53 is never reached. */
   nextRequestId = 1;
 

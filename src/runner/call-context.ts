@@ -1,21 +1,64 @@
 /**
- * The context of the call a runner is executing, reachable from inside the shipped function
- * without changing its parameters: `callSignal()` aborts when the caller cancels or the call's
- * deadline passes, so cooperative work can stop (JavaScript cannot preempt a running function).
+ * The cancellation signal of the call a runner is executing. `callSignal()` aborts when the
+ * caller cancels or the call's deadline passes, so cooperative work can stop (JavaScript cannot
+ * preempt a running function).
+ *
+ * It must be called synchronously at the start of the shipped function, before its first
+ * `await`: the runner sets the current call while the function starts. (AsyncLocalStorage would
+ * lift that rule, but on Node 20 it turns on promise hooks for every promise of the process,
+ * which costs every call.)
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { FlameError } from '../errors.js';
 
-const current = new AsyncLocalStorage<AbortSignal>();
+/** One call's cancellation: its AbortController is only made if the function asks for it. */
+export class CallCancellation {
+  #controller: AbortController | undefined;
+  #reason: unknown;
+  #aborted = false;
 
-/** Runs `fn` with `signal` as the current call's signal. */
-export function runWithSignal<T>(signal: AbortSignal, fn: () => T): T {
-  return current.run(signal, fn);
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
+let current: CallCancellation | undefined;
+
+/** Starts `fn` with `cancellation` as the current call's (for its synchronous start). */
+export function startWith<T>(cancellation: CallCancellation, fn: () => T): T {
+  const previous = current;
+  current = cancellation;
+  try {
+    return fn();
+  } finally {
+    current = previous;
+  }
 }
 
 /**
- * The AbortSignal of the call being executed (on a runner), or a signal that never aborts
- * outside a call. Pass it to `fetch`, timers and streams so a cancelled call stops its work.
+ * The AbortSignal of the call being started on this runner. Call it at the top of the shipped
+ * function, before any `await`, and keep the signal:
+ *
+ * ```ts
+ * export async function render(url: string) {
+ *   const signal = callSignal();
+ *   const res = await fetch(url, { signal });
+ * }
+ * ```
  */
 export function callSignal(): AbortSignal {
-  return current.getStore() ?? new AbortController().signal;
+  if (!current) {
+    throw new FlameError('callSignal() is only available while a runner starts a call: call it synchronously at the top of the shipped function, before its first await');
+  }
+  return current.signal;
 }

@@ -17,7 +17,7 @@ import {
   type ShutdownRequest,
 } from '../flame/protocol.js';
 import type { LogLevel, LogSink } from '../log.js';
-import { runWithSignal } from './call-context.js';
+import { CallCancellation, startWith } from './call-context.js';
 import { FunctionLoader } from './fn-loader.js';
 import { Terminator } from './terminator.js';
 
@@ -119,24 +119,22 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
     },
   });
 
-  node.handle(SERVICE.call, async (payload, { signal }) => {
+  node.handle(SERVICE.call, async (payload, context) => {
     const request = payload as CallRequest;
     if (terminator.draining) {
       throw new RunnerDownError(`runner ${info.runner} is shutting down (${terminator.draining}) and takes no new calls`);
     }
     terminator.callStarted();
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    const cancellation = new CallCancellation();
+    context.onCancel((reason) => cancellation.abort(reason));
     const timer = request.timeout >= 0
-      ? setTimeout(() => controller.abort(new CallTimeoutError(`call exceeded its deadline of ${request.timeout} ms on ${info.runner}`)), request.timeout)
+      ? setTimeout(() => cancellation.abort(new CallTimeoutError(`call exceeded its deadline of ${request.timeout} ms on ${info.runner}`)), request.timeout)
       : undefined;
     try {
       const fn = await loader.load(request.fn);
-      return await runWithSignal(controller.signal, () => fn(...(Array.isArray(request.args) ? request.args : [])));
+      return await startWith(cancellation, () => fn(...(Array.isArray(request.args) ? request.args : [])));
     } finally {
       if (timer) clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
       terminator.callEnded();
     }
   });
