@@ -35,8 +35,8 @@ try {
   try {
     await pool.call(moduleRef<typeof jobs.chargeInvoice>(JOBS, 'chargeInvoice'), ['INV-7']);
   } catch (error) {
-    const e = error as Error & { code?: string };
-    console.log(`remote error: ${e instanceof RemoteError ? 'RemoteError' : 'Error'} named ${e.name}, code ${e.code}: "${e.message}"`);
+    const e = error as Error & { code?: string; invoice?: string };
+    console.log(`remote error: ${e instanceof RemoteError ? 'RemoteError' : 'Error'} named ${e.name}, code ${e.code}, invoice ${e.invoice}: "${e.message}"`);
   }
   try {
     await pool.call(moduleRef<typeof jobs.parseAmount>(JOBS, 'parseAmount'), ['twelve']);

@@ -173,6 +173,7 @@ let burstMs = 0;
 let peakRunners = 0;
 let peakQueued = 0;
 let queries = 0;
+let placed = false;
 let exitCode = 0;
 const timer = setInterval(() => {
   tick();
@@ -226,15 +227,18 @@ try {
   burstMs = performance.now() - burstStart;
   event(`burst done: ${done} ok, ${failed} failed in ${(burstMs / 1000).toFixed(2)} s`);
   if (failed > 0) exitCode = 1;
+  budget.throwIfAborted();
 
   // 2. Idle: runners above min (0) ask the parent, drain and stop.
   setPhase(`2/4 idle: runners stop after ${IDLE_MS} ms without work`);
   if (!(await until(() => pool!.status().runners.length === 0, IDLE_MS + 6000))) event('! runners still up after the idle deadline');
   await until(() => rows.size === 0, 2200); // let the view show them gone
+  budget.throwIfAborted();
 
   // 3. An actor on a runner: placeChild boots one again; nact's dispatch/query drive it.
   setPhase('3/4 a counter actor placed on a runner');
   const counter = await pool.placeChild<CounterMsg>(moduleRef(ACTORS, 'counter'), [0], { timeout: 10_000, signal: budget });
+  placed = true;
   actorLine = `placed at ${String(counter)}`;
   event(`placed a counter on ${String(counter).split('/')[0]}`);
   for (const by of [1, 10, 100]) {
@@ -249,8 +253,9 @@ try {
   await until(() => pool!.status().runners.every((r) => r.load === 0), 3000);
   actorLine += '; stopped';
 } catch (error) {
-  exitCode = 1;
-  event(`! ${(error as Error).name}: ${(error as Error).message}`);
+  exitCode = interrupt.signal.aborted ? 130 : 1;
+  if (budget.aborted) event(interrupt.signal.aborted ? '! interrupted: skipping to the end' : `! the demo's ${BUDGET_MS} ms budget ran out`);
+  else event(`! ${(error as Error).name}: ${(error as Error).message}`);
 } finally {
   // 4. Stop: in-flight work drains (bounded by shutdownTimeout), every runner process ends.
   setPhase('4/4 stopping the pool');
@@ -264,7 +269,7 @@ const mean = bootTimes.length ? bootTimes.reduce((a, b) => a + b, 0) / bootTimes
 const summary = [
   '',
   paint('bold', 'Summary'),
-  `  calls run               ${done + failed} (${done} ok, ${failed} failed), then 1 actor placed and queried ${queries} times`,
+  `  calls run               ${done + failed} (${done} ok, ${failed} failed)${placed ? `, then 1 actor placed and queried ${queries} times` : ''}`,
   `  runners booted          ${bootTimes.length} (runnerUp events; boot ${Math.round(Math.min(...bootTimes, Infinity) || 0)}-${Math.round(Math.max(...bootTimes, 0))} ms, mean ${Math.round(mean)} ms)`,
   `  peak                    ${peakRunners} runners, ${peakQueued} callers queued`,
   `  first result, cold pool ${firstResultMs === undefined ? 'none' : `${Math.round(firstResultMs)} ms`} (boot a runner + run the call)`,
