@@ -39,7 +39,7 @@ let lastStop: { steps: number; reason: string } | undefined;
 
 /** Works in 100 ms steps until done or until its call is cancelled (callSignal aborts). */
 export async function longReport(steps: number): Promise<number> {
-  const signal = callSignal();
+  const signal = callSignal(); // synchronously, before the first await
   for (let done = 0; done < steps; done++) {
     if (signal.aborted) {
       lastStop = { steps: done, reason: String((signal.reason as Error)?.name ?? signal.reason) };

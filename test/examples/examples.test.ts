@@ -86,7 +86,7 @@ const EXAMPLES: { name: string; expect: RegExp[] }[] = [
       /remote error: RemoteError named InvoiceError, code E_INVOICE_LOCKED/,
       /remote RangeError is a RangeError here: true/,
       /deadline: CallTimeoutError \(FLAME_ERR_CALL_TIMEOUT\)/,
-      /stopped longReport cooperatively after \d+ of 50 steps \(signal reason: CallTimeoutError\)/,
+      /stopped longReport cooperatively after \d+ of 50 steps \(signal reason: (CallTimeoutError|AbortError)\)/,
       /^pool stopped$/m,
     ],
   },
