@@ -7,10 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { isIP } from 'node:net';
 import https from 'node:https';
-import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer } from 'ws';
 import { start as startSystem, stop as stopActor, type Ref } from 'nact';
 import {
   AbortError,
@@ -23,25 +20,11 @@ import {
   QueryTimeoutError,
 } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { formatNodeName, parseNodeName, nodeUrl, type NodeAddress } from './address.js';
+import { formatNodeName, parseNodeName, type NodeAddress } from './address.js';
 import { registerLocalSystem, unregisterLocalSystem, type DecodeContext } from './codec.js';
-import {
-  ACCEPT_FRAME,
-  HEADER_INCARNATION,
-  HEADER_MAX_PAYLOAD,
-  HEADER_NODE,
-  HEADER_NONCE,
-  HEADER_PROOF,
-  HEADER_TO,
-  HEADER_VERSION,
-  PROOF_BYTES,
-  PROTOCOL_VERSION,
-  clientProof,
-  isNonce,
-  newNonce,
-  proofMatches,
-  serverProof,
-} from './handshake.js';
+import { ACCEPT_FRAME } from './handshake.js';
+import { Acceptor } from './acceptor.js';
+import { dialNode } from './dialer.js';
 import {
   localActorRef,
   localSystemRef,
@@ -141,10 +124,6 @@ interface PendingReply {
 const REMOTE_HANDLE = Symbol('flame.remoteHandle');
 type WithHandle = RemoteRef & { [REMOTE_HANDLE]?: ConcreteActor };
 
-/** A zero mask: masking protects browsers' intermediaries, not node-to-node links, and costs a copy. */
-function zeroMask(mask: Buffer): void {
-  mask.fill(0);
-}
 
 export class ClusterNode extends EventEmitter<NodeEvents> {
   /** This node's name, e.g. `app@127.0.0.3`. */
@@ -163,11 +142,10 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
 
   readonly #options: ResolvedNodeOptions;
   readonly #server: http.Server;
-  readonly #wss: WebSocketServer;
+  readonly #acceptor: Acceptor;
   readonly #peers = new Map<string, Peer>();
   readonly #replies = new Map<number, PendingReply>();
   readonly #services = new Map<string, ServiceHandler>();
-  readonly #pendingUpgrades = new WeakMap<http.IncomingMessage, string[]>();
   readonly #waitingInbound = new Map<string, () => void>();
   readonly #remoteSystem: string;
   readonly #host: PeerHost;
@@ -202,12 +180,16 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       },
       peerDown: (peer, reason, undelivered, wasUp) => this.#peerDown(peer, reason, undelivered, wasUp),
     };
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: false });
-    this.#wss.on('headers', (headers, req) => {
-      const extra = this.#pendingUpgrades.get(req);
-      if (extra) headers.push(...extra);
+    this.#acceptor = new Acceptor({
+      get name() { return node.name; },
+      get incarnation() { return node.incarnation; },
+      get logger() { return node.logger; },
+      get stopped() { return node.#stopped; },
+      options,
+      refused: (info) => this.emit('refused', info),
+      authenticated: (conn) => this.#acceptInbound(conn),
     });
-    server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
+    server.on('upgrade', (req, socket, head) => this.#acceptor.handleUpgrade(req, socket, head));
     server.on('request', (req, res) => {
       // A plain GET answers liveness/readiness probes (e.g. a Kubernetes httpGet probe).
       const ok = req.url === '/healthz' && !this.#stopped;
@@ -378,8 +360,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const peer of this.#peers.values()) peer.close(1001, 'node stopping');
-    for (const client of this.#wss.clients) client.terminate();
-    this.#wss.close();
+    this.#acceptor.close();
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeAllConnections?.();
@@ -675,106 +656,14 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     return ref;
   }
 
-  // ---------------------------------------------------------------- handshake: dialing side
+  // ---------------------------------------------------------------- connections
 
-  #dial(peer: Peer): Promise<Connection | undefined> {
-    const address = parseNodeName(peer.node);
-    const url = nodeUrl(address, this.#options.tls !== undefined);
-    const clientNonce = newNonce();
-    const cookie = this.#options.cookie;
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      let serverNonce = '';
-      let peerIncarnation = '';
-      let peerMaxPayload = 0;
-      let serverProven = false;
-      const ws = new WebSocket(url, {
-        headers: {
-          [HEADER_VERSION]: PROTOCOL_VERSION,
-          [HEADER_NODE]: this.name,
-          [HEADER_TO]: peer.node,
-          [HEADER_NONCE]: clientNonce,
-          [HEADER_INCARNATION]: this.incarnation,
-          [HEADER_MAX_PAYLOAD]: String(this.#options.maxPayload),
-        },
-        maxPayload: this.#options.maxPayload,
-        perMessageDeflate: false,
-        handshakeTimeout: this.#options.handshakeTimeout,
-        generateMask: zeroMask,
-        // Dial from our own address, so peers (and their logs) see the node's IP, as in a pod.
-        ...(isIP(this.#options.host) && !['0.0.0.0', '::'].includes(this.#options.host) ? { localAddress: this.#options.host } : {}),
-        ...(this.#options.tls?.ca ? { ca: this.#options.tls.ca } : {}),
-      });
-      const timer = setTimeout(() => fail(new ConnectError(`handshake with ${peer.node} timed out after ${this.#options.handshakeTimeout} ms`)), this.#options.handshakeTimeout);
-      const fail = (error: Error) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        ws.removeAllListeners();
-        ws.on('error', () => {});
-        ws.terminate();
-        reject(error);
-      };
-      ws.on('unexpected-response', (_req, res) => {
-        const status = res.statusCode ?? 0;
-        res.resume();
-        fail(status === 401 || status === 403
-          ? new AuthenticationError(`${peer.node} refused the connection (HTTP ${status}): check that both nodes share the cookie`)
-          : new ConnectError(`${peer.node} refused the connection (HTTP ${status} ${res.statusMessage ?? ''})`.trim()));
-      });
-      ws.on('upgrade', (res) => {
-        const node = res.headers[HEADER_NODE];
-        serverNonce = String(res.headers[HEADER_NONCE] ?? '');
-        peerIncarnation = String(res.headers[HEADER_INCARNATION] ?? '');
-        peerMaxPayload = Number(res.headers[HEADER_MAX_PAYLOAD]);
-        const expected = isNonce(serverNonce) ? serverProof(cookie, this.name, peer.node, clientNonce, serverNonce) : undefined;
-        serverProven = node === peer.node && expected !== undefined && proofMatches(expected, res.headers[HEADER_PROOF] as string | undefined);
-      });
-      ws.on('open', () => {
-        if (settled) return;
-        ws.send(clientProof(cookie, this.name, peer.node, clientNonce, serverNonce));
-        if (!serverProven) {
-          // Our proof went out first so that the server, too, sees the mismatch and logs it.
-          settled = true;
-          clearTimeout(timer);
-          ws.close(4001, 'authentication failed');
-          reject(new AuthenticationError(`${peer.node} did not prove it knows our cookie: check that both nodes share the cookie`));
-        }
-      });
-      ws.once('message', (data: Buffer) => {
-        if (settled) return;
-        if (!Buffer.isBuffer(data) || !data.equals(ACCEPT_FRAME)) {
-          fail(new ProtocolError(`${peer.node} sent an invalid handshake answer`));
-          return;
-        }
-        settled = true;
-        clearTimeout(timer);
-        ws.removeAllListeners();
-        ws.on('error', () => {});
-        resolve({
-          ws,
-          peerNode: peer.node,
-          incarnation: peerIncarnation,
-          maxPayload: Number.isInteger(peerMaxPayload) && peerMaxPayload > 0 ? peerMaxPayload : this.#options.maxPayload,
-          dialer: this.name,
-        });
-      });
-      ws.on('close', (code, reason) => {
-        if (code === 4002) {
-          // The peer dialed us at the same time and its link wins the tie-break: wait for it.
-          settled = true;
-          clearTimeout(timer);
-          this.#awaitInbound(peer).then(() => resolve(undefined), reject);
-          return;
-        }
-        fail(code === 4001
-          ? new AuthenticationError(`${peer.node} refused our cookie: check that both nodes share the cookie`)
-          : new ConnectError(`connection to ${peer.node} closed during the handshake (${code} ${reason.toString()})`.trim()));
-      });
-      ws.on('error', (error) => {
-        fail(new ConnectError(`cannot connect to ${peer.node} at ${url}: ${error.message}`, { cause: error, details: { node: peer.node } }));
-      });
-    });
+  async #dial(peer: Peer): Promise<Connection | undefined> {
+    const result = await dialNode({ self: this.name, incarnation: this.incarnation, target: peer.node, options: this.#options });
+    if (result !== 'duplicate') return result;
+    // The peer dialed us at the same time and its link wins the tie-break: wait for it.
+    await this.#awaitInbound(peer);
+    return undefined;
   }
 
   #awaitInbound(peer: Peer): Promise<void> {
@@ -790,90 +679,6 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         resolve();
       });
     });
-  }
-
-  // ---------------------------------------------------------------- handshake: accepting side
-
-  #refuse(socket: Duplex, req: http.IncomingMessage, status: number, text: string, reason: string): void {
-    const node = req.headers[HEADER_NODE];
-    const address = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
-    this.logger.warn(`refused connection from ${address}${typeof node === 'string' ? ` (claims ${node})` : ''}: ${reason}`);
-    this.emit('refused', { address, node: typeof node === 'string' ? node : undefined, reason });
-    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    socket.destroy();
-  }
-
-  #onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => {});
-    if (this.#stopped) return void socket.destroy();
-    const h = req.headers;
-    const clientNode = h[HEADER_NODE];
-    const clientNonce = h[HEADER_NONCE];
-    if (new URL(req.url ?? '/', 'http://x').pathname !== '/flame') {
-      return this.#refuse(socket, req, 404, 'Not Found', `unknown path ${req.url}`);
-    }
-    if (h[HEADER_VERSION] !== PROTOCOL_VERSION) {
-      return this.#refuse(socket, req, 401, 'Unauthorized', `missing or unsupported protocol version ${JSON.stringify(h[HEADER_VERSION] ?? null)}`);
-    }
-    let peerName: string;
-    try {
-      peerName = parseNodeName(String(clientNode)).node;
-    } catch {
-      return this.#refuse(socket, req, 401, 'Unauthorized', 'missing or invalid node name');
-    }
-    if (!isNonce(clientNonce) || typeof h[HEADER_INCARNATION] !== 'string') {
-      return this.#refuse(socket, req, 401, 'Unauthorized', 'missing or invalid challenge');
-    }
-    if (h[HEADER_TO] !== this.name) {
-      return this.#refuse(socket, req, 421, 'Misdirected Request', `dialed ${JSON.stringify(h[HEADER_TO])}, but this is ${this.name}`);
-    }
-    const serverNonce = newNonce();
-    this.#pendingUpgrades.set(req, [
-      `${HEADER_NODE}: ${this.name}`,
-      `${HEADER_NONCE}: ${serverNonce}`,
-      `${HEADER_INCARNATION}: ${this.incarnation}`,
-      `${HEADER_MAX_PAYLOAD}: ${this.#options.maxPayload}`,
-      `${HEADER_PROOF}: ${serverProof(this.#options.cookie, peerName, this.name, clientNonce, serverNonce).toString('base64url')}`,
-    ]);
-    this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      const address = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
-      const expected = clientProof(this.#options.cookie, peerName, this.name, clientNonce, serverNonce);
-      const timer = setTimeout(() => {
-        this.#refuseSocket(ws, address, peerName, 'handshake timed out');
-      }, this.#options.handshakeTimeout);
-      ws.on('error', () => {});
-      ws.once('message', (data: Buffer, isBinary: boolean) => {
-        clearTimeout(timer);
-        // Only the proof is looked at: nothing a peer sends is decoded before it checks out.
-        if (!isBinary || data.length !== PROOF_BYTES || !proofMatches(expected, data)) {
-          this.#refuseSocket(ws, address, peerName, 'wrong cookie');
-          return;
-        }
-        ws.removeAllListeners();
-        ws.on('error', () => {});
-        const maxPayload = Number(h[HEADER_MAX_PAYLOAD]);
-        this.#acceptInbound({
-          ws,
-          peerNode: peerName,
-          incarnation: String(h[HEADER_INCARNATION]),
-          maxPayload: Number.isInteger(maxPayload) && maxPayload > 0 ? maxPayload : this.#options.maxPayload,
-          dialer: peerName,
-        });
-      });
-      ws.on('close', () => {
-        if (ws.listenerCount('message') > 0) {
-          clearTimeout(timer);
-          this.#refuseSocket(ws, address, peerName, 'closed by the peer before it proved the cookie');
-        }
-      });
-    });
-  }
-
-  #refuseSocket(ws: WebSocket, address: string, node: string, reason: string): void {
-    this.logger.warn(`refused connection from ${address} (claims ${node}): ${reason}`);
-    this.emit('refused', { address, node, reason });
-    ws.close(4001, 'authentication failed');
-    setTimeout(() => ws.terminate(), 1000).unref();
   }
 
   /** Decides between an inbound link and one we are dialing: the link dialed by the smaller name wins. */

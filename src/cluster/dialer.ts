@@ -1,0 +1,130 @@
+/**
+ * The dialing side of the handshake (see handshake.ts): opens a WebSocket to a node, checks
+ * that it proves the cookie, proves it in turn, and hands over the connection once accepted.
+ */
+import { isIP } from 'node:net';
+import { WebSocket } from 'ws';
+import { AuthenticationError, ConnectError, ProtocolError } from '../errors.js';
+import { nodeUrl, parseNodeName } from './address.js';
+import {
+  ACCEPT_FRAME, HEADER_INCARNATION, HEADER_MAX_PAYLOAD, HEADER_NODE, HEADER_NONCE, HEADER_PROOF, HEADER_TO,
+  HEADER_VERSION, PROTOCOL_VERSION, clientProof, isNonce, newNonce, proofMatches, serverProof,
+} from './handshake.js';
+import type { ResolvedNodeOptions } from './options.js';
+import type { Connection } from './peer.js';
+
+export interface DialParams {
+  /** This node's name. */
+  self: string;
+  incarnation: string;
+  /** The node to reach. */
+  target: string;
+  options: ResolvedNodeOptions;
+}
+
+/** A zero mask: masking protects browsers' intermediaries, not node-to-node links, and costs a copy. */
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
+/**
+ * Resolves to the authenticated connection, or to `'duplicate'` when the target refused it
+ * because its own dial to us wins the tie-break (both dialed at once).
+ */
+export function dialNode({ self, incarnation, target, options }: DialParams): Promise<Connection | 'duplicate'> {
+  const url = nodeUrl(parseNodeName(target), options.tls !== undefined);
+  const clientNonce = newNonce();
+  const { cookie } = options;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let serverNonce = '';
+    let peerIncarnation = '';
+    let peerMaxPayload = 0;
+    let serverProven = false;
+    const ws = new WebSocket(url, {
+      headers: {
+        [HEADER_VERSION]: PROTOCOL_VERSION,
+        [HEADER_NODE]: self,
+        [HEADER_TO]: target,
+        [HEADER_NONCE]: clientNonce,
+        [HEADER_INCARNATION]: incarnation,
+        [HEADER_MAX_PAYLOAD]: String(options.maxPayload),
+      },
+      maxPayload: options.maxPayload,
+      perMessageDeflate: false,
+      handshakeTimeout: options.handshakeTimeout,
+      generateMask: zeroMask,
+      // Dial from our own address, so peers (and their logs) see the node's IP, as in a pod.
+      ...(isIP(options.host) && !['0.0.0.0', '::'].includes(options.host) ? { localAddress: options.host } : {}),
+      ...(options.tls?.ca ? { ca: options.tls.ca } : {}),
+    });
+    const timer = setTimeout(() => fail(new ConnectError(`handshake with ${target} timed out after ${options.handshakeTimeout} ms`)), options.handshakeTimeout);
+    const fail = (error: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      ws.removeAllListeners();
+      ws.on('error', () => {});
+      ws.terminate();
+      reject(error);
+    };
+    ws.on('unexpected-response', (_req, res) => {
+      const status = res.statusCode ?? 0;
+      res.resume();
+      fail(status === 401 || status === 403
+        ? new AuthenticationError(`${target} refused the connection (HTTP ${status}): check that both nodes share the cookie`)
+        : new ConnectError(`${target} refused the connection (HTTP ${status} ${res.statusMessage ?? ''})`.trim()));
+    });
+    ws.on('upgrade', (res) => {
+      const node = res.headers[HEADER_NODE];
+      serverNonce = String(res.headers[HEADER_NONCE] ?? '');
+      peerIncarnation = String(res.headers[HEADER_INCARNATION] ?? '');
+      peerMaxPayload = Number(res.headers[HEADER_MAX_PAYLOAD]);
+      const expected = isNonce(serverNonce) ? serverProof(cookie, self, target, clientNonce, serverNonce) : undefined;
+      serverProven = node === target && expected !== undefined && proofMatches(expected, res.headers[HEADER_PROOF] as string | undefined);
+    });
+    ws.on('open', () => {
+      if (settled) return;
+      ws.send(clientProof(cookie, self, target, clientNonce, serverNonce));
+      if (!serverProven) {
+        // Our proof went out first so that the server, too, sees the mismatch and logs it.
+        settled = true;
+        clearTimeout(timer);
+        ws.close(4001, 'authentication failed');
+        reject(new AuthenticationError(`${target} did not prove it knows our cookie: check that both nodes share the cookie`));
+      }
+    });
+    ws.once('message', (data: Buffer) => {
+      if (settled) return;
+      if (!Buffer.isBuffer(data) || !data.equals(ACCEPT_FRAME)) {
+        fail(new ProtocolError(`${target} sent an invalid handshake answer`));
+        return;
+      }
+      settled = true;
+      clearTimeout(timer);
+      ws.removeAllListeners();
+      ws.on('error', () => {});
+      resolve({
+        ws,
+        peerNode: target,
+        incarnation: peerIncarnation,
+        maxPayload: Number.isInteger(peerMaxPayload) && peerMaxPayload > 0 ? peerMaxPayload : options.maxPayload,
+        dialer: self,
+      });
+    });
+    ws.on('close', (code, reason) => {
+      if (code === 4002) {
+        settled = true;
+        clearTimeout(timer);
+        resolve('duplicate');
+        return;
+      }
+      fail(code === 4001
+        ? new AuthenticationError(`${target} refused our cookie: check that both nodes share the cookie`)
+        : new ConnectError(`connection to ${target} closed during the handshake (${code} ${reason.toString()})`.trim()));
+    });
+    ws.on('error', (error) => {
+      fail(new ConnectError(`cannot connect to ${target} at ${url}: ${error.message}`, { cause: error, details: { node: target } }));
+    });
+  });
+}
