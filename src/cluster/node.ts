@@ -19,6 +19,7 @@ import {
   ProtocolError,
   QueryTimeoutError,
 } from '../errors.js';
+import { onAbort } from '../abort.js';
 import { createLogger, type Logger } from '../log.js';
 import { formatNodeName, parseNodeName, type NodeAddress } from './address.js';
 import { registerLocalSystem, unregisterLocalSystem, type DecodeContext } from './codec.js';
@@ -42,7 +43,7 @@ const OP_DISPATCH = 1; // [op, target, message, sender]
 const OP_STOP = 2; //     [op, target]
 const OP_REQUEST = 3; //  [op, id, service, payload]
 const OP_REPLY = 4; //    [op, id, ok, value]
-const OP_CANCEL = 5; //   [op, id]
+const OP_CANCEL = 5; //   [op, id, reason]
 const OP_NO_ACTOR = 6; // [op, replyTo, target]: a query's target does not exist
 
 /** A module export resolved on the peer: `{ module: 'file:///app/actors.js', export: 'counter' }`. */
@@ -318,20 +319,21 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         if (peer.requests.get(id) !== settle) return;
         peer.requests.delete(id);
         if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        unsubscribe?.();
         if (ok) resolve(value);
         else reject(value);
       };
       const cancel = (error: Error) => {
         if (peer.requests.get(id) !== settle) return;
         try {
-          peer.send([OP_CANCEL, id]);
+          // The handler learns why (deadline or abort), without the local cause, which may not encode.
+          const why = error instanceof QueryTimeoutError ? new QueryTimeoutError(error.message) : new AbortError(error.message);
+          peer.send([OP_CANCEL, id, why]);
         } catch {
           // the peer is gone: nothing left to cancel
         }
         settle(false, error);
       };
-      const onAbort = () => cancel(new AbortError(`request "${service}" to ${peer.node} aborted`, { cause: signal?.reason }));
       peer.requests.set(id, settle);
       if (timeout !== undefined && timeout !== Infinity) {
         timer = setTimeout(
@@ -339,7 +341,9 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
           timeout,
         );
       }
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const unsubscribe = signal
+        ? onAbort(signal, () => cancel(new AbortError(`request "${service}" to ${peer.node} aborted`, { cause: signal.reason })))
+        : undefined;
       try {
         peer.send([OP_REQUEST, id, service, payload], (error) => settle(false, error));
       } catch (error) {
@@ -550,7 +554,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         return;
       }
       case OP_CANCEL:
-        peer.inbound.get(message[1] as number)?.cancel(new AbortError('cancelled by the requester'));
+        peer.inbound.get(message[1] as number)?.cancel(message[2] instanceof Error ? message[2] : new AbortError('cancelled by the requester'));
         return;
       case OP_NO_ACTOR: {
         const replyTo = message[1];

@@ -24,6 +24,8 @@ export interface ParentInfo {
   idleShutdownAfter: number;
   shutdownTimeout: number;
   failsafeTimeout: number;
+  /** The parent abandons a boot after this long; the runner stops trying to join then. */
+  bootTimeout: number;
   singleUse: boolean;
   log: string | false;
 }
@@ -54,7 +56,7 @@ export function decodeParent(token: string): ParentInfo {
   need('runner', typeof t.runner === 'string' && t.runner !== '');
   need('pool', typeof t.pool === 'string');
   need('backend', typeof t.backend === 'string');
-  for (const k of ['idleShutdownAfter', 'shutdownTimeout', 'failsafeTimeout'] as const) need(k, typeof t[k] === 'number' && t[k]! >= 0);
+  for (const k of ['idleShutdownAfter', 'shutdownTimeout', 'failsafeTimeout', 'bootTimeout'] as const) need(k, typeof t[k] === 'number' && t[k]! >= 0);
   need('singleUse', typeof t.singleUse === 'boolean');
   return t as ParentInfo;
 }

@@ -23,6 +23,7 @@ import {
   QueryTimeoutError,
   RunnerDownError,
 } from '../errors.js';
+import { onAbort } from '../abort.js';
 import { createLogger, type Logger } from '../log.js';
 import { resolveDefaultBackend, type Backend } from './backend.js';
 import { shipFunction, type AnyFunction, type FnArgs, type FnResult, type ModuleRef, type ShippedFunction } from './fn-ref.js';
@@ -313,25 +314,25 @@ export class Pool extends EventEmitter<PoolEvents> {
     }
     return new Promise<RunnerHandle>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
+      let unsubscribe: (() => void) | undefined;
       const waiter: Waiter = {
         settled: false,
         resolve: (r) => finish(() => resolve(r)),
         reject: (e) => finish(() => reject(e)),
       };
-      const onAbort = () => waiter.reject(new AbortError('aborted while waiting for a runner', { cause: signal?.reason }));
       const finish = (then: () => void) => {
         if (waiter.settled) return;
         waiter.settled = true;
         this.#waiting--;
         if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        unsubscribe?.();
         then();
       };
       const wait = deadline - performance.now();
       if (wait !== Infinity) {
         timer = setTimeout(() => waiter.reject(this.#checkoutTimeout(wait)), Math.max(0, wait));
       }
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) unsubscribe = onAbort(signal, () => waiter.reject(new AbortError('aborted while waiting for a runner', { cause: signal.reason })));
       this.#waiters.push(waiter);
       this.#waiting++;
       this.#grow();
@@ -538,6 +539,7 @@ export class Pool extends EventEmitter<PoolEvents> {
         idleShutdownAfter: this.#o.idleShutdownAfter,
         shutdownTimeout: this.#o.shutdownTimeout,
         failsafeTimeout: this.#o.failsafeTimeout,
+        bootTimeout: this.#o.bootTimeout,
         singleUse: this.#o.singleUse,
         log: this.#o.log,
       });

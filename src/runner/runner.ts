@@ -6,7 +6,7 @@ import { spawn, stop as stopActor, type Ref } from 'nact';
 import { startNode, type ClusterNode } from '../cluster/node.js';
 import { DEFAULT_PORT } from '../cluster/address.js';
 import { childNames, watchChildren } from '../cluster/nact-internals.js';
-import { CallTimeoutError, MissingEnvError, ModuleRefError, RunnerDownError } from '../errors.js';
+import { CallTimeoutError, MissingEnvError, ModuleRefError, QueryTimeoutError, RunnerDownError } from '../errors.js';
 import { parentInfo, type ParentInfo } from '../flame/parent.js';
 import {
   SERVICE,
@@ -126,7 +126,9 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
     }
     terminator.callStarted();
     const cancellation = new CallCancellation();
-    context.onCancel((reason) => cancellation.abort(reason));
+    context.onCancel((reason) => cancellation.abort(reason instanceof QueryTimeoutError
+      ? new CallTimeoutError(`call exceeded its deadline on ${info.runner} (the caller's timeout)`)
+      : reason));
     const timer = request.timeout >= 0
       ? setTimeout(() => cancellation.abort(new CallTimeoutError(`call exceeded its deadline of ${request.timeout} ms on ${info.runner}`)), request.timeout)
       : undefined;
@@ -174,16 +176,21 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
 
   // Reaching the parent is bounded by the failsafe: a runner never lingers without one.
   terminator.armFailsafe(`parent ${info.parent} not reachable`);
-  const deadline = performance.now() + info.failsafeTimeout;
+  // The parent gives up on a boot after bootTimeout, so trying longer is pointless; a parent
+  // address that keeps refusing connections means the parent is gone.
+  const deadline = performance.now() + Math.min(info.failsafeTimeout, info.bootTimeout);
+  let refusals = 0;
   for (let attempt = 0; ; attempt++) {
     try {
       await node.connect(info.parent);
-      await node.request(info.parent, SERVICE.ready, { runner: info.runner, pool: info.pool }, { timeout: info.failsafeTimeout });
+      await node.request(info.parent, SERVICE.ready, { runner: info.runner, pool: info.pool }, { timeout: info.bootTimeout });
       break;
     } catch (error) {
-      if (performance.now() > deadline || (error as { code?: string }).code === 'FLAME_ERR_AUTH' || terminator.draining) {
+      refusals = /ECONNREFUSED/.test(String((error as Error).message)) ? refusals + 1 : 0;
+      const fatal = (error as { code?: string }).code === 'FLAME_ERR_AUTH' || (error as { code?: string }).code === 'FLAME_ERR_BOOT';
+      if (performance.now() > deadline || fatal || refusals >= 3 || terminator.draining) {
         logger.error(`cannot join parent ${info.parent}: ${(error as Error).message}`);
-        await terminator.drain('could not join the parent', 0);
+        await terminator.drain('could not join the parent', 0, 1);
         throw error;
       }
       await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** Math.min(attempt, 5))));

@@ -100,7 +100,7 @@ export class Terminator {
    * Refuses new work, waits for in-flight calls (at most `timeout` ms), stops placed actors and
    * exits. Idempotent: a second call only shortens nothing and returns the same end.
    */
-  async drain(reason: string, timeout = this.#o.shutdownTimeout): Promise<void> {
+  async drain(reason: string, timeout = this.#o.shutdownTimeout, exitCode = 0): Promise<void> {
     if (this.#draining === undefined) {
       this.#draining = reason;
       this.#cancelIdle();
@@ -118,7 +118,7 @@ export class Terminator {
         };
       });
     }
-    await this.#exit(reason, 0);
+    await this.#exit(reason, exitCode);
   }
 
   #settled(): void {

@@ -187,7 +187,7 @@ describe('Pool', function () {
       const error = await pool.call(cooperative, [marker], { timeout: 400 }).then(() => undefined, (e: unknown) => e);
       expect(error).to.be.instanceOf(CallTimeoutError);
       await waitFor(() => existsSync(marker), 'the remote work to observe its cancellation');
-      expect(readFileSync(marker, 'utf8')).to.match(/^cancelled/);
+      expect(readFileSync(marker, 'utf8')).to.match(/^cancelled: call exceeded its deadline/);
       expect(pool.status().runners[0]!.load).to.equal(0);
       expect(await pool.call((x: number) => x * 2, [21])).to.equal(42);
     });
@@ -202,6 +202,7 @@ describe('Pool', function () {
       controller.abort(new Error('user went away'));
       expect(await call).to.be.instanceOf(AbortError);
       await waitFor(() => existsSync(marker), 'the remote work to observe the abort');
+      expect(readFileSync(marker, 'utf8')).to.match(/^cancelled: request "flame.call" to .* aborted/);
       expect(pool.status().runners[0]!.load).to.equal(0);
     });
 

@@ -48,6 +48,21 @@ describe('Runner lifecycle', function () {
     expect(stderr).to.match(/FLAME_PARENT is not set: a runner is started by a pool/);
   });
 
+  it('gives up joining a parent that is gone within a second or two, not the failsafe', async function () {
+    const token = encodeParent({
+      parent: 'flame-parent@127.0.0.33:9', runner: 'gone-1', pool: 'gone', backend: 'process',
+      idleShutdownAfter: 1000, shutdownTimeout: 100, failsafeTimeout: 20_000, bootTimeout: 30_000, singleUse: false, log: false,
+    });
+    const started = performance.now();
+    const child = spawn(process.execPath, [RUNNER_MAIN], { env: { ...process.env, FLAME_PARENT: token, FLAME_COOKIE: 'c', POD_IP: '127.0.0.34', FLAME_PORT: '0' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code] = await once(child, 'exit');
+    expect(code).to.equal(1);
+    expect(stderr).to.match(/cannot join parent flame-parent@127\.0\.0\.33:9: .*ECONNREFUSED/);
+    expect(performance.now() - started).to.be.below(5000);
+  });
+
   it('refuses a malformed or incompatible FLAME_PARENT token', async function () {
     expect(() => decodeParent('%%%')).to.throw(ParentTokenError, /not a valid token/);
     const wrongVersion = Buffer.from(JSON.stringify({ v: 99 })).toString('base64url');
@@ -63,7 +78,7 @@ describe('Runner lifecycle', function () {
   it('tells an app whether it runs as a runner, and who its parent is', function () {
     const token = encodeParent({
       parent: 'flame-parent@10.0.0.1', runner: 'p-1', pool: 'p', backend: 'process',
-      idleShutdownAfter: Infinity, shutdownTimeout: 1, failsafeTimeout: 2, singleUse: false, log: false,
+      idleShutdownAfter: Infinity, shutdownTimeout: 1, failsafeTimeout: 2, bootTimeout: 3, singleUse: false, log: false,
     });
     expect(isRunner({})).to.equal(false);
     expect(parentInfo({})).to.equal(undefined);
