@@ -124,12 +124,14 @@ async function flameNodes(opts: ClusterBenchOptions) {
     const ask = (i: number) => query(echo, (sender) => ({ value: { n: i }, sender }), 10_000);
     let i = 0;
     const samples = await latencies(opts.roundTrips, () => ask(i++));
+    const echoes = Array.from({ length: 10 }, (_, k) => node.remoteRef<{ value: unknown; sender: Ref<unknown> }>(peer, `echo-${k}`));
     const start = performance.now();
     let sent = 0;
-    await Promise.all(Array.from({ length: 100 }, async () => {
+    await Promise.all(Array.from({ length: 100 }, async (_, worker) => {
+      const target = echoes[worker % echoes.length]!;
       while (sent < opts.pipelined) {
         sent++;
-        await ask(sent);
+        await query(target, (sender) => ({ value: { n: sent }, sender }), 10_000);
       }
     }));
     const pipelined = opts.pipelined / ((performance.now() - start) / 1000);

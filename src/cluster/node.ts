@@ -24,6 +24,7 @@ import { createLogger, type Logger } from '../log.js';
 import { formatNodeName, parseNodeName, type NodeAddress } from './address.js';
 import { registerLocalSystem, unregisterLocalSystem, type DecodeContext } from './codec.js';
 import { ACCEPT_FRAME } from './handshake.js';
+import { Deadlines, type Deadline } from './deadlines.js';
 import { Acceptor } from './acceptor.js';
 import { dialNode } from './dialer.js';
 import {
@@ -119,10 +120,35 @@ interface PendingReply {
   resolve(value: unknown): void;
   reject(error: Error): void;
   peer: Peer;
-  timer: NodeJS.Timeout;
+  deadline: Deadline | undefined;
 }
 
 const REMOTE_HANDLE = Symbol('flame.remoteHandle');
+
+interface RemoteOps {
+  dispatch(target: RemoteRef, message: unknown, sender: unknown): void;
+  query(target: RemoteRef, message: unknown, timeout: number): Promise<unknown>;
+  stop(target: RemoteRef): void;
+}
+
+/** What nact's `dispatch`/`query`/`stop` call for a remote ref (one small object, cached on the ref). */
+class RemoteHandle implements ConcreteActor {
+  readonly #ops: RemoteOps;
+  readonly #target: RemoteRef;
+  constructor(ops: RemoteOps, target: RemoteRef) {
+    this.#ops = ops;
+    this.#target = target;
+  }
+  dispatch(message: unknown, sender?: unknown): void {
+    this.#ops.dispatch(this.#target, message, sender);
+  }
+  query(message: unknown, timeout: number): Promise<unknown> {
+    return this.#ops.query(this.#target, message, timeout);
+  }
+  stop(): void {
+    this.#ops.stop(this.#target);
+  }
+}
 type WithHandle = RemoteRef & { [REMOTE_HANDLE]?: ConcreteActor };
 
 
@@ -150,6 +176,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   readonly #waitingInbound = new Map<string, () => void>();
   readonly #remoteSystem: string;
   readonly #host: PeerHost;
+  readonly #deadlines = new Deadlines();
   #nextReplyId = 1;
   #stopped = false;
 
@@ -314,11 +341,11 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         return;
       }
       const id = peer.nextRequestId++;
-      let timer: NodeJS.Timeout | undefined;
+      let deadline: Deadline | undefined;
       const settle = (ok: boolean, value: unknown) => {
         if (peer.requests.get(id) !== settle) return;
         peer.requests.delete(id);
-        if (timer) clearTimeout(timer);
+        deadline?.cancel();
         unsubscribe?.();
         if (ok) resolve(value);
         else reject(value);
@@ -336,9 +363,9 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       };
       peer.requests.set(id, settle);
       if (timeout !== undefined && timeout !== Infinity) {
-        timer = setTimeout(
-          () => cancel(new QueryTimeoutError(`request "${service}" to ${peer.node} timed out after ${timeout} ms`)),
+        deadline = this.#deadlines.after(
           timeout,
+          () => cancel(new QueryTimeoutError(`request "${service}" to ${peer.node} timed out after ${timeout} ms`)),
         );
       }
       const unsubscribe = signal
@@ -457,12 +484,15 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     if (target.kind === 'r' && target.node === this.name) {
       return { dispatch: (message) => this.#resolveReply(target.id!, message) };
     }
-    return (target[REMOTE_HANDLE] ??= {
-      dispatch: (message, sender) => this.#dispatchRemote(target, message, sender),
-      query: (message, timeout) => this.#queryRemote(target, message, timeout),
-      stop: () => this.#sendOrReport(target, [OP_STOP, target]),
-    });
+    return (target[REMOTE_HANDLE] ??= new RemoteHandle(this.#remoteOps, target));
   }
+
+  /** What the handles nact finds for remote refs do; one object shared by all of them. */
+  readonly #remoteOps: RemoteOps = {
+    dispatch: (target, message, sender) => this.#dispatchRemote(target, message, sender),
+    query: (target, message, timeout) => this.#queryRemote(target, message, timeout),
+    stop: (target) => this.#sendOrReport(target, [OP_STOP, target]),
+  };
 
   #dispatchRemote(target: RemoteRef, message: unknown, sender: unknown): void {
     // nact substitutes Nobody for a missing sender; it means nothing on the other side.
@@ -492,18 +522,12 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       const peer = this.#peer(target.node);
       const id = this.#nextReplyId++;
       const replyTo = new RemoteRef(this.#remoteSystem, this.name, 'r', [], id);
-      const pending: PendingReply = {
-        resolve,
-        reject,
-        peer,
-        timer: setTimeout(() => {
-          if (this.#replies.get(id) === pending) {
-            this.#settleReply(id, pending, false, new QueryTimeoutError(`Query Timeout: ${target} did not answer within ${timeout} ms`, {
-              details: { target: String(target), timeout },
-            }));
-          }
-        }, timeout),
-      };
+      const pending: PendingReply = { resolve, reject, peer, deadline: undefined };
+      pending.deadline = this.#deadlines.after(timeout, () => {
+        this.#settleReply(id, pending, false, new QueryTimeoutError(`Query Timeout: ${target} did not answer within ${timeout} ms`, {
+          details: { target: String(target), timeout },
+        }));
+      });
       this.#replies.set(id, pending);
       peer.replies.add(id);
       try {
@@ -524,7 +548,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     if (this.#replies.get(id) !== pending) return;
     this.#replies.delete(id);
     pending.peer.replies.delete(id);
-    clearTimeout(pending.timer);
+    pending.deadline?.cancel();
     if (ok) pending.resolve(value);
     else pending.reject(value as Error);
   }
