@@ -48,7 +48,7 @@ const HIGH_WATER = 4 * 1024 * 1024;
 /** A message sent this long after the previous frame goes out at once (no coalescing). */
 const EAGER_GAP_MS = 0.04;
 /** Coalescing stops waiting for more messages at this many... */
-const COALESCE_MAX_MESSAGES = 512;
+const COALESCE_MAX_MESSAGES = 64;
 /** ...or when the oldest queued message is this old. */
 const COALESCE_MAX_MS = 0.5;
 /** Failed dials are not retried by a send sooner than this. */
