@@ -110,7 +110,8 @@ export class Peer {
       },
       (error: Error) => {
         if (this.#conn) return; // the peer's own dial won the tie-break and is up
-        this.#fail(error);
+        // What was waiting to be sent fails as "node down"; connect() itself says why.
+        this.#fail(new NodeDownError(`node ${this.node} is unreachable: ${error.message}`, { cause: error, details: { node: this.node } }));
         throw error;
       },
     );

@@ -214,3 +214,20 @@ function echo(node: ClusterNode): Ref<EchoMsg> {
     return undefined;
   }, name);
 }
+
+describe('ClusterNode with an unreachable peer', function () {
+  it('rejects a query to a node that cannot be reached with NodeDownError, at once', async function () {
+    const node = await startNode({ name: 'lonely@127.0.0.35', port: 0, cookie: COOKIE, log: false });
+    try {
+      const ghost = node.remoteRef<EchoMsg>('ghost@127.0.0.36:9', 'echo');
+      const { error, ms } = await settlesWithin(query(ghost, (sender) => ({ value: 1, sender }), 20_000), 5000, 'query');
+      expect(error).to.be.instanceOf(NodeDownError);
+      expect((error as Error).message).to.match(/node ghost@127\.0\.0\.36:9 is unreachable: cannot connect/);
+      expect(ms).to.be.below(2000);
+      const connectError = await node.connect('ghost@127.0.0.36:9').then(() => undefined, (e: unknown) => e);
+      expect(connectError).to.have.property('code', 'FLAME_ERR_CONNECT');
+    } finally {
+      await node.stop();
+    }
+  });
+});
