@@ -5,12 +5,13 @@
  */
 import { InvalidOptionError } from '../errors.js';
 import type { Backend } from '../flame/backend.js';
+import { KubernetesBackend } from './kubernetes/backend.js';
 import { LocalBackend } from './local/backend.js';
 import { ProcessBackend } from './process/backend.js';
 
 export const BACKEND_NAMES = ['process', 'local', 'kubernetes'] as const;
 
-/** FLAME_BACKEND=`process` (default) | `local` | `kubernetes`. */
+/** FLAME_BACKEND=`process` (default) | `local` | `kubernetes` (in a pod: POD_NAME, POD_NAMESPACE, the service account). */
 export async function defaultBackend(env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
   const name = env.FLAME_BACKEND || 'process';
   switch (name) {
@@ -19,7 +20,7 @@ export async function defaultBackend(env: NodeJS.ProcessEnv = process.env): Prom
     case 'local':
       return new LocalBackend();
     case 'kubernetes':
-      throw new InvalidOptionError('FLAME_BACKEND=kubernetes: the Kubernetes backend is not part of this release yet; use "process" or "local"');
+      return new KubernetesBackend();
     default:
       throw new InvalidOptionError(`FLAME_BACKEND must be one of ${BACKEND_NAMES.join(', ')} (got ${JSON.stringify(name)})`);
   }

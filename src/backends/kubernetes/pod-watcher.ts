@@ -42,6 +42,7 @@ export class PodWatcher {
   #retryTimer: NodeJS.Timeout | undefined;
   #inactivityTimer: NodeJS.Timeout | undefined;
   #stopped = false;
+  readonly #emptyWaiters = new Set<() => void>();
   /** Connections opened after the first (for logs and tests). */
   reconnects = 0;
   /** Relists after the first list (410 Gone). */
@@ -61,6 +62,23 @@ export class PodWatcher {
   /** The pods as last seen. */
   pods(): V1Pod[] {
     return [...this.#pods.values()];
+  }
+
+  /** Resolves true once no pod is left (as the watch sees it), false at the deadline. */
+  untilEmpty(timeoutMs: number): Promise<boolean> {
+    if (this.#pods.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const finish = (empty: boolean) => {
+        clearTimeout(timer);
+        this.#emptyWaiters.delete(check);
+        resolve(empty);
+      };
+      const check = () => {
+        if (this.#pods.size === 0) finish(true);
+      };
+      this.#emptyWaiters.add(check);
+    });
   }
 
   stop(): void {
@@ -97,14 +115,11 @@ export class PodWatcher {
   /** Opens one watch connection; `first` rethrows a refusal instead of retrying. */
   async #open(first: boolean): Promise<void> {
     const generation = ++this.#generation;
-    const openedAt = performance.now();
-    let events = 0;
-    let gone = false;
-    let refused: unknown;
+    const connection = { openedAt: performance.now(), events: 0, gone: false };
     const current = () => generation === this.#generation && !this.#stopped;
     const onEvent = (type: WatchEventType, object: unknown) => {
       if (!current()) return;
-      events++;
+      connection.events++;
       this.#failures = 0;
       this.#armInactivity();
       const pod = object as V1Pod;
@@ -115,7 +130,7 @@ export class PodWatcher {
           return;
         case 'ERROR': {
           const status = object as { code?: number; message?: string };
-          if (status.code === 410) gone = true;
+          if (status.code === 410) connection.gone = true;
           else this.#o.logger.warn(`pod watch error: ${status.code ?? ''} ${status.message ?? JSON.stringify(object)}`);
           return;
         }
@@ -132,64 +147,59 @@ export class PodWatcher {
         }
       }
     };
+    // client-node calls `done` before its promise resolves when the server refuses the watch.
+    let established = false;
+    let early: { error: unknown } | undefined;
     const done = (error: unknown) => {
-      if (!current()) {
-        refused ??= error ?? new Error('watch ended before it started');
-        return;
-      }
-      clearTimeout(this.#inactivityTimer);
-      this.#controller = undefined;
-      if (gone || (error as { statusCode?: number } | null)?.statusCode === 410) {
-        this.#o.logger.debug('pod watch: resourceVersion too old (410 Gone), relisting');
-        this.#schedule(0, true);
-        return;
-      }
-      const healthy = events > 0 || performance.now() - openedAt >= MIN_HEALTHY_MS;
-      if (!error && healthy) {
-        this.#schedule(0, false);
-        return;
-      }
-      this.#failures++;
-      const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (this.#failures - 1)) * (0.5 + Math.random() / 2);
-      const why = error ? this.#o.client.watchError(this.#o.namespace, error).message : 'the stream ended at once';
-      (this.#failures >= 3 ? this.#o.logger.warn : this.#o.logger.debug)(`pod watch dropped (${why}); reconnecting in ${Math.round(delay)} ms`);
-      this.#schedule(delay, false);
+      if (!established) early = { error: error ?? new Error('the watch ended before it started') };
+      else if (current()) this.#ended(error, connection);
     };
-
-    let controller: AbortController;
+    let controller: AbortController | undefined;
     try {
       controller = await this.#o.client.watchPods(
         this.#o.namespace,
         { labelSelector: this.#o.labelSelector, resourceVersion: this.#resourceVersion, allowWatchBookmarks: true, timeoutSeconds: this.#timeoutSeconds },
         onEvent,
-        (error) => {
-          // client-node calls done before resolving when the server refuses the watch.
-          if (first && !opened) refused = error ?? new Error('watch ended before it started');
-          else done(error);
-        },
+        done,
       );
     } catch (error) {
-      // Raised before any request (e.g. an unreadable token file).
-      if (first) throw this.#o.client.watchError(this.#o.namespace, error);
-      done(error);
-      return;
+      // Raised before any request was sent (e.g. an unreadable token file).
+      early = { error };
     }
-    const opened = true;
-    if (refused !== undefined) {
-      if (first) throw this.#o.client.watchError(this.#o.namespace, refused);
+    established = true;
+    if (early) {
+      if (first) throw this.#o.client.watchError(this.#o.namespace, early.error);
+      if (current()) this.#ended(early.error, connection);
       return;
     }
     if (!current()) {
-      controller.abort();
+      controller?.abort();
       return;
     }
     this.#controller = controller;
     this.#armInactivity();
-    if (first) {
-      // From now on a failure of this connection reconnects instead of failing start().
-      first = false;
+  }
+
+  /** A connection ended: resume, relist, or back off. */
+  #ended(error: unknown, connection: { openedAt: number; events: number; gone: boolean }): void {
+    clearTimeout(this.#inactivityTimer);
+    this.#controller = undefined;
+    if (connection.gone || (error as { statusCode?: number } | null)?.statusCode === 410) {
+      this.#o.logger.debug('pod watch: resourceVersion too old (410 Gone), relisting');
+      this.#schedule(0, true);
+      return;
     }
-    void opened;
+    const healthy = connection.events > 0 || performance.now() - connection.openedAt >= MIN_HEALTHY_MS;
+    if (!error && healthy) {
+      this.#o.logger.debug('pod watch ended by the server; resuming');
+      this.#schedule(0, false);
+      return;
+    }
+    this.#failures++;
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (this.#failures - 1)) * (0.5 + Math.random() / 2);
+    const why = error ? this.#o.client.watchError(this.#o.namespace, error).message : 'the stream ended at once';
+    (this.#failures >= 3 ? this.#o.logger.warn : this.#o.logger.debug)(`pod watch dropped (${why}); resuming in ${Math.round(delay)} ms`);
+    this.#schedule(delay, false);
   }
 
   #schedule(delay: number, relist: boolean): void {
@@ -234,5 +244,6 @@ export class PodWatcher {
     } catch (error) {
       this.#o.logger.error(`pod event handler threw (ignored): ${(error as Error).message}`);
     }
+    if (type === 'DELETED') for (const check of [...this.#emptyWaiters]) check();
   }
 }
