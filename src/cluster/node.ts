@@ -40,12 +40,12 @@ import { Peer, type Connection, type PeerHost } from './peer.js';
 import { RemoteRef, remoteSystemName, type RefKind } from './remote-ref.js';
 
 /** Wire operations; a frame is a msgpack array of these tuples. */
-const OP_DISPATCH = 1; // [op, target, message, sender]
-const OP_STOP = 2; //     [op, target]
+const OP_DISPATCH = 1; // [op, target (WireTarget), message, sender]
+const OP_STOP = 2; //     [op, target (WireTarget)]
 const OP_REQUEST = 3; //  [op, id, service, payload]
 const OP_REPLY = 4; //    [op, id, ok, value]
 const OP_CANCEL = 5; //   [op, id, reason]
-const OP_NO_ACTOR = 6; // [op, replyTo, target]: a query's target does not exist
+const OP_NO_ACTOR = 6; // [op, reply id, target]: a query's target does not exist
 
 /** A module export resolved on the peer: `{ module: 'file:///app/actors.js', export: 'counter' }`. */
 export interface ModuleSpecifier {
@@ -177,6 +177,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   readonly #remoteSystem: string;
   readonly #host: PeerHost;
   readonly #deadlines = new Deadlines();
+  /** Local actors by path, for messages arriving from peers. */
+  readonly #actors = new Map<string, ConcreteActor & { stopped?: boolean }>();
   #nextReplyId = 1;
   #stopped = false;
 
@@ -460,7 +462,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     peer.replies.clear();
     for (const message of undelivered) {
       if (message[0] === OP_DISPATCH || message[0] === OP_STOP) {
-        this.#undeliverable(describeTarget(message[1]), reason);
+        this.#undeliverable(describeTarget(message[1], peer.node), reason);
       }
     }
     if (wasUp && !this.#stopped) this.emit('nodedown', peer.node, reason);
@@ -491,13 +493,13 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   readonly #remoteOps: RemoteOps = {
     dispatch: (target, message, sender) => this.#dispatchRemote(target, message, sender),
     query: (target, message, timeout) => this.#queryRemote(target, message, timeout),
-    stop: (target) => this.#sendOrReport(target, [OP_STOP, target]),
+    stop: (target) => this.#sendOrReport(target, [OP_STOP, target.wire]),
   };
 
   #dispatchRemote(target: RemoteRef, message: unknown, sender: unknown): void {
     // nact substitutes Nobody for a missing sender; it means nothing on the other side.
     const from = sender instanceof references.Nobody ? undefined : sender;
-    this.#sendOrReport(target, [OP_DISPATCH, target, message, from]);
+    this.#sendOrReport(target, [OP_DISPATCH, target.wire, message, from]);
   }
 
   #sendOrReport(target: RemoteRef, message: unknown[]): void {
@@ -532,7 +534,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       peer.replies.add(id);
       try {
         const msg = typeof message === 'function' ? (message as (ref: unknown) => unknown)(replyTo) : message;
-        peer.send([OP_DISPATCH, target, msg, replyTo], (error) => this.#settleReply(id, pending, false, error));
+        peer.send([OP_DISPATCH, target.wire, msg, replyTo], (error) => this.#settleReply(id, pending, false, error));
       } catch (error) {
         this.#settleReply(id, pending, false, error as Error);
       }
@@ -565,7 +567,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         this.#deliver(peer, message[1], message[2], message[3]);
         return;
       case OP_STOP: {
-        const actor = this.#localActor(message[1]);
+        const actor = this.#target(message[1]);
         if (actor?.stop) actor.stop();
         return;
       }
@@ -581,15 +583,13 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         peer.inbound.get(message[1] as number)?.cancel(message[2] instanceof Error ? message[2] : new AbortError('cancelled by the requester'));
         return;
       case OP_NO_ACTOR: {
-        const replyTo = message[1];
-        if (replyTo instanceof RemoteRef && replyTo.kind === 'r' && replyTo.node === this.name) {
-          const pending = this.#replies.get(replyTo.id!);
-          if (pending) {
-            this.#settleReply(replyTo.id!, pending, false, new FlameError(
-              `Actor stopped or never existed: ${String(message[2])} on ${peer.node}`,
-              { details: { target: String(message[2]) } },
-            ));
-          }
+        const id = message[1];
+        const pending = typeof id === 'number' ? this.#replies.get(id) : undefined;
+        if (pending) {
+          this.#settleReply(id as number, pending, false, new FlameError(
+            `Actor stopped or never existed: ${String(message[2])} on ${peer.node}`,
+            { details: { target: String(message[2]) } },
+          ));
         }
         return;
       }
@@ -598,21 +598,37 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     }
   }
 
-  #localActor(target: unknown): ConcreteActor | undefined {
-    if (target instanceof RemoteRef) {
-      return target.kind === 'r' && target.node === this.name ? this.#findRemote(target) : undefined;
+  /** The local actor a wire target names (actor lookups by path are cached: they are per message). */
+  #target(target: unknown): ConcreteActor | undefined {
+    if (typeof target === 'string') {
+      const cached = this.#actors.get(target);
+      if (cached && !cached.stopped) return cached;
+      const actor = systemMap.find(this.name, localActorRef(this.name, target === '' ? [] : target.split('/')));
+      if (actor) {
+        if (this.#actors.size >= 10_000) this.#actors.clear();
+        this.#actors.set(target, actor);
+      }
+      return actor;
     }
-    const t = target as { system?: { name?: unknown } } | undefined;
-    if (t?.system?.name !== this.name) return undefined;
-    return systemMap.find(this.name, target);
+    if (Array.isArray(target)) {
+      if (target[0] === 't' && typeof target[1] === 'number') return systemMap.find(this.name, localTempRef(this.name, target[1]));
+      if (target[0] === 's') return systemMap.find(this.name, localSystemRef(this.name));
+    }
+    return undefined;
   }
 
   #deliver(peer: Peer, target: unknown, message: unknown, sender: unknown): void {
-    const actor = this.#localActor(target);
+    if (typeof target === 'number') {
+      // An answer to one of our queries, possibly from a node the query was forwarded to.
+      this.#resolveReply(target, message);
+      return;
+    }
+    const actor = this.#target(target);
     if (!actor) {
-      const where = describeTarget(target);
-      if (sender instanceof RemoteRef && sender.kind === 'r') {
-        peer.send([OP_NO_ACTOR, sender, where]);
+      const where = describeTarget(target, this.name);
+      if (sender instanceof RemoteRef && sender.kind === 'r' && sender.node === peer.node) {
+        // The query's own node is told at once (a forwarded query just times out).
+        peer.send([OP_NO_ACTOR, sender.id, where]);
       } else {
         this.#undeliverable(where, new FlameError(`no actor ${where} on ${this.name}`));
       }
@@ -621,7 +637,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     try {
       actor.dispatch(message, sender);
     } catch (error) {
-      this.#undeliverable(describeTarget(target), error as Error);
+      this.#undeliverable(describeTarget(target, this.name), error as Error);
     }
   }
 
@@ -741,10 +757,11 @@ function checkId(data: unknown): number {
   return data;
 }
 
-function describeTarget(target: unknown): string {
-  if (target instanceof RemoteRef) return String(target);
-  const parts = (target as { path?: { parts?: unknown } } | undefined)?.path?.parts;
-  return Array.isArray(parts) ? `/${parts.join('/')}` : String(target);
+/** A wire target as people read it: `node/path`. */
+function describeTarget(target: unknown, node: string): string {
+  if (typeof target === 'string') return `${node}/${target}`;
+  if (typeof target === 'number') return `${node}/#reply${target}`;
+  return `${node}/${JSON.stringify(target)}`;
 }
 
 /** Starts a cluster node; see {@link NodeOptions}. */

@@ -8,6 +8,12 @@
 /** `a` actor, `s` a node's actor system, `t` a nact temporary (query) ref, `r` a flame query reply address. */
 export type RefKind = 'a' | 's' | 't' | 'r';
 
+/**
+ * A target as the receiving node reads it: an actor path `a/b` (nact names cannot contain `/`),
+ * the id of one of its query replies, `['t', id]` for a nact temporary ref, `['s']` its system.
+ */
+export type WireTarget = string | number | ['t', number] | ['s'];
+
 export class RemoteRef {
   /** nact's ref type, so code inspecting `ref.type` sees an actor. */
   readonly type: string;
@@ -28,6 +34,19 @@ export class RemoteRef {
     this.node = node;
     this.kind = kind;
     this.id = id;
+  }
+
+  #wire: WireTarget | undefined;
+
+  /** How this ref is named in a message to its own node: no ref decoding on the hot path there. */
+  get wire(): WireTarget {
+    return (this.#wire ??= this.kind === 'a'
+      ? this.path.parts.join('/')
+      : this.kind === 'r'
+        ? this.id!
+        : this.kind === 't'
+          ? ['t', this.id!]
+          : ['s']);
   }
 
   toString(): string {
