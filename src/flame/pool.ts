@@ -612,13 +612,16 @@ export class Pool extends EventEmitter<PoolEvents> {
     runner.reason ??= reason;
     if (runner.node && this.#node.isConnected(runner.node)) {
       await this.#node.request(runner.node, SERVICE.shutdown, { reason }, { timeout: 5000 }).catch(() => {});
+      // It drains, then its node goes down; past its drain time the backend stops it anyway.
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.#o.shutdownTimeout + 1000);
-        const cancel = this.#node.monitor(runner.node!, () => {
+        const stopMonitoring = this.#node.monitor(runner.node!, () => {
           clearTimeout(timer);
           resolve();
         });
-        void cancel;
+        const timer = setTimeout(() => {
+          stopMonitoring();
+          resolve();
+        }, this.#o.shutdownTimeout + 1000);
       });
     }
     this.#forget(runner, reason);
