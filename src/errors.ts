@@ -73,6 +73,16 @@ export class EncodeError extends FlameError {
   override readonly code = 'FLAME_ERR_ENCODE';
 }
 
+/** The target actor of a message or query does not exist (stopped, or never spawned) on its node. */
+export class ActorNotFoundError extends FlameError {
+  override readonly code = 'FLAME_ERR_NO_ACTOR';
+}
+
+/** The local node is stopped and takes no more work. */
+export class NodeStoppedError extends FlameError {
+  override readonly code = 'FLAME_ERR_NODE_STOPPED';
+}
+
 /** A `query` to a remote actor got no answer within its timeout. */
 export class QueryTimeoutError extends FlameError {
   override readonly code = 'FLAME_ERR_QUERY_TIMEOUT';
@@ -172,6 +182,8 @@ export const errorClasses: ReadonlyMap<string, new (message: string, options?: F
       ConnectError,
       AuthenticationError,
       NodeDownError,
+      ActorNotFoundError,
+      NodeStoppedError,
       PayloadTooLargeError,
       ProtocolError,
       EncodeError,

@@ -11,9 +11,10 @@ import https from 'node:https';
 import { start as startSystem, stop as stopActor, type Ref } from 'nact';
 import {
   AbortError,
+  ActorNotFoundError,
+  NodeStoppedError,
   AuthenticationError,
   ConnectError,
-  FlameError,
   ModuleRefError,
   NodeDownError,
   ProtocolError,
@@ -415,7 +416,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   // ---------------------------------------------------------------- PeerHost
 
   #assertRunning(): void {
-    if (this.#stopped) throw new FlameError(`node ${this.name} is stopped`);
+    if (this.#stopped) throw new NodeStoppedError(`node ${this.name} is stopped`);
   }
 
   #peer(node: string): Peer {
@@ -504,7 +505,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
 
   #sendOrReport(target: RemoteRef, message: unknown[]): void {
     if (this.#stopped) {
-      this.#undeliverable(String(target), new FlameError(`node ${this.name} is stopped`));
+      this.#undeliverable(String(target), new NodeStoppedError(`node ${this.name} is stopped`));
       return;
     }
     try {
@@ -518,7 +519,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   #queryRemote(target: RemoteRef, message: unknown, timeout: number): Promise<unknown> {
     return new Promise((resolve, reject) => {
       if (this.#stopped) {
-        reject(new FlameError(`node ${this.name} is stopped`));
+        reject(new NodeStoppedError(`node ${this.name} is stopped`));
         return;
       }
       const peer = this.#peer(target.node);
@@ -586,7 +587,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         const id = message[1];
         const pending = typeof id === 'number' ? this.#replies.get(id) : undefined;
         if (pending) {
-          this.#settleReply(id as number, pending, false, new FlameError(
+          this.#settleReply(id as number, pending, false, new ActorNotFoundError(
             `Actor stopped or never existed: ${String(message[2])} on ${peer.node}`,
             { details: { target: String(message[2]) } },
           ));
@@ -630,7 +631,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         // The query's own node is told at once (a forwarded query just times out).
         peer.send([OP_NO_ACTOR, sender.id, where]);
       } else {
-        this.#undeliverable(where, new FlameError(`no actor ${where} on ${this.name}`));
+        this.#undeliverable(where, new ActorNotFoundError(`no actor ${where} on ${this.name}`));
       }
       return;
     }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { dispatch, query, spawn, stop, type Ref } from 'nact';
 import { startNode, type ClusterNode } from '../../src/cluster/node.js';
-import { NodeDownError, OverloadedError, QueryTimeoutError } from '../../src/errors.js';
+import { ActorNotFoundError, NodeDownError, OverloadedError, QueryTimeoutError } from '../../src/errors.js';
 import { forkChild, type ChildNode } from '../helpers/processes.js';
 import { nextEvent, settlesWithin, waitFor } from '../helpers/wait.js';
 import type { CounterMsg, EchoMsg, RelayMsg } from '../fixtures/actors.js';
@@ -61,6 +61,7 @@ describe('ClusterNode across two OS processes', function () {
   it('rejects a query to an actor that does not exist on the peer at once, not after its timeout', async function () {
     const ghost = parent.remoteRef<EchoMsg>(childName, 'no-such-actor');
     const { error, ms } = await settlesWithin(query(ghost, (sender) => ({ value: 1, sender }), 20_000), 5000, 'query');
+    expect(error).to.be.instanceOf(ActorNotFoundError);
     expect(String(error)).to.match(/Actor stopped or never existed/);
     expect(ms).to.be.below(5000);
   });
