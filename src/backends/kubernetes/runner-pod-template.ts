@@ -180,12 +180,13 @@ export class RunnerPodTemplate {
     };
   }
 
-  /** POD_* first; then the app's, the template's and the `env` option's; FLAME_* last. */
+  /** POD_* first; then the app's, the template's and the `env` option's (the only way to set FLAME_PORT); FLAME_* last. */
   #env(spec: RunnerSpec, templateEnv: V1EnvVar[], cookieSecret: string | undefined): V1EnvVar[] {
     const env = new OrderedEnv();
     for (const v of DOWNWARD_API) env.set(structuredClone(v));
     for (const v of this.appContainer.env ?? []) if (!PARENT_IDENTITY.has(v.name)) env.set(v);
-    for (const v of templateEnv) if (!FORCED.has(v.name)) env.set(v);
+    // A template often spreads the app container (`{ ...app }`): its identity stays behind too.
+    for (const v of templateEnv) if (!PARENT_IDENTITY.has(v.name)) env.set(v);
     for (const [name, value] of Object.entries(this.#options.env)) if (!FORCED.has(name)) env.set({ name, value });
     for (const [name, value] of Object.entries(spec.env)) {
       if (name === COOKIE_KEY && cookieSecret !== undefined) {
