@@ -112,4 +112,21 @@ describe('KubernetesBackend watch', function () {
     const left = await bed.api.listNamespacedPod({ namespace: NAMESPACE, labelSelector: 'flame-actors/pool=watched' });
     expect(left.items).to.have.length(0);
   });
+
+  it('reports a runner pod deleted by someone else as soon as the deletion starts', async function () {
+    await bed.createParentPod('evict-parent');
+    const exits: [string, string][] = [];
+    const backend = new KubernetesBackend(bed.options('evict-parent', { image: SLEEPER_IMAGE }));
+    await backend.init({ pool: 'evicted', node: bed.node, logger: createLogger(false), runnerExited: (id, reason) => exits.push([id, reason]) });
+    try {
+      const runner = await backend.boot({ id: 'evicted-1', env: { FLAME_PARENT: 'unused', FLAME_COOKIE: bed.node.cookie }, shutdownTimeout: 1000 }, new AbortController().signal);
+      const pod = /^pod (\S+) /.exec(runner.description)![1]!;
+      await bed.api.deleteNamespacedPod({ namespace: NAMESPACE, name: pod });
+      await waitFor(() => exits.length > 0, 'the deletion to be reported', 10_000);
+      expect(exits).to.deep.equal([['evicted-1', `pod ${pod} is being deleted`]]);
+      await backend.shutdown(runner);
+    } finally {
+      await backend.dispose();
+    }
+  });
 });

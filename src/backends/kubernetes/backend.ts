@@ -7,7 +7,7 @@
  * deleted when the boot fails or is abandoned.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { BootError, KubernetesError } from '../../errors.js';
+import { BootError, InvalidOptionError, KubernetesError } from '../../errors.js';
 import type { Backend, BackendContext, RunnerInstance, RunnerSpec } from '../../flame/backend.js';
 import { createLogger, type Logger } from '../../log.js';
 import { KubernetesClient, type Resource, type Verb } from './client.js';
@@ -53,6 +53,9 @@ export class KubernetesBackend implements Backend {
   }
 
   async init(context: BackendContext): Promise<void> {
+    if (this.#client) {
+      throw new InvalidOptionError(`KubernetesBackend: this backend already serves a pool; give pool "${context.pool}" its own (new KubernetesBackend(...))`);
+    }
     const o = this.#o;
     this.#logger = o.log === undefined ? context.logger.child('[kubernetes]') : createLogger(o.log, `[pool ${context.pool}] [kubernetes]`);
     const client = KubernetesClient.create(o);

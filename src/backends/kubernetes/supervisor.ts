@@ -140,12 +140,15 @@ export class RunnerPodSupervisor {
       }
       return;
     }
-    // Once up, only an end counts: a pod being deleted drains first and ends later.
-    if (tracked.phase === 'up' && state.kind === 'ended') {
-      tracked.phase = 'ended';
-      this.#o.logger.debug(`runner ${tracked.runnerId}: ${state.reason}`);
-      this.#o.runnerExited(tracked.runnerId, state.reason);
-    }
+    if (tracked.phase !== 'up') return;
+    // Deleted by someone else (eviction, node drain, the parent's deletion cascading): the
+    // runner drains in its grace period, but the pool must stop sending it work and replace it now.
+    const deleting = last.pod.metadata?.deletionTimestamp ? `pod ${last.pod.metadata.name} is being deleted` : undefined;
+    const reason = state.kind === 'ended' ? state.reason : deleting;
+    if (reason === undefined) return;
+    tracked.phase = 'ended';
+    this.#o.logger.debug(`runner ${tracked.runnerId}: ${reason}`);
+    this.#o.runnerExited(tracked.runnerId, reason);
   }
 
   /** A deleted pod: keep a tombstone for a boot that has not claimed it yet, drop the rest. */
