@@ -47,11 +47,6 @@ export class KubernetesBackend implements Backend {
     this.#o = resolveKubernetesOptions(options);
   }
 
-  /** The namespace runner pods go to. */
-  get namespace(): string {
-    return this.#o.namespace;
-  }
-
   async init(context: BackendContext): Promise<void> {
     if (this.#client) {
       throw new InvalidOptionError(`KubernetesBackend: this backend already serves a pool; give pool "${context.pool}" its own (new KubernetesBackend(...))`);

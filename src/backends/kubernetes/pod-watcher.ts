@@ -43,10 +43,8 @@ export class PodWatcher {
   #inactivityTimer: NodeJS.Timeout | undefined;
   #stopped = false;
   readonly #emptyWaiters = new Set<() => void>();
-  /** Connections opened after the first (for logs and tests). */
-  reconnects = 0;
-  /** Relists after the first list (410 Gone). */
-  relists = 0;
+  #reconnects = 0;
+  #relists = 0;
 
   constructor(options: PodWatcherOptions) {
     this.#o = options;
@@ -57,6 +55,16 @@ export class PodWatcher {
   async start(): Promise<void> {
     await this.#relist(false);
     await this.#open(true);
+  }
+
+  /** Connections opened after the first one. */
+  get reconnects(): number {
+    return this.#reconnects;
+  }
+
+  /** Lists after the first one (on 410 Gone). */
+  get relists(): number {
+    return this.#relists;
   }
 
   /** The pods as last seen. */
@@ -206,10 +214,10 @@ export class PodWatcher {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(() => {
       if (this.#stopped) return;
-      this.reconnects++;
+      this.#reconnects++;
       const run = async () => {
         if (relist) {
-          this.relists++;
+          this.#relists++;
           await this.#relist(true);
         }
         await this.#open(false);
