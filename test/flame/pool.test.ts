@@ -9,8 +9,8 @@ import { moduleRef } from '../../src/flame/fn-ref.js';
 import type { PoolOptions } from '../../src/flame/options.js';
 import { startNode } from '../../src/cluster/node.js';
 import {
-  AbortError, BootError, BootTimeoutError, CallTimeoutError, CheckoutTimeoutError, ClosureError, PoolStoppedError,
-  RemoteError, RunnerDownError,
+  AbortError, BootError, BootTimeoutError, CallTimeoutError, CheckoutTimeoutError, ClosureError, PoolOverloadedError,
+  PoolStoppedError, RemoteError, RunnerDownError,
 } from '../../src/errors.js';
 import { alive, runnerPids, startPool } from '../helpers/pools.js';
 import { settlesWithin, waitFor } from '../helpers/wait.js';
@@ -69,6 +69,27 @@ describe('Pool', function () {
       const builtin = await pool.call(() => JSON.parse('{')).then(() => undefined, (e: unknown) => e);
       expect(builtin).to.be.instanceOf(SyntaxError);
       expect((builtin as Error).stack).to.match(/flame:\/\/fn\/[0-9a-f]+\.js/);
+    });
+  });
+
+  describe('cast', function () {
+    it('runs the function on a runner without waiting for it', async function () {
+      const pool = await startPool(options({ name: 'cast', max: 1 }));
+      const marker = join(dir, 'cast');
+      pool.cast(async (path: string) => {
+        const { writeFileSync } = await import('node:fs');
+        writeFileSync(path, String(process.pid));
+      }, [marker]);
+      await waitFor(() => existsSync(marker), 'the cast to run');
+      expect(Number(readFileSync(marker, 'utf8'))).to.equal(runnerPids(pool)[0]);
+    });
+
+    it('reports a failed cast as a castError event, since nobody awaits it', async function () {
+      const pool = await startPool(options({ name: 'cast-error', max: 1 }));
+      const failed = new Promise<Error>((resolve) => pool.once('castError', resolve));
+      pool.cast(fail, ['nobody is listening']);
+      const error = await failed;
+      expect(error).to.be.instanceOf(RemoteError).and.include({ name: 'QuotaExceeded', message: 'nobody is listening' });
     });
   });
 
@@ -204,6 +225,17 @@ describe('Pool', function () {
       await waitFor(() => existsSync(marker), 'the remote work to observe the abort');
       expect(readFileSync(marker, 'utf8')).to.match(/^cancelled: request "flame.call" to .* aborted/);
       expect(pool.status().runners[0]!.load).to.equal(0);
+    });
+
+    it('refuses callers beyond maxQueue with PoolOverloadedError', async function () {
+      const pool = await startPool(options({ name: 'overload', max: 1, maxConcurrency: 1, maxQueue: 2 }));
+      await pool.call(pid);
+      const running = pool.call(slow, [300]);
+      const queued = [pool.call(pid), pool.call(pid)];
+      const error = await pool.call(pid).then(() => undefined, (e: unknown) => e);
+      expect(error).to.be.instanceOf(PoolOverloadedError);
+      expect((error as Error).message).to.match(/has 2 callers waiting \(maxQueue 2\)/);
+      await Promise.all([running, ...queued]);
     });
 
     it('tells a caller still waiting at its deadline that the pool was at max', async function () {
