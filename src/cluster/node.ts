@@ -13,7 +13,6 @@ import {
   AbortError,
   ActorNotFoundError,
   NodeStoppedError,
-  AuthenticationError,
   ConnectError,
   ModuleRefError,
   NodeDownError,

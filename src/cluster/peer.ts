@@ -317,11 +317,11 @@ export class Peer {
       try {
         encoded = Buffer.from(encode(batch[i]));
       } catch (e) {
-        this.#report(batch[i]!, failures[i], e instanceof EncodeError ? e : new EncodeError(String(e)));
+        this.#report(failures[i], e instanceof EncodeError ? e : new EncodeError(String(e)));
         continue;
       }
       if (encoded.length + 5 > conn.maxPayload) {
-        this.#report(batch[i]!, failures[i], new PayloadTooLargeError(
+        this.#report(failures[i], new PayloadTooLargeError(
           `message of ${encoded.length} bytes exceeds the maxPayload of ${this.node} (${conn.maxPayload} bytes); it was not sent`,
           { details: { size: encoded.length, limit: conn.maxPayload, node: this.node } },
         ));
@@ -334,7 +334,7 @@ export class Peer {
     emit();
   }
 
-  #report(message: unknown[], onFailure: SendFailure | undefined, error: Error): void {
+  #report(onFailure: SendFailure | undefined, error: Error): void {
     if (onFailure) onFailure(error);
     else this.#host.logger.warn(`message to ${this.node} dropped: ${error.message}`);
   }

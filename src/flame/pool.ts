@@ -102,7 +102,6 @@ export class Pool extends EventEmitter<PoolEvents> {
   #inFlight = 0;
   #idleCallers: (() => void)[] = [];
   #bootFailures = 0;
-  #lastBootError: Error | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #runnerSeq = 0;
   #stopPromise: Promise<void> | undefined;
@@ -454,7 +453,6 @@ export class Pool extends EventEmitter<PoolEvents> {
         const { runner, error } = msg;
         this.#forget(runner, error.message);
         this.#bootFailures++;
-        this.#lastBootError = error;
         this.#logger.warn(`runner ${runner.id} failed to boot: ${error.message}`);
         this.#hook('onGrowEnd', () => this.#o.onGrowEnd?.(error, this.#sizeInfo(runner)));
         if (this.listenerCount('bootFailed') > 0) this.emit('bootFailed', error);

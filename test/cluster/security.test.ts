@@ -15,7 +15,6 @@ describe('ClusterNode security and bad input', function () {
   let server: ClusterNode;
   let logs: string[];
   let received: unknown[];
-  let inbox: Ref<unknown>;
   const others: ClusterNode[] = [];
 
   beforeEach(async function () {
@@ -25,7 +24,7 @@ describe('ClusterNode security and bad input', function () {
       name: 'server@127.0.0.6', port: 0, cookie: COOKIE, maxPayload: 64 * 1024, log: 'warn',
       logSink: (level: LogLevel, line: string) => logs.push(`${level} ${line}`),
     });
-    inbox = spawn(server.system, (_s: undefined, msg: unknown) => {
+    spawn(server.system, (_s: undefined, msg: unknown) => {
       received.push(msg);
       return undefined;
     }, 'inbox');
