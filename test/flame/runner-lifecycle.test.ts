@@ -2,6 +2,10 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startNode } from '../../src/cluster/node.js';
 import { ProcessBackend } from '../../src/backends/process/backend.js';
 import { defaultBackend } from '../../src/backends/default.js';
 import { LocalBackend } from '../../src/backends/local/backend.js';
@@ -37,6 +41,24 @@ describe('Runner lifecycle', function () {
     process.kill(first!, 'SIGTERM');
     expect(await call).to.equal(first);
     await waitFor(() => !alive(first!), 'the drained runner to exit');
+  });
+
+  it('finishes in-flight work when its parent is lost, then exits (drain bounded by the failsafe)', async function () {
+    const dir = mkdtempSync(join(tmpdir(), 'flame-drain-'));
+    const node = await startNode({ name: 'drained@127.0.0.37', port: 0, cookie: 'drain', log: false });
+    try {
+      const pool = await startPool({ name: 'parent-loss', node, backend: new ProcessBackend({ stdio: 'ignore' }), max: 1, shutdownTimeout: 5000, failsafeTimeout: 5000 });
+      const [runnerPid] = await Promise.all([pool.call(() => process.pid)]);
+      const marker = join(dir, 'done');
+      void pool.call(moduleRef<typeof Jobs.slowMarker>(JOBS, 'slowMarker'), [700, marker]).catch(() => {});
+      await waitFor(() => pool.status().runners[0]?.load === 1, 'the call to start');
+      await node.stop();
+      await waitFor(() => existsSync(marker), 'the in-flight call to finish after the parent was lost');
+      await waitFor(() => !alive(runnerPid!), 'the runner to exit after draining', 7000);
+    } finally {
+      await node.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses to start without FLAME_PARENT, with a clear message', async function () {
