@@ -103,6 +103,15 @@ const EXAMPLES: { name: string; expect: RegExp[] }[] = [
     expect: [/nodes up: a@127\.0\.0\.2:\d+ and b@127\.0\.0\.3:\d+/, /a queried it across the link: count 120/, /a's monitor fired: b is down/, /^nodes stopped$/m],
   },
   {
+    name: 'kubernetes-on-a-laptop',
+    expect: [
+      /call ran in pod shop-7d9f-thumbs-\w+ \(127\.1\.\d+\.\d+\), inheriting SHOP_CURRENCY=EUR/,
+      /runner pod shop-7d9f-thumbs-\w+: Running, restartPolicy Never, owned by Pod shop-7d9f/,
+      /after pool\.stop\(\): 0 runner pods/,
+      /^cluster stopped$/m,
+    ],
+  },
+  {
     name: 'demo',
     expect: [
       /\+ demo-1 up in \d+ ms/,
