@@ -112,6 +112,10 @@ const EXAMPLES: { name: string; expect: RegExp[] }[] = [
     ],
   },
   {
+    name: 'app-as-runner',
+    expect: [/GET \/invoice -> total 42\.5, computed by runner invoices-1 \(pid \d+\), app pid \d+/, /^app stopped$/m],
+  },
+  {
     name: 'demo',
     expect: [
       /\+ demo-1 up in \d+ ms/,
