@@ -60,6 +60,19 @@ export interface PoolEvents {
   bootFailed: [error: Error];
   /** A `cast` failed; nobody awaits it, so this is the only place its error shows. */
   castError: [error: Error];
+  /** A call (or cast) ended: where it ran, how long it waited for a slot and ran, and its error if any. */
+  call: [info: CallInfo];
+}
+
+/** The `call` event's payload. */
+export interface CallInfo {
+  /** The runner it ran on, or undefined if it never got one. */
+  runner: string | undefined;
+  /** Milliseconds spent waiting for a slot (0 when one was free). */
+  waitMs: number;
+  /** Milliseconds from placement to the answer. */
+  runMs: number;
+  error: Error | undefined;
 }
 
 /** After this many boots fail in a row, waiting callers get the last boot error. */
@@ -264,23 +277,31 @@ export class Pool extends EventEmitter<PoolEvents> {
   // ---------------------------------------------------------------- calls
 
   async #run(shipped: ShippedFunction, args: unknown[], timeout: number, signal: AbortSignal | undefined): Promise<unknown> {
-    const deadline = performance.now() + timeout;
+    const started = performance.now();
+    const deadline = started + timeout;
     // Counted from the start, so stop() waits for a call that has not been placed yet.
     this.#inFlight++;
     let runner: RunnerHandle | undefined;
+    let placedAt = started;
+    let failure: Error | undefined;
     try {
       runner = await this.#checkout(deadline, signal);
-      const remaining = deadline - performance.now();
+      placedAt = performance.now();
+      const remaining = deadline - placedAt;
       return await this.#node.request(runner.node!, SERVICE.call, {
         fn: shipped, args, timeout: remaining === Infinity ? -1 : Math.max(1, Math.floor(remaining)),
       }, { timeout: remaining, ...(signal ? { signal } : {}) });
     } catch (error) {
-      throw runner ? this.#callError(error, runner, timeout, 'call') : error;
+      failure = runner ? this.#callError(error, runner, timeout, 'call') : (error as Error);
+      throw failure;
     } finally {
       this.#inFlight--;
       if (runner) this.#checkin(runner);
       if (this.#inFlight === 0 && this.#idleCallers.length > 0) {
         for (const resolve of this.#idleCallers.splice(0)) resolve();
+      }
+      if (this.listenerCount('call') > 0) {
+        this.emit('call', { runner: runner?.id, waitMs: placedAt - started, runMs: performance.now() - placedAt, error: failure });
       }
     }
   }

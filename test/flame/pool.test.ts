@@ -51,6 +51,19 @@ describe('Pool', function () {
       expect(answer).to.equal(runnerPids(pool)[0]);
     });
 
+    it('emits a call event with where each call ran, how long it waited and ran, and its error', async function () {
+      const pool = await startPool(options({ name: 'events', max: 1 }));
+      const calls: import('../../src/flame/pool.js').CallInfo[] = [];
+      pool.on('call', (info) => calls.push(info));
+      await pool.call(slow, [50]);
+      await pool.call(fail, ['nope']).catch(() => {});
+      expect(calls).to.have.length(2);
+      expect(calls[0]).to.include({ runner: 'events-1', error: undefined });
+      expect(calls[0]!.waitMs).to.be.above(0);
+      expect(calls[0]!.runMs).to.be.at.least(45);
+      expect(calls[1]!.error).to.be.instanceOf(RemoteError);
+    });
+
     it('refuses a closure that captures a variable before booting anything', async function () {
       const pool = await startPool(options({ name: 'refuse', max: 1 }));
       const secret = 42;
