@@ -8,6 +8,7 @@ import { LocalBackend } from '../../src/backends/local/backend.js';
 import { moduleRef } from '../../src/flame/fn-ref.js';
 import type { PoolOptions } from '../../src/flame/options.js';
 import { startNode } from '../../src/cluster/node.js';
+import { Pool } from '../../src/flame/pool.js';
 import {
   AbortError, BootError, BootTimeoutError, CallTimeoutError, CheckoutTimeoutError, ClosureError, PoolOverloadedError,
   PoolStoppedError, RemoteError, RunnerDownError,
@@ -312,6 +313,18 @@ describe('Pool', function () {
       await stopping;
       expect(pool.status()).to.include({ state: 'stopped', queued: 0 });
       await waitFor(() => pids.every((p) => !alive(p)), 'every runner process to exit');
+    });
+  });
+
+  describe('explicit resource management', function () {
+    it('stops the pool at the end of an `await using` block', async function () {
+      let runnerPid = 0;
+      {
+        await using pool = await Pool.start(options({ name: 'disposed', max: 1 }));
+        runnerPid = await pool.call(pid);
+        expect(alive(runnerPid)).to.equal(true);
+      }
+      await waitFor(() => !alive(runnerPid), 'the disposed pool\'s runner to exit');
     });
   });
 
