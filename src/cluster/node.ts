@@ -37,7 +37,8 @@ import {
 } from './nact-internals.js';
 import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from './options.js';
 import { Peer, type Connection, type PeerHost } from './peer.js';
-import { RemoteRef, remoteSystemName, type RefKind } from './remote-ref.js';
+import { RemoteHandle, RemoteRef, remoteSystemName, type RefKind, type RemoteOps } from './remote-ref.js';
+import { InboundRequest } from './inbound-request.js';
 
 /** Wire operations; a frame is a msgpack array of these tuples. */
 const OP_DISPATCH = 1; // [op, target (WireTarget), message, sender]
@@ -69,41 +70,6 @@ export interface RequestContext {
   onCancel(listener: (reason: Error) => void): void;
 }
 
-/**
- * A request being served. AbortControllers cost more than the rest of a small request on Node
- * 20, so the signal is only made when a handler asks for it.
- */
-export class InboundRequest implements RequestContext {
-  readonly peer: string;
-  #controller: AbortController | undefined;
-  #reason: Error | undefined;
-  #listener: ((reason: Error) => void) | undefined;
-
-  constructor(peer: string) {
-    this.peer = peer;
-  }
-
-  get signal(): AbortSignal {
-    if (!this.#controller) {
-      this.#controller = new AbortController();
-      if (this.#reason) this.#controller.abort(this.#reason);
-    }
-    return this.#controller.signal;
-  }
-
-  onCancel(listener: (reason: Error) => void): void {
-    if (this.#reason) listener(this.#reason);
-    else this.#listener = listener;
-  }
-
-  cancel(reason: Error): void {
-    if (this.#reason) return;
-    this.#reason = reason;
-    this.#controller?.abort(reason);
-    this.#listener?.(reason);
-  }
-}
-
 export type ServiceHandler = (payload: unknown, context: RequestContext) => unknown;
 
 /** Events a node emits. */
@@ -125,30 +91,6 @@ interface PendingReply {
 
 const REMOTE_HANDLE = Symbol('flame.remoteHandle');
 
-interface RemoteOps {
-  dispatch(target: RemoteRef, message: unknown, sender: unknown): void;
-  query(target: RemoteRef, message: unknown, timeout: number): Promise<unknown>;
-  stop(target: RemoteRef): void;
-}
-
-/** What nact's `dispatch`/`query`/`stop` call for a remote ref (one small object, cached on the ref). */
-class RemoteHandle implements ConcreteActor {
-  readonly #ops: RemoteOps;
-  readonly #target: RemoteRef;
-  constructor(ops: RemoteOps, target: RemoteRef) {
-    this.#ops = ops;
-    this.#target = target;
-  }
-  dispatch(message: unknown, sender?: unknown): void {
-    this.#ops.dispatch(this.#target, message, sender);
-  }
-  query(message: unknown, timeout: number): Promise<unknown> {
-    return this.#ops.query(this.#target, message, timeout);
-  }
-  stop(): void {
-    this.#ops.stop(this.#target);
-  }
-}
 type WithHandle = RemoteRef & { [REMOTE_HANDLE]?: ConcreteActor };
 
 

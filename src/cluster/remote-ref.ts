@@ -4,6 +4,7 @@
  * a pseudo-system registered in nact's system map by the node holding it, so nact's own
  * `dispatch`, `query` and `stop` route it to that node's link (library-traps §1, option B).
  */
+import type { ConcreteActor } from './nact-internals.js';
 
 /** `a` actor, `s` a node's actor system, `t` a nact temporary (query) ref, `r` a flame query reply address. */
 export type RefKind = 'a' | 's' | 't' | 'r';
@@ -59,4 +60,29 @@ export class RemoteRef {
 /** Name of the pseudo-system through which a local node routes remote refs. */
 export function remoteSystemName(localNode: string): string {
   return `flame-remote|${localNode}`;
+}
+
+export interface RemoteOps {
+  dispatch(target: RemoteRef, message: unknown, sender: unknown): void;
+  query(target: RemoteRef, message: unknown, timeout: number): Promise<unknown>;
+  stop(target: RemoteRef): void;
+}
+
+/** What nact's `dispatch`/`query`/`stop` call for a remote ref (one small object, cached on the ref). */
+export class RemoteHandle implements ConcreteActor {
+  readonly #ops: RemoteOps;
+  readonly #target: RemoteRef;
+  constructor(ops: RemoteOps, target: RemoteRef) {
+    this.#ops = ops;
+    this.#target = target;
+  }
+  dispatch(message: unknown, sender?: unknown): void {
+    this.#ops.dispatch(this.#target, message, sender);
+  }
+  query(message: unknown, timeout: number): Promise<unknown> {
+    return this.#ops.query(this.#target, message, timeout);
+  }
+  stop(): void {
+    this.#ops.stop(this.#target);
+  }
 }

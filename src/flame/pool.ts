@@ -38,7 +38,8 @@ import {
 } from './options.js';
 import { encodeParent, PARENT_ENV } from './parent.js';
 import { acquireParentNode, releaseParentNode } from './parent-node.js';
-import { SERVICE, type ChildExitRequest, type IdleReply, type PlaceReply, type ReadyRequest } from './protocol.js';
+import { SERVICE, type IdleReply, type PlaceReply } from './protocol.js';
+import { installParentServices } from './parent-services.js';
 import { RunnerHandle, type RunnerStatus } from './runner-handle.js';
 
 /** `pool.status()`: what a person watching the pool wants to see. */
@@ -690,30 +691,4 @@ export class Pool extends EventEmitter<PoolEvents> {
       this.#logger.error(`${name} hook threw (ignored): ${(error as Error).message}`);
     }
   }
-}
-
-/** The parent-side services runners talk to, once per parent node, routed by pool name. */
-function installParentServices(node: ClusterNode, pools: Map<string, Pool>): void {
-  const find = (runnerId: unknown): Pool | undefined => {
-    if (typeof runnerId !== 'string') return undefined;
-    for (const pool of pools.values()) if (pool.hasRunner(runnerId)) return pool;
-    return undefined;
-  };
-  node.handle(SERVICE.ready, (payload, { peer }) => {
-    const { runner, pool } = payload as ReadyRequest;
-    const target = pools.get(pool);
-    if (!target || !target.onReady(runner, peer)) {
-      throw new BootError(`no pool on ${node.name} is booting runner ${runner} (pool ${pool}): it may have timed out`);
-    }
-    return true;
-  });
-  node.handle(SERVICE.idle, (payload) => {
-    const { runner } = payload as { runner: string };
-    return find(runner)?.onIdle(runner) ?? { stop: true };
-  });
-  node.handle(SERVICE.childExit, (payload) => {
-    const { runner, child } = payload as ChildExitRequest;
-    find(runner)?.onChildExit(runner, child);
-    return true;
-  });
 }
