@@ -28,9 +28,12 @@ export interface NodeOptions {
   cookie?: string;
   /** Largest frame accepted from or sent to a peer, in bytes. Default 16 MiB. */
   maxPayload?: number;
-  /** How often links are pinged. Default 1000 ms. */
+  /** How often links are pinged. Default 5000 ms. */
   heartbeatInterval?: number;
-  /** A peer silent this long is down. Default 5000 ms. */
+  /**
+   * A peer silent this long is down. Default 30000 ms: long enough for a runner busy with
+   * synchronous CPU work (it cannot answer pings meanwhile); a closed socket is down at once.
+   */
   heartbeatTimeout?: number;
   /** Time allowed for a connection's handshake. Default 5000 ms. */
   handshakeTimeout?: number;
@@ -63,8 +66,8 @@ export const NODE_DEFAULTS = {
   name: 'flame',
   host: '127.0.0.1',
   maxPayload: 16 * 1024 * 1024,
-  heartbeatInterval: 1000,
-  heartbeatTimeout: 5000,
+  heartbeatInterval: 5000,
+  heartbeatTimeout: 30_000,
   handshakeTimeout: 5000,
   maxQueuedMessages: 1_000_000,
   log: 'warn' as LogLevel | false,

@@ -65,6 +65,17 @@ describe('Pool', function () {
       expect(calls[1]!.error).to.be.instanceOf(RemoteError);
     });
 
+    it('runs a call that blocks its runner\'s event loop for seconds (pings go unanswered meanwhile)', async function () {
+      const pool = await startPool(options({ name: 'cpu-bound', max: 1 }));
+      const spun = await pool.call((ms: number) => {
+        const end = Date.now() + ms;
+        let spins = 0;
+        while (Date.now() < end) spins++;
+        return spins > 0;
+      }, [6000], { timeout: 20_000 });
+      expect(spun).to.equal(true);
+    });
+
     it('refuses a closure that captures a variable before booting anything', async function () {
       const pool = await startPool(options({ name: 'refuse', max: 1 }));
       const secret = 42;
