@@ -1,13 +1,16 @@
 /** Waiting on events with a deadline: tests never sleep to synchronise. */
 import type { EventEmitter } from 'node:events';
 
-/** Resolves when `condition()` is true; polls every few ms; rejects after `timeout` ms naming `what`. */
-export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeout = 10_000): Promise<void> {
+/**
+ * Resolves when `condition()` is true; polls every `interval` ms (a few by default; more for a
+ * costly check such as running kubectl); rejects after `timeout` ms naming `what`.
+ */
+export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeout = 10_000, interval = 5): Promise<void> {
   const deadline = performance.now() + timeout;
   for (let attempt = 0; attempt < 100_000; attempt++) {
     if (await condition()) return;
     if (performance.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, interval));
   }
   throw new Error(`gave up waiting for ${what}`);
 }

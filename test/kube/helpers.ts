@@ -8,6 +8,7 @@ import { request } from 'node:https';
 import { CoreV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { EmulatedCluster } from '../../src/testing/index.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Every pod command in these tests carries this argument, so leftovers can be found in /proc. */
 export const POD_MARKER = 'flame-emulator-spec-pod';
@@ -143,15 +144,9 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Polls (bounded in count and time) until `check` holds. */
-export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000, intervalMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let attempt = 0; attempt < Math.ceil(timeoutMs / intervalMs) + 1; attempt++) {
-    if (await check()) return;
-    if (Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+/** Polls (bounded in count and time) until `check` holds: the suite's own `waitFor`. */
+export function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000, intervalMs = 50): Promise<void> {
+  return waitFor(check, what, timeoutMs, intervalMs);
 }
 
 /** The Status body of a client-node ApiException (its `body` is the raw response text). */
