@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { eventually, isAlive, kubectl, POD_MARKER } from './helpers.js';
+import { eventually, isAlive, kubectl, kubectlUntil, POD_MARKER } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../../src/testing/kube/cli.js', import.meta.url));
 const PID_IMAGE = `spec/pid:1=node -e console.log(process.pid);setInterval(()=>{},1000) ${POD_MARKER}`;
@@ -28,17 +28,8 @@ function startCli(args: string[], tmp: string): RunningCli {
 async function startPidPod(kubeconfig: string): Promise<number> {
   const created = await kubectl(kubeconfig, ['run', 'pid', '--image=spec/pid:1', '--restart=Never']);
   expect(created.stdout.trim(), created.stderr).to.equal('pod/pid created');
-  let pid = 0;
-  await eventually(
-    async () => {
-      const logs = await kubectl(kubeconfig, ['logs', 'pid']);
-      pid = Number(logs.stdout.trim());
-      return logs.code === 0 && pid > 0;
-    },
-    'the pod to print its pid',
-    15_000,
-    100,
-  );
+  const printed = await kubectlUntil(kubeconfig, ['logs', 'pid'], (out) => Number(out.trim()) > 0, 'the pod to print its pid');
+  const pid = Number(printed.trim());
   return pid;
 }
 

@@ -149,6 +149,25 @@ export function eventually(check: () => boolean | Promise<boolean>, what: string
   return waitFor(check, what, timeoutMs, intervalMs);
 }
 
+/**
+ * Runs kubectl until it succeeds and its stdout satisfies `check` (bounded), and returns that
+ * stdout; kubectl is a process per attempt, hence the longer interval.
+ */
+export async function kubectlUntil(kubeconfig: string, args: string[], check: (stdout: string) => boolean, what: string): Promise<string> {
+  let last = '';
+  let accepted = '';
+  await waitFor(async () => {
+    const result = await kubectl(kubeconfig, args);
+    last = result.stdout + result.stderr;
+    if (result.code !== 0 || !check(result.stdout)) return false;
+    accepted = result.stdout;
+    return true;
+  }, `${what} (kubectl ${args.join(' ')})`, 15_000, 100).catch((error: Error) => {
+    throw new Error(`${error.message}; last output: ${last}`);
+  });
+  return accepted;
+}
+
 /** The Status body of a client-node ApiException (its `body` is the raw response text). */
 export function statusOf(error: unknown): { code?: number; reason?: string; message?: string; details?: { name?: string; kind?: string; causes?: { field?: string; reason?: string; message?: string }[]; retryAfterSeconds?: number } } {
   const body = (error as { body?: unknown }).body;

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
-import { eventually, kubectl, POD_MARKER } from './helpers.js';
+import { eventually, kubectl, kubectlUntil, POD_MARKER } from './helpers.js';
 
 const POD_YAML = (name: string, extraLabel = '') => `apiVersion: v1
 kind: Pod
@@ -24,22 +24,6 @@ spec:
         fieldRef:
           fieldPath: status.podIP
 `;
-
-/** Polls kubectl (bounded) until its output satisfies `check`. */
-async function kubectlUntil(kubeconfig: string, args: string[], check: (stdout: string) => boolean, what: string): Promise<string> {
-  let last = '';
-  await eventually(
-    async () => {
-      const result = await kubectl(kubeconfig, args);
-      last = result.stdout + result.stderr;
-      return result.code === 0 && check(result.stdout);
-    },
-    `${what} (last output: ${last})`,
-    15_000,
-    100,
-  );
-  return last;
-}
 
 describe('Emulated cluster through kubectl', function () {
   this.timeout(40_000);

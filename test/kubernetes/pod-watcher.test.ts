@@ -92,13 +92,19 @@ describe('KubernetesBackend watch', function () {
     await bed?.stop();
   });
 
-  it('still reports a runner pod that ends after the watch was dropped', async function () {
-    await bed.createParentPod('watch-parent');
+  /** A backend for `pool` under a new parent pod, with one runner pod that only sleeps. */
+  async function bootSleeper(parent: string, pool: string) {
+    await bed.createParentPod(parent);
     const exits: [string, string][] = [];
-    const backend = new KubernetesBackend(bed.options('watch-parent', { image: SLEEPER_IMAGE }));
-    await backend.init({ pool: 'watched', node: bed.node, logger: createLogger(false), runnerExited: (id, reason) => exits.push([id, reason]) });
+    const backend = new KubernetesBackend(bed.options(parent, { image: SLEEPER_IMAGE }));
+    await backend.init({ pool, node: bed.node, logger: createLogger(false), runnerExited: (id, reason) => exits.push([id, reason]) });
+    const runner = await backend.boot({ id: `${pool}-1`, env: { FLAME_PARENT: 'unused', FLAME_COOKIE: bed.node.cookie }, shutdownTimeout: 1000 }, new AbortController().signal);
+    return { backend, exits, runner };
+  }
+
+  it('still reports a runner pod that ends after the watch was dropped', async function () {
+    const { backend, exits, runner } = await bootSleeper('watch-parent', 'watched');
     try {
-      const runner = await backend.boot({ id: 'watched-1', env: { FLAME_PARENT: 'unused', FLAME_COOKIE: bed.node.cookie }, shutdownTimeout: 1000 }, new AbortController().signal);
       const pod = /^pod (\S+) \(127\.1\.\d+\.\d+\)$/.exec(runner.description)![1]!;
       expect(bed.cluster.faults.dropWatches()).to.be.greaterThan(0);
       const container = bed.cluster.podProcesses().find((p) => p.name === pod)!;
@@ -114,12 +120,8 @@ describe('KubernetesBackend watch', function () {
   });
 
   it('reports a runner pod deleted by someone else as soon as the deletion starts', async function () {
-    await bed.createParentPod('evict-parent');
-    const exits: [string, string][] = [];
-    const backend = new KubernetesBackend(bed.options('evict-parent', { image: SLEEPER_IMAGE }));
-    await backend.init({ pool: 'evicted', node: bed.node, logger: createLogger(false), runnerExited: (id, reason) => exits.push([id, reason]) });
+    const { backend, exits, runner } = await bootSleeper('evict-parent', 'evicted');
     try {
-      const runner = await backend.boot({ id: 'evicted-1', env: { FLAME_PARENT: 'unused', FLAME_COOKIE: bed.node.cookie }, shutdownTimeout: 1000 }, new AbortController().signal);
       const pod = /^pod (\S+) /.exec(runner.description)![1]!;
       await bed.api.deleteNamespacedPod({ namespace: NAMESPACE, name: pod });
       await waitFor(() => exits.length > 0, 'the deletion to be reported', 10_000);
