@@ -24,6 +24,7 @@ import {
   RunnerDownError,
 } from '../errors.js';
 import { onAbort } from '../abort.js';
+import { backoffDelay, type BackoffPolicy } from '../backoff.js';
 import { createLogger, type Logger } from '../log.js';
 import { resolveDefaultBackend, type Backend } from './backend.js';
 import { shipFunction, type AnyFunction, type FnArgs, type FnResult, type ModuleRef, type ShippedFunction } from './fn-ref.js';
@@ -78,8 +79,8 @@ export interface CallInfo {
 
 /** After this many boots fail in a row, waiting callers get the last boot error. */
 const MAX_BOOT_FAILURES = 3;
-const BACKOFF_BASE_MS = 200;
-const BACKOFF_MAX_MS = 5000;
+/** Backoff between failed boots. */
+const BOOT_BACKOFF: BackoffPolicy = { baseMs: 200, maxMs: 5000 };
 
 interface Waiter {
   resolve(runner: RunnerHandle): void;
@@ -486,9 +487,8 @@ export class Pool extends EventEmitter<PoolEvents> {
           this.#bootFailures = 0;
         }
         if (this.#waiting > 0 || this.#liveCount() < this.#o.min) {
-          const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, this.#bootFailures - 1));
-          const jittered = delay / 2 + Math.random() * (delay / 2);
-          this.#retryTimer = setTimeout(() => dispatch(this.#supervisor, { type: 'grow' }), jittered);
+          const delay = backoffDelay(BOOT_BACKOFF, this.#bootFailures);
+          this.#retryTimer = setTimeout(() => dispatch(this.#supervisor, { type: 'grow' }), delay);
           this.#retryTimer.unref();
         }
         return;

@@ -6,6 +6,7 @@ import { spawn, stop as stopActor, type Ref } from 'nact';
 import { startNode, type ClusterNode } from '../cluster/node.js';
 import { DEFAULT_PORT } from '../cluster/address.js';
 import { childNames, watchChildren } from '../cluster/nact-internals.js';
+import { backoffDelay, type BackoffPolicy } from '../backoff.js';
 import { CallTimeoutError, MissingEnvError, ModuleRefError, QueryTimeoutError, RunnerDownError } from '../errors.js';
 import { parentInfo, type ParentInfo } from '../flame/parent.js';
 import {
@@ -20,6 +21,9 @@ import type { LogLevel, LogSink } from '../log.js';
 import { CallCancellation, startWith } from './call-context.js';
 import { FunctionLoader } from './fn-loader.js';
 import { Terminator } from './terminator.js';
+
+/** Backoff between attempts to join the parent (no jitter: one runner, one parent). */
+const JOIN_BACKOFF: BackoffPolicy = { baseMs: 50, maxMs: 1000, jitter: false };
 
 export interface RunnerOptions {
   /** Where FLAME_PARENT, FLAME_COOKIE, POD_IP and FLAME_PORT are read. Default `process.env`. */
@@ -193,7 +197,7 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
         await terminator.drain('could not join the parent', 0, 1);
         throw error;
       }
-      await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** Math.min(attempt, 5))));
+      await new Promise((r) => setTimeout(r, backoffDelay(JOIN_BACKOFF, attempt + 1)));
     }
   }
   terminator.disarmFailsafe();

@@ -16,6 +16,7 @@ import {
   type V1Pod,
   type V1Secret,
 } from '@kubernetes/client-node';
+import { backoffDelay, type BackoffPolicy } from '../../backoff.js';
 import { InvalidOptionError, KubernetesError, MissingEnvError } from '../../errors.js';
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'delete';
@@ -38,7 +39,8 @@ export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ER
 
 const IDEMPOTENT: ReadonlySet<Verb> = new Set(['get', 'list', 'watch', 'delete']);
 const MAX_ATTEMPTS = 4;
-const RETRY_BASE_MS = 200;
+/** Backoff between retried requests. */
+const RETRY_BACKOFF: BackoffPolicy = { baseMs: 200, maxMs: 5000 };
 const RETRY_AFTER_CAP_MS = 10_000;
 
 export interface ClientSource {
@@ -199,7 +201,7 @@ export class KubernetesClient {
 function retryDelay(error: KubernetesError, verb: Verb, attempt: number, raw: unknown): number | undefined {
   if (attempt >= MAX_ATTEMPTS) return undefined;
   const status = error.details.status as number;
-  const backoff = RETRY_BASE_MS * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
+  const backoff = backoffDelay(RETRY_BACKOFF, attempt);
   // A 429 was refused before any processing: safe to resend whatever the verb.
   if (status === 429) {
     const after = Number(headerOf(raw, 'retry-after'));

@@ -8,6 +8,7 @@
  * (library-traps §2), so a silent connection is cut here after `timeoutSeconds` plus a margin.
  */
 import type { V1Pod } from '@kubernetes/client-node';
+import { backoffDelay, type BackoffPolicy } from '../../backoff.js';
 import type { KubernetesError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { KubernetesClient, WatchEventType } from './client.js';
@@ -24,8 +25,8 @@ export interface PodWatcherOptions {
   timeoutSeconds?: number;
 }
 
-const BACKOFF_BASE_MS = 250;
-const BACKOFF_MAX_MS = 10_000;
+/** Backoff between failed watch requests. */
+const WATCH_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 10_000 };
 /** Beyond the server-side timeout, how long a silent connection is trusted. */
 const INACTIVITY_MARGIN_MS = 60_000;
 /** A stream ending sooner than this without any event counts as a failure (no reconnect storm). */
@@ -204,7 +205,7 @@ export class PodWatcher {
       return;
     }
     this.#failures++;
-    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (this.#failures - 1)) * (0.5 + Math.random() / 2);
+    const delay = backoffDelay(WATCH_BACKOFF, this.#failures);
     const why = error ? this.#o.client.watchError(this.#o.namespace, error).message : 'the stream ended at once';
     (this.#failures >= 3 ? this.#o.logger.warn : this.#o.logger.debug)(`pod watch dropped (${why}); resuming in ${Math.round(delay)} ms`);
     this.#schedule(delay, false);
@@ -225,7 +226,7 @@ export class PodWatcher {
       run().catch((error: KubernetesError) => {
         if (this.#stopped) return;
         this.#failures++;
-        const next = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (this.#failures - 1));
+        const next = Math.round(backoffDelay(WATCH_BACKOFF, this.#failures));
         (this.#failures >= 3 ? this.#o.logger.warn : this.#o.logger.debug)(`pod watch: ${error.message}; retrying in ${next} ms`);
         this.#schedule(next, true);
       });
