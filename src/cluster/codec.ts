@@ -175,7 +175,14 @@ export function encode(value: unknown): Buffer {
     return packr.pack(value);
   } catch (e) {
     if (e instanceof EncodeError) throw e;
-    throw new EncodeError(`cannot encode message: ${(e as Error).message}`, { cause: e });
+    const message = (e as Error)?.message ?? String(e);
+    if (e instanceof RangeError && /call stack/.test(message)) {
+      throw new EncodeError('cannot encode message: it is circular or nested too deeply (send a tree of plain data)', { cause: e });
+    }
+    if (/Unknown type: symbol/.test(message)) {
+      throw new EncodeError('cannot encode message: Symbols cannot be sent in messages (send a string)', { cause: e });
+    }
+    throw new EncodeError(`cannot encode message: ${message}`, { cause: e });
   }
 }
 

@@ -522,6 +522,11 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         this.#deliver(peer, message[1], message[2], message[3]);
         return;
       case OP_STOP: {
+        if (message[1] === '' || (Array.isArray(message[1]) && message[1][0] === 's')) {
+          // Stopping the system would stop every actor of this node: no peer may do that.
+          this.#undeliverable(describeTarget(message[1], this.name), new ProtocolError(`${peer.node} may not stop the actor system of ${this.name}`));
+          return;
+        }
         const actor = this.#target(message[1]);
         try {
           actor?.stop?.();

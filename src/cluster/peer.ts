@@ -177,7 +177,7 @@ export class Peer {
     }
     this.#queue.push(message);
     this.#failures.push(onFailure);
-    if (this.#queue.length === 1 && !this.#flushScheduled && this.state === 'up' && performance.now() - this.#lastFrameAt > EAGER_GAP_MS) {
+    if (this.#queue.length === 1 && !this.#flushScheduled && !this.#flushing && this.state === 'up' && performance.now() - this.#lastFrameAt > EAGER_GAP_MS) {
       // A lone message on a quiet link leaves at once: request/response latency pays no loop turn.
       this.#flush();
     } else {
@@ -323,6 +323,8 @@ export class Peer {
     } finally {
       this.#flushing = false;
     }
+    // A failure callback may have queued a message (an error reply) while this flush ran.
+    if (this.#queue.length > 0) this.#scheduleFlush();
     this.#notifyWritable();
   }
 

@@ -100,6 +100,15 @@ describe('ClusterNode facing a hostile authenticated peer', function () {
     });
   }
 
+  it('refuses to let a peer stop its actor system', async function () {
+    const peer = await rawPeer(server.name, COOKIE);
+    peer.ws.send(encode([[2, ['s']], [2, '']]));
+    peer.ws.send(encode([[3, 1, 'big', 0]]));
+    await waitFor(() => served === 1, 'the request after the stops');
+    await stillServes();
+    peer.ws.terminate();
+  });
+
   for (const name of ['toString', 'valueOf', 'hasOwnProperty', 'constructor', '__proto__']) {
     it(`rebuilds a remote error named "${name}" as a RemoteError and keeps the link`, async function () {
       const echo = friend.remoteRef<{ value: unknown; sender: Ref<unknown> }>(server.name, 'echo');
