@@ -5,6 +5,7 @@
  */
 import { clusterBenchmarks, clusterComparisons } from './cluster.bench.js';
 import { flameBenchmarks, flameComparisons } from './flame.bench.js';
+import { tlsBenchmarks } from './tls.bench.js';
 import { compare, table, type Row } from './report.js';
 
 const args = new Set(process.argv.slice(2));
@@ -21,6 +22,7 @@ rows.push(...(await clusterBenchmarks(
     : { messages: 300_000, roundTrips: 10_000, pipelined: 100_000, repetitions: 3 },
   progress,
 )));
+rows.push(...(await tlsBenchmarks(quick ? { messages: 30_000, roundTrips: 2_000, pipelined: 0, repetitions: 2 } : { messages: 300_000, roundTrips: 10_000, pipelined: 0, repetitions: 4 }, progress)));
 rows.push(...(await flameBenchmarks(
   quick ? { coldSamples: 3, warmCalls: 2_000, throughputCalls: 10_000 } : { coldSamples: 7, warmCalls: 10_000, throughputCalls: 50_000 },
   progress,

@@ -8,8 +8,9 @@ import { AuthenticationError, ConnectError, ProtocolError } from '../errors.js';
 import { nodeUrl, parseNodeName } from './address.js';
 import {
   ACCEPT_FRAME, HEADER_INCARNATION, HEADER_MAX_PAYLOAD, HEADER_NODE, HEADER_NONCE, HEADER_PROOF, HEADER_TO,
-  HEADER_VERSION, PROTOCOL_VERSION, clientProof, isNonce, newNonce, proofMatches, serverProof,
+  HEADER_VERSION, PROTOCOL_VERSION, clientProof, isNonce, newNonce, proofMatches, serverProof, type Challenge,
 } from './handshake.js';
+import { channelBinding, dialOptions } from './tls.js';
 import type { ResolvedNodeOptions } from './options.js';
 import type { Connection } from './peer.js';
 
@@ -32,7 +33,7 @@ function zeroMask(mask: Buffer): void {
  * because its own dial to us wins the tie-break (both dialed at once).
  */
 export function dialNode({ self, incarnation, target, options }: DialParams): Promise<Connection | 'duplicate'> {
-  const url = nodeUrl(parseNodeName(target), options.tls !== undefined);
+  const url = nodeUrl(parseNodeName(target), options.security.mode !== 'plain');
   const clientNonce = newNonce();
   const { cookie } = options;
   return new Promise((resolve, reject) => {
@@ -41,6 +42,7 @@ export function dialNode({ self, incarnation, target, options }: DialParams): Pr
     let peerIncarnation = '';
     let peerMaxPayload = 0;
     let serverProven = false;
+    let challenge: Challenge | undefined;
     const ws = new WebSocket(url, {
       headers: {
         [HEADER_VERSION]: PROTOCOL_VERSION,
@@ -56,7 +58,7 @@ export function dialNode({ self, incarnation, target, options }: DialParams): Pr
       generateMask: zeroMask,
       // Dial from our own address, so peers (and their logs) see the node's IP, as in a pod.
       ...(isIP(options.host) && !['0.0.0.0', '::'].includes(options.host) ? { localAddress: options.host } : {}),
-      ...(options.tls?.ca ? { ca: options.tls.ca } : {}),
+      ...dialOptions(options.security),
     });
     const timer = setTimeout(() => fail(new ConnectError(`handshake with ${target} timed out after ${options.handshakeTimeout} ms`)), options.handshakeTimeout);
     const fail = (error: Error) => {
@@ -80,12 +82,14 @@ export function dialNode({ self, incarnation, target, options }: DialParams): Pr
       serverNonce = String(res.headers[HEADER_NONCE] ?? '');
       peerIncarnation = String(res.headers[HEADER_INCARNATION] ?? '');
       peerMaxPayload = Number(res.headers[HEADER_MAX_PAYLOAD]);
-      const expected = isNonce(serverNonce) ? serverProof(cookie, self, target, clientNonce, serverNonce) : undefined;
+      challenge = { clientNode: self, serverNode: target, clientNonce, serverNonce, binding: channelBinding(res.socket) };
+      const expected = isNonce(serverNonce) ? serverProof(cookie, challenge) : undefined;
       serverProven = node === target && expected !== undefined && proofMatches(expected, res.headers[HEADER_PROOF] as string | undefined);
     });
     ws.on('open', () => {
       if (settled) return;
-      ws.send(clientProof(cookie, self, target, clientNonce, serverNonce));
+      if (!challenge) return fail(new ProtocolError(`${target} opened the link without an upgrade response`));
+      ws.send(clientProof(cookie, challenge));
       if (!serverProven) {
         // Our proof went out first so that the server, too, sees the mismatch and logs it.
         settled = true;

@@ -7,7 +7,6 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import tls from 'node:tls';
 import { start as startSystem, stop as stopActor, type Ref } from 'nact';
 import {
   AbortError,
@@ -29,6 +28,7 @@ import { ACCEPT_FRAME } from './handshake.js';
 import { Deadlines, type Deadline } from './deadlines.js';
 import { Acceptor } from './acceptor.js';
 import { Listener } from './listener.js';
+import { serverContext } from './tls.js';
 import { dialNode } from './dialer.js';
 import {
   localActorRef,
@@ -120,6 +120,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   readonly maxQueuedMessages: number;
   /** The cluster's shared secret: a pool hands it to the runners it starts (FLAME_COOKIE). */
   readonly cookie: string;
+  /** Links are TLS (`tls: 'auto'` or certificates): runners of a pool on this node must use TLS too. */
+  readonly encrypted: boolean;
 
   readonly #options: ResolvedNodeOptions;
   readonly #server: http.Server;
@@ -148,6 +150,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     this.heartbeatTimeout = options.heartbeatTimeout;
     this.maxQueuedMessages = options.maxQueuedMessages;
     this.cookie = options.cookie;
+    this.encrypted = options.security.mode !== 'plain';
     this.#server = server;
     this.#listener = listener;
     const node = this;
@@ -192,7 +195,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   /** Starts a node: its nact system and its ws server, bound to its host and port. */
   static async start(options?: NodeOptions): Promise<ClusterNode> {
     const resolved = resolveNodeOptions(options);
-    const secureContext = resolved.tls ? tls.createSecureContext({ key: resolved.tls.key, cert: resolved.tls.cert }) : undefined;
+    const secureContext = await serverContext(resolved.security);
     const server = http.createServer();
     // The listener exists before the node (the node's name holds the port it got).
     let node: ClusterNode | undefined;
@@ -204,7 +207,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     }, server, secureContext);
     const port = await listener.listen(resolved.port, resolved.host);
     node = new ClusterNode(resolved, server, listener, port);
-    node.logger.info(`node started on ${resolved.tls ? 'wss' : 'ws'}://${resolved.host}:${port}`);
+    node.logger.info(`node started on ${node.encrypted ? 'wss' : 'ws'}://${resolved.host}:${port}`);
     return node;
   }
 

@@ -7,7 +7,9 @@ import { MissingEnvError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel, type LogSink } from '../log.js';
 import { OptionReader } from '../validate.js';
 import { DEFAULT_PORT, isValidShortName, parseNodeName } from './address.js';
+import type { LinkSecurity } from './tls.js';
 
+/** Your own certificates, verified against `ca` (a PKI); see `tls: 'auto'` for encryption without one. */
 export interface TlsOptions {
   /** PEM private key of this node's certificate. */
   key: string | Buffer;
@@ -43,8 +45,14 @@ export interface NodeOptions {
   handshakeTimeout?: number;
   /** Messages queued for one peer before sends fail with OverloadedError. Default 1,000,000. */
   maxQueuedMessages?: number;
-  /** Serve and dial over TLS (`wss`). */
-  tls?: TlsOptions;
+  /**
+   * Encrypt links (`wss`, TLS 1.3). `'auto'`: an ephemeral self-signed certificate per process,
+   * not verified; the cookie proofs are bound to the TLS session, which defeats a man in the
+   * middle without any PKI. `{ key, cert, ca }`: your own certificates, verified against `ca`
+   * (and bound the same way). `false`: plaintext. A node with TLS refuses plaintext peers.
+   * Default: `FLAME_TLS` (`auto` or `off`), else false.
+   */
+  tls?: 'auto' | false | TlsOptions;
   /** Log level, or false. Default 'warn'. */
   log?: LogLevel | false;
   /** Where log lines go. Default: stderr. */
@@ -61,7 +69,7 @@ export interface ResolvedNodeOptions {
   heartbeatTimeout: number;
   handshakeTimeout: number;
   maxQueuedMessages: number;
-  tls: TlsOptions | undefined;
+  security: LinkSecurity;
   log: LogLevel | false;
   logSink: LogSink | undefined;
 }
@@ -111,10 +119,7 @@ export function resolveNodeOptions(input: NodeOptions | undefined, env: NodeJS.P
   const heartbeatInterval = r.ms('heartbeatInterval', NODE_DEFAULTS.heartbeatInterval, { min: 10 });
   const heartbeatTimeout = r.ms('heartbeatTimeout', Math.max(NODE_DEFAULTS.heartbeatTimeout, heartbeatInterval * 2), { min: 20 });
   if (heartbeatTimeout <= heartbeatInterval) r.fail('heartbeatTimeout', `greater than heartbeatInterval (${heartbeatInterval} ms)`);
-  const tls = r.raw('tls') as TlsOptions | undefined;
-  if (tls !== undefined && (typeof tls !== 'object' || tls === null || !tls.key || !tls.cert)) {
-    r.fail('tls', 'an object { key, cert, ca? } of PEM strings or Buffers');
-  }
+  const security = resolveSecurity(r, env);
   const log = r.oneOf<LogLevel | false>('log', NODE_DEFAULTS.log, [false, ...LOG_LEVELS]);
   const logSink = r.fn<LogSink>('logSink');
   return {
@@ -127,8 +132,24 @@ export function resolveNodeOptions(input: NodeOptions | undefined, env: NodeJS.P
     heartbeatTimeout,
     handshakeTimeout: r.ms('handshakeTimeout', NODE_DEFAULTS.handshakeTimeout, { min: 10 }),
     maxQueuedMessages: r.int('maxQueuedMessages', NODE_DEFAULTS.maxQueuedMessages, 1),
-    tls,
+    security,
     log,
     logSink,
   };
+}
+
+function resolveSecurity(r: OptionReader, env: NodeJS.ProcessEnv): LinkSecurity {
+  const expected = "'auto', false, or an object { key, cert, ca? } of PEM strings or Buffers";
+  if (!r.has('tls')) {
+    const fromEnv = env.FLAME_TLS ?? '';
+    if (fromEnv === 'auto') return { mode: 'auto' };
+    if (['', 'off', 'false'].includes(fromEnv)) return { mode: 'plain' };
+    throw new MissingEnvError(`FLAME_TLS must be "auto" or "off" (got ${JSON.stringify(fromEnv)})`);
+  }
+  const tls = r.raw('tls');
+  if (tls === false) return { mode: 'plain' };
+  if (tls === 'auto') return { mode: 'auto' };
+  const given = tls as Partial<TlsOptions> | null;
+  if (typeof given !== 'object' || given === null || !given.key || !given.cert) r.fail('tls', expected);
+  return { mode: 'pki', options: given as TlsOptions };
 }

@@ -7,16 +7,25 @@ import { randomBytes } from 'node:crypto';
 import { startNode, type ClusterNode } from '../cluster/node.js';
 import type { LogLevel, LogSink } from '../log.js';
 
-let shared: { node: Promise<ClusterNode>; users: number } | undefined;
+interface Shared {
+  node: Promise<ClusterNode>;
+  users: number;
+}
+
+/** One shared node per kind of link: plaintext (or as FLAME_TLS says), and encrypted. */
+const shared = new Map<boolean, Shared>();
 
 /**
  * Acquires the shared parent node: named `flame-parent@$POD_IP` (else 127.0.0.1), on FLAME_PORT
  * (else a free port), with FLAME_COOKIE (else a random cookie, which the pool hands to runners).
+ * `encrypted` (a backend that asks for it, e.g. Kubernetes): the node uses `tls: 'auto'`;
+ * otherwise `FLAME_TLS` decides. Its runners follow it (the `tls` field of FLAME_PARENT).
  */
-export function acquireParentNode(log: LogLevel | false, logSink: LogSink | undefined): Promise<ClusterNode> {
-  if (!shared) {
+export function acquireParentNode(log: LogLevel | false, logSink: LogSink | undefined, encrypted = false): Promise<ClusterNode> {
+  let entry = shared.get(encrypted);
+  if (!entry) {
     const env = process.env;
-    shared = {
+    const attempt: Shared = {
       users: 0,
       node: startNode({
         name: env.FLAME_NODE_NAME || 'flame-parent',
@@ -24,21 +33,26 @@ export function acquireParentNode(log: LogLevel | false, logSink: LogSink | unde
         cookie: env.FLAME_COOKIE || env.RELEASE_COOKIE || randomBytes(24).toString('base64url'),
         log: log === false ? 'warn' : log,
         ...(logSink ? { logSink } : {}),
+        ...(encrypted ? { tls: 'auto' as const } : {}),
       }),
     };
-    const attempt = shared;
+    entry = attempt;
+    shared.set(encrypted, attempt);
     attempt.node.catch(() => {
-      if (shared === attempt) shared = undefined;
+      if (shared.get(encrypted) === attempt) shared.delete(encrypted);
     });
   }
-  shared.users++;
-  return shared.node;
+  entry.users++;
+  return entry.node;
 }
 
 /** Releases the shared node; the last user stops it. */
 export async function releaseParentNode(node: ClusterNode): Promise<void> {
-  if (!shared || (await shared.node) !== node) return;
-  if (--shared.users > 0) return;
-  shared = undefined;
-  await node.stop();
+  for (const [encrypted, entry] of shared) {
+    if ((await entry.node.catch(() => undefined)) !== node) continue;
+    if (--entry.users > 0) return;
+    shared.delete(encrypted);
+    await node.stop();
+    return;
+  }
 }

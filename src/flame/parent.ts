@@ -28,6 +28,8 @@ export interface ParentInfo {
   bootTimeout: number;
   singleUse: boolean;
   log: string | false;
+  /** The parent's links are encrypted: the runner's node must use TLS too (`tls: 'auto'`). Absent: false. */
+  tls?: boolean;
 }
 
 /** Encodes a token for `FLAME_PARENT`. */
@@ -58,6 +60,7 @@ export function decodeParent(token: string): ParentInfo {
   need('backend', typeof t.backend === 'string');
   for (const k of ['idleShutdownAfter', 'shutdownTimeout', 'failsafeTimeout', 'bootTimeout'] as const) need(k, typeof t[k] === 'number' && t[k]! >= 0);
   need('singleUse', typeof t.singleUse === 'boolean');
+  need('tls', t.tls === undefined || typeof t.tls === 'boolean');
   return t as ParentInfo;
 }
 

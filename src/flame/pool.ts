@@ -144,7 +144,8 @@ export class Pool extends EventEmitter<PoolEvents> {
    */
   static async start(options: PoolOptions): Promise<Pool> {
     const o = resolvePoolOptions(options);
-    const node = o.node ?? (await acquireParentNode(o.log, o.logSink));
+    const backend = o.backend ?? (await resolveDefaultBackend());
+    const node = o.node ?? (await acquireParentNode(o.log, o.logSink, backend.encryptLinks === true));
     const ownsNode = o.node === undefined;
     let pools = poolsByNode.get(node);
     if (!pools) {
@@ -156,7 +157,6 @@ export class Pool extends EventEmitter<PoolEvents> {
       if (ownsNode) await releaseParentNode(node);
       throw new InvalidOptionError(`Pool.start: a pool named "${o.name}" is already running on ${node.name}; give each pool its own name`);
     }
-    const backend = o.backend ?? (await resolveDefaultBackend());
     const pool = new Pool(o, backend, node, ownsNode);
     pools.set(o.name, pool);
     try {
@@ -562,6 +562,7 @@ export class Pool extends EventEmitter<PoolEvents> {
         bootTimeout: this.#o.bootTimeout,
         singleUse: this.#o.singleUse,
         log: this.#o.log,
+        tls: this.#node.encrypted,
       });
       runner.instance = await Promise.race([
         this.#backend.boot({ id: runner.id, env: { [PARENT_ENV]: token, FLAME_COOKIE: this.#node.cookie }, shutdownTimeout: this.#o.shutdownTimeout }, controller.signal),
