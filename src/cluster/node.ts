@@ -23,7 +23,7 @@ import {
 import { onAbort } from '../abort.js';
 import { createLogger, type Logger } from '../log.js';
 import { formatNodeName, parseNodeName, type NodeAddress } from './address.js';
-import { registerLocalSystem, unregisterLocalSystem, type DecodeContext } from './codec.js';
+import { asError, registerLocalSystem, unregisterLocalSystem, type DecodeContext } from './codec.js';
 import { ACCEPT_FRAME } from './handshake.js';
 import { Deadlines, type Deadline } from './deadlines.js';
 import { Acceptor } from './acceptor.js';
@@ -566,7 +566,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         return;
       case OP_REPLY: {
         const settle = typeof message[1] === 'number' ? peer.requests.get(message[1]) : undefined;
-        settle?.(message[2] === true, message[3]);
+        const ok = message[2] === true;
+        settle?.(ok, ok ? message[3] : asError(message[3], `a request to ${peer.node}`));
         return;
       }
       case OP_CANCEL: {
@@ -646,7 +647,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     const reply = (ok: boolean, value: unknown) => {
       if (peer.inbound.get(id) !== context) return;
       peer.inbound.delete(id);
-      this.#sendReply(peer, id, service, ok, value);
+      this.#sendReply(peer, id, service, ok, ok ? value : asError(value, `"${service}" on ${this.name}`));
     };
     const context = new InboundRequest(peer.node);
     peer.inbound.set(id, context);
