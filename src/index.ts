@@ -26,8 +26,10 @@ export { defaultBackend } from './backends/default.js';
 export { startRunner, type Runner, type RunnerOptions } from './runner/runner.js';
 export { callSignal } from './runner/call-context.js';
 /** The cluster layer: nodes named name@host, authenticated links, remote nact refs. */
-export { startNode, ClusterNode, type NodeEvents, type ModuleSpecifier, type RequestOptions } from './cluster/node.js';
-export type { NodeOptions, TlsOptions } from './cluster/options.js';
+export {
+  startNode, ClusterNode, type NodeEvents, type NodeStats, type ModuleSpecifier, type RequestOptions, type RequestContext, type ServiceHandler,
+} from './cluster/node.js';
+export type { ModuleLoader, NodeOptions, TlsOptions } from './cluster/options.js';
 export { DEFAULT_PORT } from './cluster/address.js';
 export type { LogLevel, LogSink } from './log.js';
 export * from './errors.js';

@@ -4,7 +4,7 @@
  * msgpackr's own types. `__proto__` keys are renamed by msgpackr on decode, so a
  * message cannot pollute prototypes.
  *
- * msgpackr extensions are process-global (library-traps §3); refs need to know which node is
+ * msgpackr extensions are process-global (and override its built-in ones); refs need to know which node is
  * decoding, so decoding sets a context for the duration of one synchronous `unpack`.
  */
 import { Packr, addExtension } from 'msgpackr';

@@ -41,7 +41,7 @@ import {
 import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from './options.js';
 import { Peer, type Connection, type PeerHost } from './peer.js';
 import { RemoteHandle, RemoteRef, remoteSystemName, type RefKind, type RemoteOps } from './remote-ref.js';
-import { InboundRequest } from './inbound-request.js';
+import { InboundRequest, type ServiceHandler } from './inbound-request.js';
 import { OP_CANCEL, OP_DISPATCH, OP_NO_ACTOR, OP_REPLY, OP_REQUEST, OP_STOP, describe } from './wire.js';
 
 
@@ -57,17 +57,7 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
-/** Context given to a service handler. */
-export interface RequestContext {
-  /** The node that sent the request. */
-  readonly peer: string;
-  /** Aborted when the requester cancels (timeout, AbortSignal). Created on first use. */
-  readonly signal: AbortSignal;
-  /** Calls `listener(reason)` when the requester cancels: cheaper than `signal` on a hot path. */
-  onCancel(listener: (reason: Error) => void): void;
-}
-
-export type ServiceHandler = (payload: unknown, context: RequestContext) => unknown;
+export type { RequestContext, ServiceHandler } from './inbound-request.js';
 
 /** Counters of a node, for monitoring and tests. */
 export interface NodeStats {
@@ -184,7 +174,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       const ok = req.url === '/healthz' && !this.#stopped;
       res.writeHead(ok ? 200 : 404, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not found\n');
     });
-    // The system's name is the node's name so refs print meaningfully; nact ignores a string arg (library-traps §1).
+    // The system's name is the node's name so refs print meaningfully; nact 7 ignores a plain string argument.
     this.system = (startSystem as unknown as (opts: { name: string }) => Ref<never>)({ name: this.name });
     registerLocalSystem(this.name, this.name);
     this.#remoteSystem = remoteSystemName(this.name);
@@ -696,7 +686,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     }
     let mod: Record<string, unknown>;
     try {
-      mod = (await import(p.module)) as Record<string, unknown>;
+      mod = await this.#options.loadModule(p.module);
     } catch (e) {
       throw new ModuleRefError(`cannot load module ${p.module} on ${this.name}: ${(e as Error).message}`, { cause: e });
     }

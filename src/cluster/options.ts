@@ -1,23 +1,19 @@
 /**
  * Node options: types, defaults (in one place) and validation. Identity can come from the
- * environment the way the seed's pods get it: `FLAME_NODE_NAME` (or `RELEASE_NODE`) such as
+ * environment the way FLAMEK8sBackend's pods get it: `FLAME_NODE_NAME` (or `RELEASE_NODE`) such as
  * `app@$(POD_IP)`, else `POD_IP` as the host, and `FLAME_COOKIE` (or `RELEASE_COOKIE`).
  */
 import { MissingEnvError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel, type LogSink } from '../log.js';
 import { OptionReader } from '../validate.js';
 import { DEFAULT_PORT, isValidShortName, parseNodeName } from './address.js';
-import type { LinkSecurity } from './tls.js';
+import type { LinkSecurity, TlsOptions } from './tls.js';
 
-/** Your own certificates, verified against `ca` (a PKI); see `tls: 'auto'` for encryption without one. */
-export interface TlsOptions {
-  /** PEM private key of this node's certificate. */
-  key: string | Buffer;
-  /** PEM certificate; must carry the IP SAN of the host peers dial. */
-  cert: string | Buffer;
-  /** PEM CA that signed the peers' certificates (defaults to Node's trust store). */
-  ca?: string | Buffer;
-}
+export type { TlsOptions } from './tls.js';
+
+
+/** Imports a module by specifier and resolves to its namespace. */
+export type ModuleLoader = (specifier: string) => Promise<Record<string, unknown>>;
 
 export interface NodeOptions {
   /** `app` or a full `app@host[:port]`. Default: `FLAME_NODE_NAME`, `RELEASE_NODE`, else `flame`. */
@@ -53,6 +49,12 @@ export interface NodeOptions {
    * Default: `FLAME_TLS` (`auto` or `off`), else false.
    */
   tls?: 'auto' | false | TlsOptions;
+  /**
+   * Loads the module of a `spawnRemote` on this node (the node that runs the factory). Default:
+   * `import(specifier)`. A runner passes its function loader's, so that `spawnRemote` and a
+   * pool's `placeChild` resolve modules by one rule.
+   */
+  loadModule?: ModuleLoader;
   /** Log level, or false. Default 'warn'. */
   log?: LogLevel | false;
   /** Where log lines go. Default: stderr. */
@@ -70,6 +72,7 @@ export interface ResolvedNodeOptions {
   handshakeTimeout: number;
   maxQueuedMessages: number;
   security: LinkSecurity;
+  loadModule: ModuleLoader;
   log: LogLevel | false;
   logSink: LogSink | undefined;
 }
@@ -87,7 +90,7 @@ export const NODE_DEFAULTS = {
 
 const KEYS = [
   'name', 'host', 'port', 'cookie', 'maxPayload', 'heartbeatInterval', 'heartbeatTimeout',
-  'handshakeTimeout', 'maxQueuedMessages', 'tls', 'log', 'logSink',
+  'handshakeTimeout', 'maxQueuedMessages', 'tls', 'loadModule', 'log', 'logSink',
 ] as const;
 
 export function resolveNodeOptions(input: NodeOptions | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedNodeOptions {
@@ -133,10 +136,13 @@ export function resolveNodeOptions(input: NodeOptions | undefined, env: NodeJS.P
     handshakeTimeout: r.ms('handshakeTimeout', NODE_DEFAULTS.handshakeTimeout, { min: 10 }),
     maxQueuedMessages: r.int('maxQueuedMessages', NODE_DEFAULTS.maxQueuedMessages, 1),
     security,
+    loadModule: r.fn<ModuleLoader>('loadModule') ?? importModule,
     log,
     logSink,
   };
 }
+
+const importModule: ModuleLoader = (specifier) => import(specifier) as Promise<Record<string, unknown>>;
 
 function resolveSecurity(r: OptionReader, env: NodeJS.ProcessEnv): LinkSecurity {
   const expected = "'auto', false, or an object { key, cert, ca? } of PEM strings or Buffers";

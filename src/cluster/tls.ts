@@ -9,12 +9,21 @@
  */
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import type { TlsOptions } from './options.js';
 
 /** Label of the exported keying material (RFC 5705 asks for an "EXPORTER-" prefix). */
 const EXPORTER_LABEL = 'EXPORTER-flame-actors-link';
 const EXPORTER_BYTES = 32;
 const NO_BINDING = Buffer.alloc(0);
+
+/** Your own certificates, verified against `ca` (a PKI); see `tls: 'auto'` for encryption without one. */
+export interface TlsOptions {
+  /** PEM private key of this node's certificate. */
+  key: string | Buffer;
+  /** PEM certificate; must carry the IP SAN of the host peers dial. */
+  cert: string | Buffer;
+  /** PEM CA that signed the peers' certificates (defaults to Node's trust store). */
+  ca?: string | Buffer;
+}
 
 /** How links are secured, as the node resolved its `tls` option. */
 export type LinkSecurity =
