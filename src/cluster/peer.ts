@@ -40,7 +40,10 @@ export interface PeerHost {
   /** Resolves to the new connection, or to undefined when the peer's own dial won and is attached. */
   dial(peer: Peer): Promise<Connection | undefined>;
   peerUp(peer: Peer): void;
-  /** `wasUp`: the peer had a link (false when a dial failed). */
+  /**
+   * The link is gone (or could not be made: `wasUp` false); what waits on it must fail. `undelivered`:
+   * queued messages that had no failure callback.
+   */
   peerDown(peer: Peer, reason: Error, undelivered: unknown[][], wasUp: boolean): void;
 }
 
@@ -59,14 +62,6 @@ export class Peer {
   readonly node: string;
   state: PeerState = 'idle';
   incarnation: string | undefined;
-  /** Ids of flame queries waiting for a reply from this peer (owned by the node). */
-  readonly replies = new Set<number>();
-  /** Settles a pending request of ours, by id. */
-  readonly requests = new Map<number, (ok: boolean, value: unknown) => void>();
-  /** Requests this peer made to us that are still running, by id. */
-  readonly inbound = new Map<number, { cancel(reason: Error): void }>();
-  /** Next request id. Per link direction, so 2^53 is never reached. */
-  nextRequestId = 1;
 
   readonly #host: PeerHost;
   #conn: Connection | undefined;
@@ -90,10 +85,9 @@ export class Peer {
     this.node = node;
   }
 
-  /** Nothing is pending on this peer: no request either way, no query, nothing queued or awaited. */
+  /** Nothing is queued, awaited or being dialed on this link (the node knows what it waits for itself). */
   get idle(): boolean {
-    return this.requests.size === 0 && this.inbound.size === 0 && this.replies.size === 0 &&
-      this.#queue.length === 0 && this.#writableWaiters.length === 0 && this.#connecting === undefined;
+    return this.#queue.length === 0 && this.#writableWaiters.length === 0 && this.#connecting === undefined;
   }
 
   get connection(): Connection | undefined {
@@ -414,8 +408,6 @@ export class Peer {
       if (onFailure) this.#guard(() => onFailure(reason));
     }
     const unreported = undelivered.filter((_, i) => failures[i] === undefined);
-    for (const settle of this.requests.values()) settle(false, reason);
-    this.requests.clear();
     const waiters = this.#writableWaiters;
     this.#writableWaiters = [];
     for (const resolve of waiters) resolve();
