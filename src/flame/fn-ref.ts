@@ -68,14 +68,14 @@ const madeRefs = new WeakSet<object>();
 export function moduleRef<F extends AnyFunction = AnyFunction>(module: string | URL, exportName: string): ModuleRef<F> {
   if (typeof exportName !== 'string' || exportName === '') {
     throw new InvalidOptionError(`moduleRef: the export name must be a non-empty string, got ${describeValue(exportName)}`, {
-      details: { option: 'exportName' },
+      option: 'exportName', expected: 'a non-empty string',
     });
   }
   let specifier: string;
   if (module instanceof URL) specifier = module.href;
   else if (typeof module !== 'string' || module === '') {
     throw new InvalidOptionError(`moduleRef: the module must be a URL, an absolute path or a package name, got ${describeValue(module)}`, {
-      details: { option: 'module' },
+      option: 'module', expected: 'a URL, an absolute path or a package name',
     });
   } else if (isAbsolute(module)) specifier = pathToFileURL(module).href;
   else if (module.startsWith('.')) {

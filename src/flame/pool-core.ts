@@ -88,7 +88,7 @@ export class PoolCore implements PoolInternals {
         fn: shipped, args, timeout: remaining === Infinity ? -1 : Math.max(1, Math.floor(remaining)),
       }, { timeout: remaining, ...(signal ? { signal } : {}) });
     } catch (error) {
-      failure = runner ? this.#callError(error, runner, timeout, what) : (error as Error);
+      failure = runner ? this.#callError(error, runner, timeout, deadline, signal, what) : (error as Error);
       throw failure;
     } finally {
       this.#inFlight--;
@@ -117,7 +117,7 @@ export class PoolCore implements PoolInternals {
       placed = true;
       return reply.ref;
     } catch (error) {
-      throw this.#callError(error, runner, timeout, 'placeChild');
+      throw this.#callError(error, runner, timeout, deadline, signal, 'placeChild');
     } finally {
       // The slot stays taken by the placed actor; it is freed when the runner reports its exit.
       if (!placed) this.#supervisor!.placement.checkin(runner);
@@ -130,15 +130,17 @@ export class PoolCore implements PoolInternals {
     return this.#supervisor!.placement.checkout(deadline, signal);
   }
 
-  #callError(error: unknown, runner: RunnerHandle, timeout: number, what: string): Error {
-    if (error instanceof QueryTimeoutError) {
-      return new CallTimeoutError(`${what} did not finish within its timeout of ${timeout} ms on runner ${runner.id}; the remote work was cancelled`, {
-        runner: runner.id, timeout,
-      });
-    }
+  #callError(error: unknown, runner: RunnerHandle, timeout: number, deadline: number, signal: AbortSignal | undefined, what: string): Error {
     if (error instanceof NodeDownError || error instanceof ConnectError) {
       return new RunnerDownError(`runner ${runner.id} (${runner.node}) went down during the ${what}: ${runner.reason ?? error.message}`, {
         cause: error, runner: runner.id, ...(runner.node ? { node: runner.node } : {}),
+      });
+    }
+    // The runner enforces the same deadline, so its cancellation may answer before our own timer.
+    const expired = performance.now() >= deadline && !signal?.aborted;
+    if (error instanceof QueryTimeoutError || expired) {
+      return new CallTimeoutError(`${what} did not finish within its timeout of ${timeout} ms on runner ${runner.id}; the remote work was cancelled`, {
+        cause: error, runner: runner.id, timeout,
       });
     }
     return error as Error;

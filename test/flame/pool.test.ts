@@ -256,6 +256,8 @@ describe('Pool', function () {
       const { error, ms } = await running;
       expect(error).to.be.instanceOf(RunnerDownError);
       expect((error as RunnerDownError).code).to.equal('FLAME_ERR_RUNNER_DOWN');
+      expect(error).to.include({ runner: 'killed-1', attempts: 1 });
+      expect((error as RunnerDownError).node).to.match(/^killed-1@127\./);
       expect(ms).to.be.below(5000);
       const next = await pool.call(pid);
       expect(next).to.not.equal(victim);
@@ -266,7 +268,7 @@ describe('Pool', function () {
       await pool.call(pid);
       const marker = join(dir, 'timeout');
       const error = await pool.call(cooperative, [marker], { timeout: 400 }).then(() => undefined, (e: unknown) => e);
-      expect(error).to.be.instanceOf(CallTimeoutError);
+      expect(error).to.be.instanceOf(CallTimeoutError).and.include({ runner: 'timeout-1', timeout: 400 });
       await waitFor(() => existsSync(marker), 'the remote work to observe its cancellation');
       expect(readFileSync(marker, 'utf8')).to.match(/^cancelled: call exceeded its deadline/);
       expect(pool.status().runners[0]!.load).to.equal(0);
@@ -303,7 +305,7 @@ describe('Pool', function () {
       await pool.call(pid);
       const busy = pool.call(slow, [1500]);
       const error = await pool.call(pid, [], { timeout: 300 }).then(() => undefined, (e: unknown) => e);
-      expect(error).to.be.instanceOf(CheckoutTimeoutError);
+      expect(error).to.be.instanceOf(CheckoutTimeoutError).and.include({ atMax: true, max: 1 });
       expect((error as Error).message).to.match(/pool at-max is at max \(1 runners x 1 slots, all busy\)/);
       await busy;
     });
