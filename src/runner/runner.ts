@@ -5,7 +5,7 @@
 import { startNode, type ClusterNode } from '../cluster/node.js';
 import { DEFAULT_PORT } from '../cluster/address.js';
 import { backoffDelay, type BackoffPolicy } from '../backoff.js';
-import { MissingEnvError } from '../errors.js';
+import { MissingEnvError, RunnerDownError } from '../errors.js';
 import { parentInfo, type ParentInfo } from '../flame/parent.js';
 import { SERVICE, type IdleReply } from '../flame/protocol.js';
 import type { Logger, LogLevel, LogSink } from '../log.js';
@@ -25,6 +25,14 @@ export interface RunnerOptions {
   /** Handle SIGTERM by draining (default true for a runner process). */
   handleSignals?: boolean;
   logSink?: LogSink;
+  /**
+   * Report errors that the shipped work leaves unhandled (uncaught exceptions, unhandled
+   * rejections) instead of letting them end the process (default true for a runner process;
+   * an in-process runner leaves the host process's handlers alone).
+   */
+  catchUncaught?: boolean;
+  /** Aborting it drains the runner, also while it is still joining its parent. */
+  signal?: AbortSignal;
 }
 
 /** A running runner (mostly for in-process use by LocalBackend and tests). */
@@ -91,6 +99,12 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
   installRunnerServices({ node, info, loader: new FunctionLoader(), terminator, placement });
   if (options.handleSignals ?? true) process.on('SIGTERM', onSigterm);
 
+  if (options.signal) {
+    const signal = options.signal;
+    if (signal.aborted) void terminator.drain('aborted');
+    else signal.addEventListener('abort', () => void terminator.drain('aborted'), { once: true });
+  }
+
   let joined = false;
   node.on('nodedown', (down, reason) => {
     if (joined && down === info.parent) terminator.parentLost(reason.message);
@@ -115,6 +129,7 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
  * parent is gone. On failure the runner drains and the error is rethrown.
  */
 async function joinParent(node: ClusterNode, info: ParentInfo, terminator: Terminator, logger: Logger): Promise<void> {
+  if (terminator.draining) throw new RunnerDownError(`runner ${info.runner} stopped before it joined its parent (${terminator.draining})`);
   terminator.armFailsafe(`parent ${info.parent} not reachable`);
   const deadline = performance.now() + Math.min(info.failsafeTimeout, info.bootTimeout);
   let refusals = 0;

@@ -181,7 +181,7 @@ export class Terminator {
   }
 
   #armFailsafe(reason: string): void {
-    if (this.#failsafeTimer) return;
+    if (this.#failsafeTimer || this.#state === TerminatorState.exiting) return;
     this.#failsafeTimer = setTimeout(() => {
       this.#o.logger.error(`failsafe: ${reason}; exiting`);
       void this.#exit(`failsafe: ${reason}`, 1);
