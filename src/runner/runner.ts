@@ -11,6 +11,7 @@ import { SERVICE, type IdleReply } from '../flame/protocol.js';
 import type { Logger, LogLevel, LogSink } from '../log.js';
 import { FunctionLoader } from './fn-loader.js';
 import { Placement } from './placement.js';
+import { surviveLostStdio } from './stdio.js';
 import { installRunnerServices } from './services.js';
 import { Terminator } from './terminator.js';
 
@@ -98,6 +99,7 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
   });
   installRunnerServices({ node, info, loader: new FunctionLoader(), terminator, placement });
   if (options.handleSignals ?? true) process.on('SIGTERM', onSigterm);
+  if (options.catchUncaught ?? true) surviveLostStdio();
 
   if (options.signal) {
     const signal = options.signal;
