@@ -4,6 +4,8 @@ export interface Row {
   name: string;
   value: number;
   unit: string;
+  /** What was measured, in a few words. */
+  detail?: string;
   /** Name of the row measured in the same run that this one is compared with. */
   baseline?: string;
   /** value / baseline value. */
@@ -57,7 +59,7 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 export function table(rows: Row[]): string {
-  const head = ['benchmark', 'value', 'unit', 'baseline', 'ratio', 'target', 'met'];
+  const head = ['benchmark', 'value', 'unit', 'baseline', 'ratio', 'target', 'met', 'what'];
   const body = rows.map((r) => [
     r.name,
     r.value.toLocaleString('en-US', { maximumFractionDigits: 1 }),
@@ -66,8 +68,9 @@ export function table(rows: Row[]): string {
     r.ratio === undefined ? '' : r.ratio.toFixed(2),
     r.target ?? '',
     r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+    r.detail ?? '',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 1 || i === 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].map((l) => l.trimEnd()).join('\n');
 }

@@ -273,6 +273,11 @@ export class KubernetesError extends FlameError {
   override readonly code = 'FLAME_ERR_KUBERNETES';
 }
 
+/** An optional peer dependency a feature needs is not installed (e.g. `@opentelemetry/api` for `enableMetrics`). */
+export class MissingDependencyError extends FlameError {
+  override readonly code = 'FLAME_ERR_MISSING_DEPENDENCY';
+}
+
 /** Every concrete error class with a fixed code. */
 const CODED_CLASSES = [
   InvalidOptionError,
@@ -299,6 +304,7 @@ const CODED_CLASSES = [
   PoolOverloadedError,
   ParentTokenError,
   KubernetesError,
+  MissingDependencyError,
 ] as const;
 
 type CodedError = InstanceType<(typeof CODED_CLASSES)[number]>;
