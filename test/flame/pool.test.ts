@@ -7,14 +7,13 @@ import { ProcessBackend } from '../../src/backends/process/backend.js';
 import { LocalBackend } from '../../src/backends/local/backend.js';
 import { moduleRef } from '../../src/flame/fn-ref.js';
 import type { PoolOptions } from '../../src/flame/options.js';
-import type { Backend, BackendContext, RunnerInstance, RunnerSpec } from '../../src/flame/backend.js';
 import { startNode } from '../../src/cluster/node.js';
 import { Pool } from '../../src/flame/pool.js';
 import {
   AbortError, BootError, BootTimeoutError, CallTimeoutError, CheckoutTimeoutError, ClosureError, PoolOverloadedError,
   PoolStoppedError, RemoteError, RunnerDownError,
 } from '../../src/errors.js';
-import { alive, runnerPids, startPool } from '../helpers/pools.js';
+import { alive, runnerPids, ScriptedBoots, startPool } from '../helpers/pools.js';
 import { settlesWithin, waitFor } from '../helpers/wait.js';
 import type * as Jobs from '../fixtures/pool-jobs.js';
 
@@ -24,26 +23,6 @@ const slow = moduleRef<typeof Jobs.slow>(JOBS, 'slow');
 const cooperative = moduleRef<typeof Jobs.cooperative>(JOBS, 'cooperative');
 const fail = moduleRef<typeof Jobs.fail>(JOBS, 'fail');
 const markedCounter = moduleRef(JOBS, 'markedCounter');
-
-/** Delegates to a real backend for the first `ok` boots, then refuses every boot. */
-class FailingBoots implements Backend {
-  readonly name = 'process';
-  boots = 0;
-  constructor(readonly inner: Backend, readonly ok: number) {}
-  init(context: BackendContext): Promise<void> {
-    return this.inner.init(context);
-  }
-  boot(spec: RunnerSpec, signal: AbortSignal): Promise<RunnerInstance> {
-    if (++this.boots > this.ok) return Promise.reject(new Error('no capacity left'));
-    return this.inner.boot(spec, signal);
-  }
-  shutdown(runner: RunnerInstance): Promise<void> {
-    return this.inner.shutdown(runner);
-  }
-  dispose(): Promise<void> {
-    return this.inner.dispose();
-  }
-}
 
 function options(extra: Partial<PoolOptions> & { max: number }): PoolOptions {
   return { backend: new ProcessBackend({ stdio: 'ignore' }), shutdownTimeout: 1000, failsafeTimeout: 3000, ...extra };
@@ -234,7 +213,7 @@ describe('Pool', function () {
     });
 
     it('serves waiting callers from a busy healthy runner while every new boot fails, instead of failing them with BootError', async function () {
-      const backend = new FailingBoots(new ProcessBackend({ stdio: 'ignore' }), 1);
+      const backend = new ScriptedBoots(new ProcessBackend({ stdio: 'ignore' }), (n) => n > 1);
       const pool = await startPool({ name: 'busy-healthy', backend, min: 1, max: 3, maxConcurrency: 1, shutdownTimeout: 1000 });
       let bootFailures = 0;
       pool.on('bootFailed', () => bootFailures++);
