@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dispatch, query, type Ref } from 'nact';
@@ -20,6 +20,7 @@ import type * as Jobs from '../fixtures/pool-jobs.js';
 const JOBS = new URL('../fixtures/pool-jobs.js', import.meta.url);
 const pid = moduleRef<typeof Jobs.pid>(JOBS, 'pid');
 const slow = moduleRef<typeof Jobs.slow>(JOBS, 'slow');
+const heldUntil = moduleRef<typeof Jobs.heldUntil>(JOBS, 'heldUntil');
 const cooperative = moduleRef<typeof Jobs.cooperative>(JOBS, 'cooperative');
 const fail = moduleRef<typeof Jobs.fail>(JOBS, 'fail');
 const markedCounter = moduleRef(JOBS, 'markedCounter');
@@ -140,7 +141,12 @@ describe('Pool', function () {
 
     it('reaches max runners with maxConcurrency 1 under parallel calls (flame#56)', async function () {
       const pool = await startPool(options({ name: 'one-each', max: 3, maxConcurrency: 1 }));
-      const pids = await Promise.all(Array.from({ length: 3 }, () => pool.call(slow, [400])));
+      // Each call holds its slot until all three run at once, however unevenly the runners boot.
+      const release = join(dir, 'release');
+      const calls = Array.from({ length: 3 }, () => pool.call(heldUntil, [release, 30_000]));
+      await waitFor(() => pool.status().runners.filter((r) => r.load === 1).length === 3, 'three runners with a call each', 30_000);
+      writeFileSync(release, '');
+      const pids = await Promise.all(calls);
       expect(new Set(pids).size).to.equal(3);
     });
 
