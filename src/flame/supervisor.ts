@@ -114,6 +114,7 @@ export class RunnerSupervisor {
 
   /** The backend saw runner `runnerId` end (BackendContext.runnerExited). */
   runnerExited(runnerId: string, reason: string): void {
+    this.#c.logger.debug(`runner ${runnerId} ended (reported by the backend): ${reason}`);
     const runner = this.#runners.get(runnerId);
     if (!runner) return;
     if (runner.state === 'booting') this.#provisioner.ended(runnerId, reason);

@@ -7,7 +7,7 @@ import { ProcessBackend } from '../../src/backends/process/backend.js';
 import { LocalBackend } from '../../src/backends/local/backend.js';
 import { moduleRef } from '../../src/flame/fn-ref.js';
 import type { PoolOptions } from '../../src/flame/options.js';
-import { startNode } from '../../src/cluster/node.js';
+import { startNode, type ClusterNode } from '../../src/cluster/node.js';
 import { Pool } from '../../src/flame/pool.js';
 import {
   AbortError, BootError, BootTimeoutError, CallTimeoutError, CheckoutTimeoutError, ClosureError, PoolOverloadedError,
@@ -30,11 +30,13 @@ function options(extra: Partial<PoolOptions> & { max: number }): PoolOptions {
 }
 
 let dir: string;
+const nodes: ClusterNode[] = [];
 beforeEach(function () {
   dir = mkdtempSync(join(tmpdir(), 'flame-pool-'));
 });
-afterEach(function () {
+afterEach(async function () {
   rmSync(dir, { recursive: true, force: true });
+  await Promise.all(nodes.splice(0).map((n) => n.stop()));
 });
 
 describe('Pool', function () {
@@ -176,6 +178,28 @@ describe('Pool', function () {
       process.kill(first, 'SIGKILL');
       await waitFor(() => pool.status().runners.some((r) => r.state === 'ready' && !r.description?.includes(`pid ${first} `)), 'a replacement runner', 15_000);
       expect(await pool.call(pid)).to.not.equal(first);
+    });
+
+    it('reports a SIGKILLed runner down once, though its socket and its process both report the loss', async function () {
+      const node = await startNode({ name: 'once-parent@127.0.0.33', port: 0, cookie: 'once', log: false });
+      nodes.push(node);
+      const lines: string[] = [];
+      const pool = await startPool(options({ name: 'once', node, min: 1, max: 1, log: 'debug', logSink: (_level, line) => lines.push(line) }));
+      const downs: string[] = [];
+      pool.on('runnerDown', (runner) => downs.push(runner.id));
+      // Registered after the pool's own listener, so the pool has seen the loss when this runs.
+      let nodeDown = false;
+      node.on('nodedown', () => (nodeDown = true));
+      const [victim] = runnerPids(pool);
+      process.kill(victim!, 'SIGKILL');
+      await waitFor(() => nodeDown && lines.some((l) => l.includes('runner once-1 ended (reported by the backend)')), 'both reports of the loss', 15_000);
+      await waitFor(() => pool.status().runners.some((r) => r.id === 'once-2' && r.state === 'ready'), 'the replacement runner', 15_000);
+      expect(downs).to.deep.equal(['once-1']);
+      expect(lines.filter((l) => l.includes('runner once-1:') && l.includes(' -> ')).map((l) => l.replace(/ \((\w+).*/, ' ($1)'))).to.deep.equal([
+        '[pool once] runner once-1: booting -> ready (connected)',
+        '[pool once] runner once-1: ready -> lost (down)',
+        '[pool once] runner once-1: lost -> stopped (gone)',
+      ]);
     });
 
     it('uses a runner for one call only under singleUse, then its process exits', async function () {
