@@ -157,6 +157,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       throw new InvalidOptionError(`Pool.start: a pool named "${o.name}" is already running on ${node.name}; give each pool its own name`);
     }
     const backend = o.backend ?? (await resolveDefaultBackend());
+    if (options.bootTimeout === undefined && backend.defaultBootTimeout !== undefined) o.bootTimeout = backend.defaultBootTimeout;
     const pool = new Pool(o, backend, node, ownsNode);
     pools.set(o.name, pool);
     try {
@@ -542,7 +543,8 @@ export class Pool extends EventEmitter<PoolEvents> {
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const error = new BootTimeoutError(`runner ${runner.id} did not boot and connect back within bootTimeout (${timeout} ms)${runner.instance ? ` (${runner.instance.description})` : ''}`);
+        const where = runner.instance?.description ?? this.#backend.describeBoot?.(runner.id);
+        const error = new BootTimeoutError(`runner ${runner.id} did not boot and connect back within bootTimeout (${timeout} ms)${where ? ` (${where})` : ''}`);
         controller.abort(error);
         reject(error);
       }, timeout);
