@@ -43,7 +43,7 @@ async function spawnConnect(samples: number): Promise<number> {
   return median(times);
 }
 
-async function coldCall(samples: number): Promise<number> {
+export async function coldCall(samples: number): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < samples; i++) {
     const pool = await Pool.start({ name: `cold-${i}`, max: 1, shutdownTimeout: 1000 });
@@ -59,7 +59,7 @@ async function coldCall(samples: number): Promise<number> {
 }
 
 /** Resident memory of a runner that booted, ran one call and sat idle for a second. */
-async function idleRunnerRss(): Promise<number> {
+export async function idleRunnerRss(): Promise<number> {
   const pool = await Pool.start({ name: 'idle', min: 1, max: 1, shutdownTimeout: 1000, idleShutdownAfter: Infinity });
   try {
     await pool.call(() => 1);
