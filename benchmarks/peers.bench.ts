@@ -11,11 +11,10 @@ import type { Ref } from 'nact';
 import { startNode } from '../src/cluster/node.js';
 import { countTo, forkPeer, stopPeer } from './cluster.bench.js';
 import { coldCall, idleRunnerRss } from './flame.bench.js';
-import { comedyCalls, comedyColdStarts, comedyIdleRss, comedyOneway } from './peers/comedy.js';
 import { pipelined, type CallSystem } from './peers/drive.js';
 import { forkIpcCalls, forkIpcColdStart, forkIpcIdleRss, forkIpcOneway } from './peers/fork-ipc.js';
-import { coldPoolThroughput, flameCalls, workerpoolCalls, wsMsgpackrCalls } from './peers/workers.js';
 import { median, round, type Comparison, type Row } from './report.js';
+import type { BenchContext } from './suite.js';
 
 export interface PeersBenchOptions {
   repetitions: number;
@@ -67,23 +66,40 @@ async function flameOneway(messages: number, rep: number, batched: boolean): Pro
 }
 
 type Task = [name: string, run: () => Promise<number>];
+/** The four phases (calls, one-way, cold start, idle memory), each interleaved on its own. */
+const PHASES = 4;
 
 /** Runs every repetition's tasks in order (reversed on odd repetitions) and collects samples. */
-async function interleave(reps: number, tasks: (rep: number) => Task[], progress: (s: string) => void, runs: Map<string, number[]>): Promise<void> {
+async function interleave(phase: number, reps: number, tasks: (rep: number) => Task[], ctx: BenchContext, runs: Map<string, number[]>): Promise<void> {
   for (let rep = 0; rep < reps; rep++) {
     const list = tasks(rep);
     if (rep % 2 === 1) list.reverse();
-    for (const [name, run] of list) {
-      progress(`peers: repetition ${rep + 1}/${reps}: ${name}`);
+    for (const [i, [name, run]] of list.entries()) {
+      ctx.progress(`repetition ${rep + 1}/${reps}: ${name}`, (phase + (rep + i / list.length) / reps) / PHASES);
       const v = await run();
       (runs.get(name) ?? runs.set(name, []).get(name)!).push(v);
     }
   }
 }
 
-export async function peersBenchmarks(opts: PeersBenchOptions, progress: (s: string) => void): Promise<Row[]> {
+/**
+ * comedy and workerpool are devDependencies: loaded when the suite runs, so that registering it
+ * costs nothing to the CLI of an installed package.
+ */
+async function loadPeers() {
+  try {
+    const [comedy, workers] = await Promise.all([import('./peers/comedy.js'), import('./peers/workers.js')]);
+    return { ...comedy, ...workers };
+  } catch (e) {
+    throw new Error(`the peers suite needs the devDependencies comedy and workerpool (npm install in a checkout): ${(e as Error).message}`);
+  }
+}
+
+export async function peersBenchmarks(ctx: BenchContext): Promise<Row[]> {
+  const opts = ctx.quick ? PEERS_QUICK : PEERS_OPTIONS;
+  const { comedyCalls, comedyColdStarts, comedyIdleRss, comedyOneway, coldPoolThroughput, flameCalls, workerpoolCalls, wsMsgpackrCalls } = await loadPeers();
   const loadStart = loadavg()[0]!;
-  progress(`peers: load average at start ${loadStart.toFixed(2)} (1 min), ${loadavg()[1]!.toFixed(2)} (5 min)`);
+  ctx.progress(`load average at start ${loadStart.toFixed(2)} (1 min), ${loadavg()[1]!.toFixed(2)} (5 min)`);
   const runs = new Map<string, number[]>();
   const reps = opts.repetitions;
   const medianOf = async (f: () => Promise<number[]>) => median(await f());
@@ -93,7 +109,7 @@ export async function peersBenchmarks(opts: PeersBenchOptions, progress: (s: str
     return out;
   };
 
-  await interleave(reps, () => [1, 2, 4].flatMap((n): Task[] => [
+  await interleave(0, reps, () => [1, 2, 4].flatMap((n): Task[] => [
     [`call-throughput-${n}`, () => throughput(() => flameCalls(n), opts.calls)],
     [`comedy-call-throughput-${n}`, () => throughput(() => comedyCalls(n), opts.calls)],
     [`fork-ipc-call-throughput-${n}`, () => throughput(() => forkIpcCalls(n), opts.calls)],
@@ -101,29 +117,29 @@ export async function peersBenchmarks(opts: PeersBenchOptions, progress: (s: str
     ['workerpool-call-throughput-1', () => throughput(() => workerpoolCalls(1), opts.workerpoolCalls)],
     ['ws-msgpackr-call-throughput-1', () => throughput(() => wsMsgpackrCalls(), opts.calls)],
     ['call-throughput-cold', () => coldPoolThroughput(opts.coldCalls)],
-  ]), progress, runs);
+  ]), ctx, runs);
 
-  await interleave(reps, (rep) => [
+  await interleave(1, reps, (rep) => [
     ['remote-dispatch vs fork-ipc-oneway', () => flameOneway(opts.messages, rep, false)],
     ['remote-dispatch-batched', () => flameOneway(opts.messages, rep, true)],
     ['fork-ipc-oneway', () => forkIpcOneway(opts.messages)],
     ['comedy-oneway', () => comedyOneway(opts.messages)],
-  ], progress, runs);
+  ], ctx, runs);
 
-  await interleave(reps, () => [
-    ['cold-call vs fork-ipc-cold-start', () => coldCall(opts.coldStarts)],
+  await interleave(2, reps, () => [
+    ['cold-call vs fork-ipc-cold-start', () => coldCall(ctx, opts.coldStarts)],
     ['fork-ipc-cold-start', () => medianOf(() => times(opts.coldStarts, forkIpcColdStart))],
     ['comedy-cold-start', () => medianOf(() => comedyColdStarts(opts.coldStarts))],
-  ], progress, runs);
+  ], ctx, runs);
 
-  await interleave(reps, () => [
-    ['idle-runner-rss vs fork-ipc-idle-rss', () => idleRunnerRss()],
+  await interleave(3, reps, () => [
+    ['idle-runner-rss vs fork-ipc-idle-rss', () => idleRunnerRss(ctx)],
     ['fork-ipc-idle-rss', () => forkIpcIdleRss()],
     ['comedy-idle-rss', () => comedyIdleRss()],
-  ], progress, runs);
+  ], ctx, runs);
 
   const loadEnd = loadavg()[0]!;
-  progress(`peers: load average at end ${loadEnd.toFixed(2)} (1 min), ${loadavg()[1]!.toFixed(2)} (5 min)`);
+  ctx.progress(`load average at end ${loadEnd.toFixed(2)} (1 min), ${loadavg()[1]!.toFixed(2)} (5 min)`);
   runs.set('remote-dispatch-batched vs fork-ipc-oneway', runs.get('remote-dispatch-batched')!);
   runs.set('call-throughput-1 vs fork-ipc-call-throughput-1', runs.get('call-throughput-1')!);
 

@@ -173,6 +173,11 @@ export class KubernetesError extends FlameError {
   override readonly code = 'FLAME_ERR_KUBERNETES';
 }
 
+/** An optional peer dependency a feature needs is not installed (e.g. `@opentelemetry/api` for `enableMetrics`). */
+export class MissingDependencyError extends FlameError {
+  override readonly code = 'FLAME_ERR_MISSING_DEPENDENCY';
+}
+
 /** Every concrete error class, by code: used to rebuild errors that crossed the wire. */
 export const errorClasses: ReadonlyMap<string, new (message: string, options?: FlameErrorOptions) => FlameError> =
   new Map(
@@ -201,6 +206,7 @@ export const errorClasses: ReadonlyMap<string, new (message: string, options?: F
       PoolOverloadedError,
       ParentTokenError,
       KubernetesError,
+      MissingDependencyError,
     ].map((Class) => [new Class('').code, Class]),
   );
 

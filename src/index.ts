@@ -31,5 +31,21 @@ export type { NodeOptions, TlsOptions } from './cluster/options.js';
 export { DEFAULT_PORT } from './cluster/address.js';
 /** Opt-in: nact actors take several queued messages per event-loop turn (order, supervision, query kept). */
 export { enableBatchedDelivery, disableBatchedDelivery, batchedDeliveryEnabled, type BatchedDeliveryOptions } from './cluster/batched-delivery.js';
-export type { LogLevel, LogSink } from './log.js';
+export type { LogLevel, LogSink, LogFields, StructuredLogger } from './log.js';
+export {
+  CHANNELS,
+  type CallMessage,
+  type BootMessage,
+  type RunnerUpMessage,
+  type RunnerDownMessage,
+  type LinkUpMessage,
+  type LinkDownMessage,
+  type LinkTrafficMessage,
+  type HandshakeRefusedMessage,
+  type QueueOverloadMessage,
+  type PoolStartMessage,
+  type PoolStopMessage,
+  type PoolSnapshot,
+} from './diagnostics.js';
+export { enableMetrics, type Metrics, type MetricsOptions, type MeterProviderLike, type MeterLike } from './metrics.js';
 export * from './errors.js';
