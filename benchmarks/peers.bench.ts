@@ -30,7 +30,7 @@ export interface PeersBenchOptions {
   coldStarts: number;
 }
 
-export const PEERS_OPTIONS: PeersBenchOptions = { repetitions: 3, calls: 50_000, workerpoolCalls: 10_000, coldCalls: 10_000, messages: 300_000, coldStarts: 3 };
+export const PEERS_OPTIONS: PeersBenchOptions = { repetitions: 3, calls: 40_000, workerpoolCalls: 10_000, coldCalls: 10_000, messages: 200_000, coldStarts: 3 };
 export const PEERS_QUICK: PeersBenchOptions = { repetitions: 1, calls: 5_000, workerpoolCalls: 1_000, coldCalls: 2_000, messages: 30_000, coldStarts: 1 };
 
 const COOKIE = 'peers-cookie';
