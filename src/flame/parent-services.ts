@@ -5,7 +5,7 @@
 import type { ClusterNode } from '../cluster/node.js';
 import { BootError } from '../errors.js';
 import type { Pool } from './pool.js';
-import { SERVICE, type ChildExitRequest, type ReadyRequest } from './protocol.js';
+import { SERVICE, type ChildExitRequest, type FaultRequest, type ReadyRequest } from './protocol.js';
 
 /** The parent-side services runners talk to, once per parent node, routed by pool name. */
 export function installParentServices(node: ClusterNode, pools: Map<string, Pool>): void {
@@ -25,6 +25,11 @@ export function installParentServices(node: ClusterNode, pools: Map<string, Pool
   node.handle(SERVICE.idle, (payload) => {
     const { runner } = payload as { runner: string };
     return find(runner)?.onIdle(runner) ?? { stop: true };
+  });
+  node.handle(SERVICE.fault, (payload) => {
+    const { runner, ...fault } = payload as FaultRequest;
+    find(runner)?.onRunnerError(runner, fault);
+    return true;
   });
   node.handle(SERVICE.childExit, (payload) => {
     const { runner, child } = payload as ChildExitRequest;

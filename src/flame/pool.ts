@@ -39,7 +39,7 @@ import {
 } from './options.js';
 import { encodeParent, PARENT_ENV } from './parent.js';
 import { acquireParentNode, releaseParentNode } from './parent-node.js';
-import { SERVICE, type IdleReply, type PlaceReply } from './protocol.js';
+import { SERVICE, type IdleReply, type PlaceReply, type RunnerFault } from './protocol.js';
 import { installParentServices } from './parent-services.js';
 import { RunnerHandle, type RunnerStatus } from './runner-handle.js';
 
@@ -64,6 +64,16 @@ export interface PoolEvents {
   castError: [error: Error];
   /** A call (or cast) ended: where it ran, how long it waited for a slot and ran, and its error if any. */
   call: [info: CallInfo];
+  /**
+   * Shipped work left an error unhandled on a runner (an uncaught exception, a rejection nobody
+   * awaited). The runner and its other calls go on; the call it was traced to failed with it.
+   */
+  runnerError: [info: RunnerErrorInfo];
+}
+
+/** The `runnerError` event's payload. */
+export interface RunnerErrorInfo extends RunnerFault {
+  runner: string;
 }
 
 /** The `call` event's payload. */
@@ -79,6 +89,11 @@ export interface CallInfo {
 
 /** After this many boots fail in a row, waiting callers get the last boot error. */
 const MAX_BOOT_FAILURES = 3;
+/**
+ * A runner's link usually drops a moment before its backend sees it exit and says why (the
+ * process's fatal error, a pod's reason): a call cut by the drop waits this long for that reason.
+ */
+const EXIT_REASON_GRACE = 300;
 /** Backoff between failed boots. */
 const BOOT_BACKOFF: BackoffPolicy = { baseMs: 200, maxMs: 5000 };
 
@@ -110,6 +125,8 @@ export class Pool extends EventEmitter<PoolEvents> {
   readonly #byNode = new Map<string, RunnerHandle>();
   readonly #ready = new Map<string, { resolve(node: string): void; reject(error: Error): void }>();
   readonly #boots = new Set<Promise<unknown>>();
+  /** Runners just forgotten, still told why they exited when their backend reports it late. */
+  readonly #departed = new Map<string, RunnerHandle>();
   #waiters: Waiter[] = [];
   #waiting = 0;
   #supervisor!: Ref<SupervisorMsg>;
@@ -165,8 +182,10 @@ export class Pool extends EventEmitter<PoolEvents> {
         node,
         logger: pool.#logger,
         runnerExited: (id, reason) => {
-          const runner = pool.#runners.get(id);
-          if (runner) dispatch(pool.#supervisor, { type: 'lost', runner, reason });
+          const runner = pool.#runners.get(id) ?? pool.#departed.get(id);
+          if (!runner) return;
+          runner.exited(reason);
+          dispatch(pool.#supervisor, { type: 'lost', runner, reason });
         },
       });
     } catch (error) {
@@ -242,6 +261,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       placed = true;
       return reply.ref as Ref<Msg>;
     } catch (error) {
+      if (error instanceof NodeDownError) await runner.exitReason(EXIT_REASON_GRACE);
       throw this.#callError(error, runner, timeout, 'placeChild');
     } finally {
       // The slot stays taken by the placed actor; it is freed when the runner reports its exit.
@@ -294,6 +314,7 @@ export class Pool extends EventEmitter<PoolEvents> {
         fn: shipped, args, timeout: remaining === Infinity ? -1 : Math.max(1, Math.floor(remaining)),
       }, { timeout: remaining, ...(signal ? { signal } : {}) });
     } catch (error) {
+      if (runner && error instanceof NodeDownError) await runner.exitReason(EXIT_REASON_GRACE);
       failure = runner ? this.#callError(error, runner, timeout, 'call') : (error as Error);
       throw failure;
     } finally {
@@ -315,7 +336,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       });
     }
     if (error instanceof NodeDownError || error instanceof ConnectError) {
-      return new RunnerDownError(`runner ${runner.id} (${runner.node}) went down during the ${what}: ${runner.reason ?? error.message}`, {
+      return new RunnerDownError(`runner ${runner.id} (${runner.node}) went down during the ${what}: ${runner.exitedBecause ?? runner.reason ?? error.message}`, {
         cause: error,
         details: { runner: runner.id, node: runner.node },
       });
@@ -607,6 +628,12 @@ export class Pool extends EventEmitter<PoolEvents> {
     return { stop };
   }
 
+  /** Shipped work left an error unhandled on a runner (SERVICE.fault). */
+  onRunnerError(runnerId: string, fault: RunnerFault): void {
+    this.#logger.warn(`runner ${runnerId}: ${fault.kind}${fault.origin ? ` in ${fault.origin}` : ''}${fault.failedCall ? ' (its call failed with it)' : ''}: ${fault.stack ?? `${fault.name}: ${fault.message}`}`);
+    if (this.listenerCount('runnerError') > 0) this.emit('runnerError', { runner: runnerId, ...fault });
+  }
+
   /** A placed actor stopped (SERVICE.childExit): its slot is free. */
   onChildExit(runnerId: string, child: number): void {
     const runner = this.#runners.get(runnerId);
@@ -618,6 +645,8 @@ export class Pool extends EventEmitter<PoolEvents> {
     runner.state = 'stopped';
     runner.reason ??= reason;
     this.#runners.delete(runner.id);
+    this.#departed.set(runner.id, runner);
+    setTimeout(() => this.#departed.delete(runner.id), EXIT_REASON_GRACE).unref();
     if (runner.node) this.#byNode.delete(runner.node);
     runner.placed.clear();
     if (wasUp) {

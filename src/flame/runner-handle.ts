@@ -36,10 +36,31 @@ export class RunnerHandle {
   onSupervised: (() => void) | undefined;
   /** Why it is draining or stopped. */
   reason: string | undefined;
+  /** Why it ended, as its backend reported it (a process's fatal error, a pod's reason). */
+  exitedBecause: string | undefined;
+  #onExit: (() => void)[] = [];
 
   constructor(id: string, seq: number) {
     this.id = id;
     this.seq = seq;
+  }
+
+  /** The backend reports that the runner ended, and why. */
+  exited(reason: string): void {
+    this.exitedBecause ??= reason;
+    for (const resolve of this.#onExit.splice(0)) resolve();
+  }
+
+  /** Resolves once the backend has said why the runner ended, or after `ms`. */
+  exitReason(ms: number): Promise<void> {
+    if (this.exitedBecause !== undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#onExit.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   status(): RunnerStatus {

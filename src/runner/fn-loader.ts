@@ -37,7 +37,8 @@ export class FunctionLoader {
   /** Where a shipped function's code lives, as stack traces name it (best effort, for attribution). */
   origin(shipped: ShippedFunction): string {
     if (shipped?.kind === 'closure') return closureUrl(String(shipped.hash));
-    if (shipped?.kind === 'module') return String(shipped.module);
+    // A bare specifier cannot be told apart in a stack trace; a URL can.
+    if (shipped?.kind === 'module' && typeof shipped.module === 'string' && URL.canParse(shipped.module)) return shipped.module;
     return '';
   }
 
