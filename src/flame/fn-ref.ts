@@ -251,6 +251,8 @@ function refuseIdentifier(name: string, write: boolean, memberObject: boolean): 
         : `closure uses "${name}", a CommonJS module variable that does not exist on the runner (runners are ES modules): compute it in the parent and pass it as an argument`,
     };
   }
+  // esbuild's keepNames helper (tsx): the runner provides it to every closure.
+  if (name === '__name' && !write) return undefined;
   const transformed = 'the closure was transformed by a compiler or bundler and does not run as written: compile to ES2022 or later (ES modules, no downlevel helpers), or use moduleRef(...)';
   if (COMPILER_HELPERS.has(name) || name.startsWith('_ts_') || name.startsWith('__')) {
     return { priority: 0, message: `closure uses "${name}", a helper that does not exist on the runner; ${transformed}` };
