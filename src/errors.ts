@@ -168,6 +168,11 @@ export class ParentTokenError extends FlameError {
   override readonly code = 'FLAME_ERR_PARENT_TOKEN';
 }
 
+/** A dependency the library shares with the app is missing or a second, different copy (e.g. two nact versions). */
+export class DependencyError extends FlameError {
+  override readonly code = 'FLAME_ERR_DEPENDENCY';
+}
+
 /** The Kubernetes API server refused a request (status, reason and message from its `Status`). */
 export class KubernetesError extends FlameError {
   override readonly code = 'FLAME_ERR_KUBERNETES';
@@ -200,6 +205,7 @@ export const errorClasses: ReadonlyMap<string, new (message: string, options?: F
       PoolStoppedError,
       PoolOverloadedError,
       ParentTokenError,
+      DependencyError,
       KubernetesError,
     ].map((Class) => [new Class('').code, Class]),
   );

@@ -39,6 +39,7 @@ import {
 } from './options.js';
 import { encodeParent, PARENT_ENV } from './parent.js';
 import { acquireParentNode, releaseParentNode } from './parent-node.js';
+import { checkNactPeer } from './nact-peer.js';
 import { SERVICE, type IdleReply, type PlaceReply, type RunnerFault } from './protocol.js';
 import { installParentServices } from './parent-services.js';
 import { RunnerHandle, type RunnerStatus } from './runner-handle.js';
@@ -161,6 +162,7 @@ export class Pool extends EventEmitter<PoolEvents> {
    */
   static async start(options: PoolOptions): Promise<Pool> {
     const o = resolvePoolOptions(options);
+    checkNactPeer();
     const node = o.node ?? (await acquireParentNode(o.log, o.logSink));
     const ownsNode = o.node === undefined;
     let pools = poolsByNode.get(node);

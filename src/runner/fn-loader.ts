@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import vm from 'node:vm';
 import { ClosureError, FlameError, ModuleRefError, ProtocolError } from '../errors.js';
 import type { ShippedFunction } from '../flame/fn-ref.js';
-import { appRoot } from './app-root.js';
+import { appRoot } from '../app-root.js';
 
 /** A shipped function, ready to call with the call's arguments. */
 export type LoadedFunction = (...args: unknown[]) => unknown;

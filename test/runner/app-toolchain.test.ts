@@ -12,7 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ProcessBackend } from '../../src/backends/process/backend.js';
 import { loaderFlags } from '../../src/backends/process/exec-argv.js';
 import { moduleRef } from '../../src/flame/fn-ref.js';
-import { appRoot } from '../../src/runner/app-root.js';
+import { appRoot } from '../../src/app-root.js';
 import { FunctionLoader } from '../../src/runner/fn-loader.js';
 import { ModuleRefError } from '../../src/errors.js';
 import { startPool } from '../helpers/pools.js';

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { BootError } from '../../errors.js';
 import type { Backend, BackendContext, RunnerInstance, RunnerSpec } from '../../flame/backend.js';
-import { APP_ROOT_ENV, appRoot } from '../../runner/app-root.js';
+import { APP_ROOT_ENV, appRoot } from '../../app-root.js';
 import { OptionReader } from '../../validate.js';
 import { loaderFlags } from './exec-argv.js';
 

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 /** Set by a backend (ProcessBackend) to the parent's app root, for runners started with flame-actors' own entry point. */
 export const APP_ROOT_ENV = 'FLAME_APP_ROOT';
 
-const RUNNER_MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+/** flame-actors' own runner entry point, which is not the app. */
+const RUNNER_MAIN = fileURLToPath(new URL('./runner/main.js', import.meta.url));
 
 /**
  * FLAME_APP_ROOT when set; else the folder of this process's entry script (the app's entry
