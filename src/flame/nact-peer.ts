@@ -8,20 +8,20 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { appRoot } from '../app-root.js';
-import { DependencyError } from '../errors.js';
+import { DependencyMismatchError } from '../errors.js';
 
 /** The nact versions this release works with (its peer dependency range). */
 export const NACT_RANGE = '^7.6.2';
 
 let checked = false;
 
-/** Throws DependencyError when the app resolves `nact` to another copy than flame-actors does. */
+/** Throws DependencyMismatchError when the app resolves `nact` to another copy than flame-actors does. */
 export function checkNactPeer(root: string = appRoot()): void {
   if (checked) return;
   const ours = resolveNact(createRequire(import.meta.url));
   const apps = resolveNact(createRequire(join(root, 'noop.js')));
   if (ours !== undefined && apps !== undefined && ours.path !== apps.path) {
-    throw new DependencyError(
+    throw new DependencyMismatchError(
       `two copies of nact: the app's (${apps.version}, ${apps.path}) and flame-actors' (${ours.version}, ${ours.path}); ` +
         `actor refs of one are unknown to the other. Install nact ${NACT_RANGE} once, at the app's top level (npm install nact@"${NACT_RANGE}", then npm dedupe)`,
       { details: { app: apps, library: ours, range: NACT_RANGE } },
