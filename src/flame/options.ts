@@ -42,6 +42,13 @@ export interface PoolOptions {
   singleUse?: boolean;
   /** Callers allowed to wait for capacity; beyond, calls fail with PoolOverloadedError. Default Infinity. */
   maxQueue?: number;
+  /**
+   * Largest message between this pool and its runners, in bytes: a call's arguments, its result,
+   * a placed actor's messages. Runners get it in their parent token; the parent node must allow
+   * it too (the shared node is started with it; a `node` of yours needs `startNode({ maxPayload })`
+   * at least as large). Default 16 MiB.
+   */
+  maxPayload?: number;
   /** Called when a boot starts. Errors are caught and logged. */
   onGrowStart?: (info: PoolSizeInfo) => void;
   /** Called when a boot ends, with the error if it failed. Errors are caught and logged. */
@@ -69,6 +76,7 @@ export interface ResolvedPoolOptions {
   failsafeTimeout: number;
   singleUse: boolean;
   maxQueue: number;
+  maxPayload: number;
   onGrowStart: ((info: PoolSizeInfo) => void) | undefined;
   onGrowEnd: ((error: Error | undefined, info: PoolSizeInfo) => void) | undefined;
   onShrink: ((info: PoolSizeInfo & { reason: string }) => void) | undefined;
@@ -89,12 +97,13 @@ export const POOL_DEFAULTS = {
   failsafeTimeout: 20_000,
   singleUse: false,
   maxQueue: Infinity,
+  maxPayload: 16 * 1024 * 1024,
   log: false as LogLevel | false,
 } as const;
 
 const KEYS = [
   'name', 'backend', 'min', 'max', 'maxConcurrency', 'idleShutdownAfter', 'minIdleShutdownAfter', 'bootTimeout',
-  'timeout', 'shutdownTimeout', 'failsafeTimeout', 'singleUse', 'maxQueue', 'onGrowStart', 'onGrowEnd', 'onShrink',
+  'timeout', 'shutdownTimeout', 'failsafeTimeout', 'singleUse', 'maxQueue', 'maxPayload', 'onGrowStart', 'onGrowEnd', 'onShrink',
   'log', 'logSink', 'node',
 ] as const;
 
@@ -131,6 +140,7 @@ export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
     failsafeTimeout: r.ms('failsafeTimeout', POOL_DEFAULTS.failsafeTimeout, { min: 1 }),
     singleUse: r.bool('singleUse', POOL_DEFAULTS.singleUse),
     maxQueue: maxQueue === Number.MAX_SAFE_INTEGER ? Infinity : maxQueue,
+    maxPayload: r.int('maxPayload', POOL_DEFAULTS.maxPayload, 1024, 2 ** 31 - 1),
     onGrowStart: r.fn('onGrowStart'),
     onGrowEnd: r.fn('onGrowEnd'),
     onShrink: r.fn('onShrink'),

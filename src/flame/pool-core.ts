@@ -5,7 +5,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { ClusterNode } from '../cluster/node.js';
-import { CallTimeoutError, ConnectError, NodeDownError, PoolStoppedError, QueryTimeoutError, RunnerDownError } from '../errors.js';
+import { CallTimeoutError, ConnectError, NodeDownError, PayloadTooLargeError, PoolStoppedError, QueryTimeoutError, RunnerDownError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Backend } from './backend.js';
 import type { ShippedFunction } from './fn-ref.js';
@@ -133,6 +133,14 @@ export class PoolCore implements PoolInternals {
   }
 
   #callError(error: unknown, runner: RunnerHandle, timeout: number, deadline: number, signal: AbortSignal | undefined, what: string): Error {
+    if (error instanceof PayloadTooLargeError) {
+      const size = error.size === undefined ? 'a message' : `a message of ${error.size} bytes`;
+      return new PayloadTooLargeError(
+        `${what} on runner ${runner.id}: ${size} exceeds the pool's maxPayload (${this.#o.maxPayload} bytes) and was not sent; ` +
+          'send less (a path, a URL, a key) or raise it: Pool.start({ maxPayload })',
+        { cause: error, details: { ...error.details, option: 'maxPayload', runner: runner.id } },
+      );
+    }
     if (error instanceof NodeDownError || error instanceof ConnectError) {
       return new RunnerDownError(`runner ${runner.id} (${runner.node}) went down during the ${what}: ${runner.exitedBecause ?? runner.reason ?? error.message}`, {
         cause: error, runner: runner.id, ...(runner.node ? { node: runner.node } : {}),

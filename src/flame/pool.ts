@@ -50,7 +50,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     const o = resolvePoolOptions(options);
     checkNactPeer();
     const ownsNode = o.node === undefined;
-    const node = o.node ?? (await acquireParentNode(o.log, o.logSink));
+    const node = o.node ?? (await acquireParentNode(o.log, o.logSink, o.maxPayload));
     const logger = createLogger(o.log, `[pool ${o.name}]`, o.logSink);
     let pool: Pool;
     let backend: Backend;

@@ -67,6 +67,7 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
     port,
     cookie,
     log: (info.log || 'warn') as LogLevel,
+    ...(info.maxPayload !== undefined ? { maxPayload: info.maxPayload } : {}),
     ...(options.logSink ? { logSink: options.logSink } : {}),
   });
   const logger = node.logger;
