@@ -68,7 +68,7 @@ export class ProcessBackend implements Backend {
     const r = new OptionReader('new ProcessBackend', options, ['command', 'execArgv', 'env', 'cwd', 'stdio']);
     const command = r.raw('command');
     if (command !== undefined && (!Array.isArray(command) || command.length === 0 || !command.every((c) => typeof c === 'string' && c !== ''))) {
-      r.fail('command', 'a non-empty array of non-empty strings, e.g. [process.execPath, "dist/runner.js"]');
+      r.fail('command', 'a non-empty array of strings, none empty, e.g. [process.execPath, "dist/runner.js"]');
     }
     const execArgv = r.raw('execArgv');
     if (execArgv !== undefined && (!Array.isArray(execArgv) || !execArgv.every((c) => typeof c === 'string' && c.startsWith('-')))) {
