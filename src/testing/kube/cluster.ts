@@ -16,6 +16,8 @@ import { Kubelet } from './kubelet.js';
 import { renderKubeconfig, writeKubeconfig } from './kubeconfig.js';
 import { ProcessLauncher, type ServiceAccountMode } from './process-launcher.js';
 import { ADMIN_USER, Authorizer, serviceAccountUsername, type PolicyRule } from './rbac.js';
+import { NamespaceControllers } from './namespace-controllers.js';
+import { defaultTolerationSecondsAdmission, serviceAccountAdmission } from './pod-admission.js';
 import { Registry } from './registry.js';
 import { Scheduler } from './scheduler.js';
 import { ObjectStore } from './store.js';
@@ -156,7 +158,8 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
   sweepAbandonedStateDirs();
   const root = mkdtempSync(join(tmpdir(), STATE_DIR_PREFIX));
   writeFileSync(join(root, 'owner.pid'), String(process.pid));
-  const registry = new Registry(store);
+  const registry = new Registry(store, [serviceAccountAdmission, defaultTolerationSecondsAdmission]);
+  const namespaceControllers = new NamespaceControllers(store, registry, certificates.caPem);
   const authorizer = new Authorizer();
   const adminToken = authorizer.addToken(ADMIN_USER);
   const watches = new WatchHub(store, Math.max(100, bookmarkIntervalMs));
@@ -172,8 +175,7 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     rescheduleWaitingPods: () => scheduler?.retryWaiting(),
   });
 
-  registry.ensureNamespace('default');
-  registry.ensureNamespace('kube-system');
+  for (const namespace of ['default', 'kube-node-lease', 'kube-public', 'kube-system']) registry.ensureNamespace(namespace);
   store.insert('nodes', '', {
     apiVersion: 'v1',
     kind: 'Node',
@@ -289,6 +291,7 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     stop() {
       stopped ??= (async () => {
         startedScheduler.stop();
+        namespaceControllers.stop();
         startedCollector.stop();
         await startedKubelet.stop();
         await startedServer.close();
