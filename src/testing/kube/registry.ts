@@ -10,7 +10,7 @@ import { findResource, RESOURCES, type ResourceDefinition } from './resources.js
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { apiErrors, type StatusCause } from './status.js';
 import type { ObjectStore } from './store.js';
-import { apiVersionOf, nameCauses, nowSeconds, randomSuffix, type StrategyContext } from './strategy.js';
+import { apiVersionOf, nameCauses, nowSeconds, qualifiedKind, qualifiedResource, randomSuffix, type StrategyContext } from './strategy.js';
 import type { KubeObject, StoredObject } from './types.js';
 
 export interface ListOptions {
@@ -93,7 +93,7 @@ export class Registry implements StrategyContext {
 
   get(resource: string, namespace: string, name: string): StoredObject {
     const object = this.store.get(resource, namespace, name);
-    if (!object) throw apiErrors.notFound(resource, name);
+    if (!object) throw apiErrors.notFound(qualifiedResource(resourceOrThrow(resource)), name);
     return object;
   }
 
@@ -136,7 +136,7 @@ export class Registry implements StrategyContext {
     const metadata = object.metadata!;
     if (!metadata.name) {
       if (!metadata.generateName) {
-        throw apiErrors.invalid(definition.kind, '', [
+        throw apiErrors.invalid(qualifiedKind(definition), '', [
           { reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name' },
         ]);
       }
@@ -151,8 +151,9 @@ export class Registry implements StrategyContext {
     const request = { operation: 'CREATE' as const, definition, namespace, object };
     for (const plugin of this.admission) plugin.admit?.(request, this);
     const causes = (definition.validate ?? nameCauses)(object);
-    if (causes.length > 0) throw apiErrors.invalid(definition.kind, metadata.name, causes);
+    if (causes.length > 0) throw apiErrors.invalid(qualifiedKind(definition), metadata.name, causes);
     for (const plugin of this.admission) plugin.validate?.(request, this);
+    if (this.store.get(resource, definition.namespaced ? namespace : '', metadata.name)) throw apiErrors.alreadyExists(qualifiedResource(definition), metadata.name);
     const stored = this.store.insert(resource, definition.namespaced ? namespace : '', object as KubeObject & { apiVersion: string; kind: string });
     definition.afterCreate?.(stored, this);
     return stored;
@@ -168,7 +169,7 @@ export class Registry implements StrategyContext {
     const current = this.get(resource, namespace, name);
     const expected = object.metadata.resourceVersion;
     if (expected !== undefined && expected !== '' && expected !== current.metadata.resourceVersion) {
-      throw apiErrors.conflict(resource, name, 'the object has been modified; please apply your changes to the latest version and try again');
+      throw apiErrors.conflict(qualifiedResource(definition), name, 'the object has been modified; please apply your changes to the latest version and try again');
     }
     return this.commit(definition, current, object, subresource);
   }
@@ -182,7 +183,7 @@ export class Registry implements StrategyContext {
     }
     const expected = patched.metadata?.resourceVersion;
     if (expected !== undefined && expected !== current.metadata.resourceVersion) {
-      throw apiErrors.conflict(resource, name, 'the object has been modified; please apply your changes to the latest version and try again');
+      throw apiErrors.conflict(qualifiedResource(definition), name, 'the object has been modified; please apply your changes to the latest version and try again');
     }
     if (patched.metadata?.name !== name) {
       throw apiErrors.badRequest(`the name of the object (${String(patched.metadata?.name)}) does not match the name on the URL (${name})`);
@@ -199,11 +200,11 @@ export class Registry implements StrategyContext {
     const current = this.get(resource, namespace, name);
     const { preconditions } = options;
     if (preconditions?.uid && preconditions.uid !== current.metadata.uid) {
-      throw apiErrors.conflict(resource, name, `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${current.metadata.uid}`);
+      throw apiErrors.conflict(qualifiedResource(definition), name, `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${current.metadata.uid}`);
     }
     if (preconditions?.resourceVersion && preconditions.resourceVersion !== current.metadata.resourceVersion) {
       throw apiErrors.conflict(
-        resource,
+        qualifiedResource(definition),
         name,
         `Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`,
       );
@@ -290,7 +291,7 @@ export class Registry implements StrategyContext {
     const existing = this.store.get('namespaces', '', namespace);
     if (!existing) throw apiErrors.notFound('namespaces', namespace);
     if (existing.metadata.deletionTimestamp) {
-      throw apiErrors.forbidden(definition.name, name, `unable to create new content in namespace ${namespace} because it is being terminated`);
+      throw apiErrors.forbidden(qualifiedResource(definition), name, `unable to create new content in namespace ${namespace} because it is being terminated`);
     }
   }
 
@@ -342,7 +343,7 @@ export class Registry implements StrategyContext {
         meta.generation = JSON.stringify(next.spec) === JSON.stringify(current.spec) ? generation : generation + 1;
       }
       const causes = definition.validateUpdate ? definition.validateUpdate(next, current) : (definition.validate ?? nameCauses)(next);
-      if (causes.length > 0) throw apiErrors.invalid(definition.kind, current.metadata.name, causes);
+      if (causes.length > 0) throw apiErrors.invalid(qualifiedKind(definition), current.metadata.name, causes);
     }
     if (JSON.stringify(stripVolatile(next)) === JSON.stringify(stripVolatile(current))) return current;
     return this.settle(definition.name, namespace, next);

@@ -3,17 +3,29 @@
  * kind, kept in `kinds/` and `pod-strategy.ts`. Adding a kind is adding it here.
  */
 import { CONFIG_MAPS, EVENTS, namespacesDefinition, NODES, RESOURCE_QUOTAS, SECRETS, SERVICE_ACCOUNTS } from './kinds/core.js';
+import { CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, ROLE_BINDINGS, ROLES } from './kinds/rbac.js';
+import { SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_REVIEWS, SELF_SUBJECT_RULES_REVIEWS } from './kinds/reviews.js';
 import { PODS } from './pod-strategy.js';
 import { apiVersionOf, type ResourceDefinition } from './strategy.js';
 
 export type { ResourceDefinition } from './strategy.js';
 
-const NAMESPACED: ResourceDefinition[] = [PODS, SECRETS, CONFIG_MAPS, SERVICE_ACCOUNTS, EVENTS, RESOURCE_QUOTAS];
-
 export const RESOURCES: readonly ResourceDefinition[] = [
-  ...NAMESPACED,
-  namespacesDefinition(() => RESOURCES.filter((r) => r.namespaced)),
+  PODS,
+  SECRETS,
+  CONFIG_MAPS,
+  SERVICE_ACCOUNTS,
+  EVENTS,
+  RESOURCE_QUOTAS,
+  namespacesDefinition(() => RESOURCES.filter((r) => r.namespaced && !r.virtual)),
   NODES,
+  ROLES,
+  ROLE_BINDINGS,
+  CLUSTER_ROLES,
+  CLUSTER_ROLE_BINDINGS,
+  SELF_SUBJECT_ACCESS_REVIEWS,
+  SELF_SUBJECT_RULES_REVIEWS,
+  SELF_SUBJECT_REVIEWS,
 ];
 
 export function findResource(name: string): ResourceDefinition | undefined {
@@ -27,7 +39,7 @@ export function findResourceIn(group: string, version: string, name: string): Re
 
 /** The definition of an object's kind (owner references name `apiVersion` and `kind`). */
 export function resourceOfKind(kind: string, apiVersion?: string): ResourceDefinition | undefined {
-  return RESOURCES.find((r) => r.kind === kind && (apiVersion === undefined || apiVersionOf(r) === apiVersion));
+  return RESOURCES.find((r) => r.kind === kind && !r.virtual && (apiVersion === undefined || apiVersionOf(r) === apiVersion));
 }
 
 /** The API groups served besides the core group, with their versions, in discovery order. */

@@ -39,6 +39,8 @@ export interface ResourceDefinition {
   subresources: Record<string, Verb[]>;
   /** Field-selector labels and how to read each from an object. */
   fields: Record<string, (object: KubeObject) => string>;
+  /** Asked, never stored (access reviews): the API server answers a create itself. */
+  virtual?: boolean;
   /** Whether spec changes raise `metadata.generation` (kinds that a controller acts on). */
   tracksGeneration?: boolean;
   /** Defaults and server-set fields of a new object (PrepareForCreate and the defaulting funcs). */
@@ -61,6 +63,16 @@ export interface ResourceDefinition {
 
 export function apiVersionOf(definition: Pick<ResourceDefinition, 'group' | 'version'>): string {
   return definition.group ? `${definition.group}/${definition.version}` : definition.version;
+}
+
+/** `deployments.apps`: how error messages name a resource outside the core group. */
+export function qualifiedResource(definition: Pick<ResourceDefinition, 'group' | 'name'>): string {
+  return definition.group ? `${definition.name}.${definition.group}` : definition.name;
+}
+
+/** `Deployment.apps`: how 422 messages name a kind outside the core group. */
+export function qualifiedKind(definition: Pick<ResourceDefinition, 'group' | 'kind'>): string {
+  return definition.group ? `${definition.kind}.${definition.group}` : definition.kind;
 }
 
 export const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
