@@ -31,5 +31,23 @@ export { callSignal } from './runner/call-context.js';
 export { startNode, ClusterNode, type NodeEvents, type ModuleSpecifier, type RequestOptions } from './cluster/node.js';
 export type { NodeOptions, TlsOptions } from './cluster/options.js';
 export { DEFAULT_PORT } from './cluster/address.js';
-export type { LogLevel, LogSink } from './log.js';
+/** Opt-in: nact actors take several queued messages per event-loop turn (order, supervision, query kept). */
+export { enableBatchedDelivery, disableBatchedDelivery, batchedDeliveryEnabled, type BatchedDeliveryOptions } from './cluster/batched-delivery.js';
+export type { LogLevel, LogSink, LogFields, StructuredLogger } from './log.js';
+export {
+  CHANNELS,
+  type CallMessage,
+  type BootMessage,
+  type RunnerUpMessage,
+  type RunnerDownMessage,
+  type LinkUpMessage,
+  type LinkDownMessage,
+  type LinkTrafficMessage,
+  type HandshakeRefusedMessage,
+  type QueueOverloadMessage,
+  type PoolStartMessage,
+  type PoolStopMessage,
+  type PoolSnapshot,
+} from './diagnostics.js';
+export { enableMetrics, type Metrics, type MetricsOptions, type MeterProviderLike, type MeterLike } from './metrics.js';
 export * from './errors.js';
