@@ -72,7 +72,7 @@ export async function k8sBenchmarks(ctx: BenchContext): Promise<Row[]> {
     const burst = async (kind: 'k8s' | 'process'): Promise<number> => {
       const start = performance.now();
       const pool = await Pool.start({
-        name: `burst-${kind}-${++seq}`, backend: backends[kind](), node: parent, min: BURST, max: BURST, bootTimeout: 120_000, shutdownTimeout: 1000, log: 'warn',
+        name: `burst-${kind}-${++seq}`, backend: backends[kind](), node: parent, min: BURST, max: BURST, bootTimeout: 180_000, failsafeTimeout: 180_000, shutdownTimeout: 1000, log: 'warn',
       });
       const ms = performance.now() - start;
       await pool.stop();
