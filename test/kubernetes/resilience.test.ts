@@ -5,6 +5,7 @@ import { KubernetesClient } from '../../src/backends/kubernetes/client.js';
 import { PodWatcher } from '../../src/backends/kubernetes/pod-watcher.js';
 import type { Pool } from '../../src/flame/pool.js';
 import { RunnerDownError } from '../../src/errors.js';
+import { startNode } from '../../src/cluster/node.js';
 import { createLogger, type LogLevel } from '../../src/log.js';
 import { startPool } from '../helpers/pools.js';
 import { nextEvent, settlesWithin, waitFor } from '../helpers/wait.js';
@@ -88,6 +89,34 @@ describe('KubernetesBackend on a real cluster\'s bad days', function () {
     await waitFor(async () => (await runnerPods(bed.api, 'flaky-deletes')).length === 0, 'the runner pod to be gone', 10_000, 100);
     const secrets = await bed.api.listNamespacedSecret({ namespace: NAMESPACE, labelSelector: 'flame-actors/pool=flaky-deletes' });
     expect(secrets.items).to.have.length(0);
+  });
+
+  it('with omitOwnerReference, Pool.start deletes the runner pods and cookie Secret of a parent pod that died without pool.stop()', async function () {
+    const dead = `shop-bad-${++parents}`;
+    await bed.createParentPod(dead);
+    const leaky = await startPool({
+      name: 'orphaned', backend: new KubernetesBackend(bed.options(dead, { omitOwnerReference: true })), node: bed.node, min: 1, max: 1, shutdownTimeout: 1000, log: false,
+    });
+    const [orphan] = await runnerPods(bed.api, 'orphaned');
+    // The parent pod dies (its process would be gone with it: this pool is never stopped before the sweep).
+    await bed.api.deleteNamespacedPod({ namespace: NAMESPACE, name: dead, gracePeriodSeconds: 0 });
+    expect((await runnerPods(bed.api, 'orphaned')).map((p) => p.metadata!.name), 'nothing cascades without an owner').to.include(orphan!.metadata!.name);
+    // The new parent's pool has the same name: another app process, with its own node.
+    const restarted = `shop-bad-${++parents}`;
+    await bed.createParentPod(restarted);
+    const otherNode = await startNode({ name: 'shop2@127.0.0.1', port: 0, cookie: 'c0ffee', log: false });
+    try {
+      const next = await startPool({
+        name: 'orphaned', backend: new KubernetesBackend(bed.options(restarted, { omitOwnerReference: true })), node: otherNode, max: 1, shutdownTimeout: 1000, log: false,
+      });
+      await waitFor(async () => !(await runnerPods(bed.api, 'orphaned')).some((p) => p.metadata!.name === orphan!.metadata!.name), 'the orphan to be deleted', 10_000, 100);
+      const secrets = await bed.api.listNamespacedSecret({ namespace: NAMESPACE, labelSelector: 'flame-actors/pool=orphaned' });
+      expect(secrets.items.map((x) => x.metadata!.name)).not.to.include(`${dead}-orphaned-flame-cookie`);
+      await next.stop();
+    } finally {
+      await leaky.stop();
+      await otherNode.stop();
+    }
   });
 
   it('pool.stop() ends within its deadline when deletes never succeed, and reports what is left', async function () {
