@@ -231,27 +231,36 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   monitor(node: string, onDown: (reason: Error) => void): () => void {
     const name = parseNodeName(node).node;
     let active = true;
-    const listener = (down: string, reason: Error) => {
-      if (down !== name || !active) return;
+    const watcher = (reason: Error) => {
+      if (!active) return;
       cancel();
       onDown(reason);
     };
     const cancel = () => {
       active = false;
-      this.off('nodedown', listener);
+      const set = this.#monitors.get(name);
+      set?.delete(watcher);
+      if (set?.size === 0) this.#monitors.delete(name);
+      if (this.#monitors.size === 0) this.off('nodedown', this.#notifyMonitors);
     };
     if (this.#peers.get(name)?.state !== 'up') {
-      queueMicrotask(() => {
-        if (active) {
-          cancel();
-          onDown(new NodeDownError(`node ${name} is not connected`, { details: { node: name } }));
-        }
-      });
+      queueMicrotask(() => watcher(new NodeDownError(`node ${name} is not connected`, { details: { node: name } })));
     } else {
-      this.on('nodedown', listener);
+      // One 'nodedown' listener serves every monitor (a pool retiring many runners at once
+      // would otherwise add one listener per runner and trip MaxListenersExceededWarning).
+      if (this.#monitors.size === 0) this.off('nodedown', this.#notifyMonitors).on('nodedown', this.#notifyMonitors);
+      const set = this.#monitors.get(name) ?? new Set();
+      set.add(watcher);
+      this.#monitors.set(name, set);
     }
     return cancel;
   }
+
+  readonly #monitors = new Map<string, Set<(reason: Error) => void>>();
+  readonly #notifyMonitors = (down: string, reason: Error): void => {
+    const set = this.#monitors.get(down);
+    if (set) for (const watcher of [...set]) watcher(reason);
+  };
 
   /** A ref to the actor at `path` (names from the system down) on `node`, for nact's dispatch/query/stop. */
   remoteRef<Msg = unknown>(node: string, path: string[] | string): Ref<Msg> {
