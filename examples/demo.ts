@@ -96,7 +96,7 @@ function bar(filled: number, total: number, width: number, on = 'â–ˆ', off = 'â–
   return on.repeat(n) + off.repeat(width - n);
 }
 
-const STATE_STYLE: Record<RunnerStatus['state'], Style> = { booting: 'yellow', ready: 'green', draining: 'magenta', stopped: 'gray' };
+const STATE_STYLE: Record<RunnerStatus['state'], Style> = { booting: 'yellow', ready: 'green', draining: 'magenta', lost: 'red', stopped: 'gray' };
 
 function frame(): string {
   const lines = [

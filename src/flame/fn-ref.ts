@@ -29,12 +29,27 @@ export type ShippedFunction =
   | { readonly kind: 'closure'; readonly source: string; readonly hash: string }
   | { readonly kind: 'module'; readonly module: string; readonly export: string };
 
-/** Parameters of a function, or of the function a {@link ModuleRef} points to. */
-export type FnArgs<F> = F extends ModuleRef<infer G extends AnyFunction>
-  ? Parameters<G>
-  : F extends (...args: infer A) => unknown
-    ? A
-    : never;
+/**
+ * True for a parameter list that says nothing: `never[]`, the parameters of {@link AnyFunction}
+ * (an untyped `moduleRef(url, 'name')`).
+ */
+type Untyped<P extends readonly unknown[]> = number extends P['length'] ? ([P[number]] extends [never] ? true : false) : false;
+
+/** Parameters, or `unknown[]` when the function type says nothing about them. */
+type ArgsOf<P extends readonly unknown[]> = Untyped<P> extends true ? unknown[] : P;
+
+/** The function a function type or a {@link ModuleRef} type stands for. */
+type FnOf<F> = F extends ModuleRef<infer G extends AnyFunction> ? G : F extends AnyFunction ? F : never;
+
+/** Parameters of a function, or of the function a {@link ModuleRef} points to (`unknown[]` for an untyped ref). */
+export type FnArgs<F> = [FnOf<F>] extends [never] ? never : ArgsOf<Parameters<FnOf<F>>>;
+
+/** Parameters of an actor factory after its first, the parent ref `placeChild` passes. */
+export type FactoryArgs<F> = [FnOf<F>] extends [never]
+  ? never
+  : Parameters<FnOf<F>> extends readonly [unknown?, ...infer Rest]
+    ? ArgsOf<Rest>
+    : unknown[];
 
 /** Awaited return type of a function, or of the function a {@link ModuleRef} points to. */
 export type FnResult<F> = F extends ModuleRef<infer G extends AnyFunction>
@@ -53,14 +68,14 @@ const madeRefs = new WeakSet<object>();
 export function moduleRef<F extends AnyFunction = AnyFunction>(module: string | URL, exportName: string): ModuleRef<F> {
   if (typeof exportName !== 'string' || exportName === '') {
     throw new InvalidOptionError(`moduleRef: the export name must be a non-empty string, got ${describeValue(exportName)}`, {
-      details: { option: 'exportName' },
+      option: 'exportName', expected: 'a non-empty string',
     });
   }
   let specifier: string;
   if (module instanceof URL) specifier = module.href;
   else if (typeof module !== 'string' || module === '') {
     throw new InvalidOptionError(`moduleRef: the module must be a URL, an absolute path or a package name, got ${describeValue(module)}`, {
-      details: { option: 'module' },
+      option: 'module', expected: 'a URL, an absolute path or a package name',
     });
   } else if (isAbsolute(module)) specifier = pathToFileURL(module).href;
   else if (module.startsWith('.')) {

@@ -102,7 +102,7 @@ export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
   const r = new OptionReader('Pool.start', input, KEYS);
   if (!r.has('max')) {
     throw new InvalidOptionError('Pool.start: option "max" is required: the most runners the pool may run at once (an integer >= 1)', {
-      details: { option: 'max' },
+      option: 'max', expected: 'an integer >= 1',
     });
   }
   const max = r.int('max', 1, 1);

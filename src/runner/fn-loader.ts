@@ -34,6 +34,13 @@ export class FunctionLoader {
     this.#referrer = pathToFileURL(join(options.resolveFrom ?? process.cwd(), '[flame-fn].js')).href;
   }
 
+  /** Where a shipped function's code lives, as stack traces name it (best effort, for attribution). */
+  origin(shipped: ShippedFunction): string {
+    if (shipped?.kind === 'closure') return closureUrl(String(shipped.hash));
+    if (shipped?.kind === 'module') return String(shipped.module);
+    return '';
+  }
+
   /**
    * Resolves a shipped function to a callable. Always asynchronous (even for a cached closure,
    * where it costs one microtask), so bad input is always a rejection with a FlameError.
@@ -63,7 +70,7 @@ export class FunctionLoader {
     let fn: unknown;
     try {
       // The directive matches the parent, which checked the source as (strict) module code.
-      fn = vm.compileFunction(`'use strict'; return (${source}\n)\n//# sourceURL=flame://fn/${hash}.js`, [], {
+      fn = vm.compileFunction(`'use strict'; return (${source}\n)\n//# sourceURL=${closureUrl(hash)}`, [], {
         filename: this.#referrer,
         importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
       })();
@@ -117,4 +124,9 @@ export class FunctionLoader {
       );
     }
   }
+}
+
+/** The name a closure has in stack traces. */
+function closureUrl(hash: string): string {
+  return `flame://fn/${hash}.js`;
 }

@@ -2,11 +2,21 @@ import { expect } from 'chai';
 import { resolvePoolOptions, resolveCallOptions, type PoolOptions } from '../../src/flame/options.js';
 import { Pool } from '../../src/flame/pool.js';
 import { ProcessBackend } from '../../src/backends/process/backend.js';
-import { InvalidOptionError } from '../../src/errors.js';
+import { InvalidOptionError, PoolStoppedError } from '../../src/errors.js';
 import { startPool } from '../helpers/pools.js';
 
 function rejects(options: unknown, pattern: RegExp): void {
   expect(() => resolvePoolOptions(options as PoolOptions)).to.throw(InvalidOptionError, pattern);
+}
+
+function captured(run: () => unknown): InvalidOptionError {
+  try {
+    run();
+  } catch (error) {
+    expect(error).to.be.instanceOf(InvalidOptionError);
+    return error as InvalidOptionError;
+  }
+  return expect.fail('no InvalidOptionError thrown');
 }
 
 describe('Pool options', function () {
@@ -44,6 +54,32 @@ describe('Pool options', function () {
     rejects({ max: 2, node: {} }, /"node" must be a ClusterNode from startNode\(\)/);
     rejects({ max: 2, maxConcurency: 3 }, /unknown option "maxConcurency"; allowed options are: .*maxConcurrency/);
     rejects('fast', /options must be an object \(got "fast"\)/);
+  });
+
+  it('suggests the option a near-miss name was meant to be, for every options object', function () {
+    const typo = (() => resolvePoolOptions({ max: 2, maxConcurency: 3 } as never)) as () => never;
+    expect(typo).to.throw(InvalidOptionError, /unknown option "maxConcurency"; allowed options are: .*\. Did you mean "maxConcurrency"\?$/);
+    const error = captured(typo);
+    expect(error).to.include({ option: 'maxConcurency', suggestion: 'maxConcurrency' });
+    expect(captured(() => resolvePoolOptions({ max: 2, IdleShutdownAfter: 1 } as never))).to.include({ suggestion: 'idleShutdownAfter' });
+    expect(captured(() => resolvePoolOptions({ max: 2, bootTimout: 1 } as never))).to.include({ suggestion: 'bootTimeout' });
+    expect(captured(() => resolveCallOptions('pool.call', { timout: 5 } as never, 1000))).to.include({ suggestion: 'timeout' });
+    expect(captured(() => new ProcessBackend({ stdoi: 'ignore' } as never)).message).to.match(/Did you mean "stdio"\?/);
+    const unrelated = captured(() => resolvePoolOptions({ max: 2, colour: 'red' } as never));
+    expect(unrelated.suggestion).to.equal(undefined);
+    expect(unrelated.message).to.not.match(/Did you mean/);
+  });
+
+  it('refuses call and cast arguments that are not an array, and a cast after stop, at once', async function () {
+    const pool = await startPool({ name: 'bad-args', backend: new ProcessBackend({ stdio: 'ignore' }), max: 1 });
+    const error = await pool.call((x: number) => x, 5 as never).then(() => undefined, (e: unknown) => e);
+    expect(error).to.be.instanceOf(InvalidOptionError).and.include({ option: 'args' });
+    expect((error as Error).message).to.match(/pool\.call: the arguments must be an array, e\.g\. pool\.call\(fn, \[5\]\)/);
+    expect(() => pool.cast((x: string) => x, 'a' as never)).to.throw(InvalidOptionError, /pool\.cast: the arguments must be an array/);
+    await pool.placeChild((p: unknown) => p, {} as never).then(() => expect.fail('placeChild accepted an object as arguments'), (e: unknown) => expect(e).to.be.instanceOf(InvalidOptionError));
+    expect(pool.status().runners).to.have.length(0);
+    await pool.stop();
+    expect(() => pool.cast(() => 1)).to.throw(PoolStoppedError, /pool bad-args is stopped and takes no new work/);
   });
 
   it('validates per-call options', function () {

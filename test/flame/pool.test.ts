@@ -7,6 +7,7 @@ import { ProcessBackend } from '../../src/backends/process/backend.js';
 import { LocalBackend } from '../../src/backends/local/backend.js';
 import { moduleRef } from '../../src/flame/fn-ref.js';
 import type { PoolOptions } from '../../src/flame/options.js';
+import type { Backend, BackendContext, RunnerInstance, RunnerSpec } from '../../src/flame/backend.js';
 import { startNode } from '../../src/cluster/node.js';
 import { Pool } from '../../src/flame/pool.js';
 import {
@@ -23,6 +24,26 @@ const slow = moduleRef<typeof Jobs.slow>(JOBS, 'slow');
 const cooperative = moduleRef<typeof Jobs.cooperative>(JOBS, 'cooperative');
 const fail = moduleRef<typeof Jobs.fail>(JOBS, 'fail');
 const markedCounter = moduleRef(JOBS, 'markedCounter');
+
+/** Delegates to a real backend for the first `ok` boots, then refuses every boot. */
+class FailingBoots implements Backend {
+  readonly name = 'process';
+  boots = 0;
+  constructor(readonly inner: Backend, readonly ok: number) {}
+  init(context: BackendContext): Promise<void> {
+    return this.inner.init(context);
+  }
+  boot(spec: RunnerSpec, signal: AbortSignal): Promise<RunnerInstance> {
+    if (++this.boots > this.ok) return Promise.reject(new Error('no capacity left'));
+    return this.inner.boot(spec, signal);
+  }
+  shutdown(runner: RunnerInstance): Promise<void> {
+    return this.inner.shutdown(runner);
+  }
+  dispose(): Promise<void> {
+    return this.inner.dispose();
+  }
+}
 
 function options(extra: Partial<PoolOptions> & { max: number }): PoolOptions {
   return { backend: new ProcessBackend({ stdio: 'ignore' }), shutdownTimeout: 1000, failsafeTimeout: 3000, ...extra };
@@ -212,6 +233,20 @@ describe('Pool', function () {
       expect((error as Error).message).to.match(/3 runner boots failed in a row/);
     });
 
+    it('serves waiting callers from a busy healthy runner while every new boot fails, instead of failing them with BootError', async function () {
+      const backend = new FailingBoots(new ProcessBackend({ stdio: 'ignore' }), 1);
+      const pool = await startPool({ name: 'busy-healthy', backend, min: 1, max: 3, maxConcurrency: 1, shutdownTimeout: 1000 });
+      let bootFailures = 0;
+      pool.on('bootFailed', () => bootFailures++);
+      const [healthy] = runnerPids(pool);
+      const busy = pool.call(slow, [4000]);
+      const waiters = [pool.call(pid), pool.call(pid), pool.call(pid)];
+      await waitFor(() => bootFailures >= 3, 'three boots to fail while the only runner is busy', 8000);
+      expect(pool.status().runners.map((r) => r.state)).to.deep.equal(['ready']);
+      expect(await busy).to.equal(healthy);
+      expect(await Promise.all(waiters)).to.deep.equal([healthy, healthy, healthy]);
+    });
+
     it('rejects a call whose runner is SIGKILLed mid-call with RunnerDownError, and recovers', async function () {
       const pool = await startPool(options({ name: 'killed', max: 1 }));
       const victim = await pool.call(pid);
@@ -221,6 +256,8 @@ describe('Pool', function () {
       const { error, ms } = await running;
       expect(error).to.be.instanceOf(RunnerDownError);
       expect((error as RunnerDownError).code).to.equal('FLAME_ERR_RUNNER_DOWN');
+      expect(error).to.include({ runner: 'killed-1', attempts: 1 });
+      expect((error as RunnerDownError).node).to.match(/^killed-1@127\./);
       expect(ms).to.be.below(5000);
       const next = await pool.call(pid);
       expect(next).to.not.equal(victim);
@@ -231,7 +268,7 @@ describe('Pool', function () {
       await pool.call(pid);
       const marker = join(dir, 'timeout');
       const error = await pool.call(cooperative, [marker], { timeout: 400 }).then(() => undefined, (e: unknown) => e);
-      expect(error).to.be.instanceOf(CallTimeoutError);
+      expect(error).to.be.instanceOf(CallTimeoutError).and.include({ runner: 'timeout-1', timeout: 400 });
       await waitFor(() => existsSync(marker), 'the remote work to observe its cancellation');
       expect(readFileSync(marker, 'utf8')).to.match(/^cancelled: call exceeded its deadline/);
       expect(pool.status().runners[0]!.load).to.equal(0);
@@ -268,7 +305,7 @@ describe('Pool', function () {
       await pool.call(pid);
       const busy = pool.call(slow, [1500]);
       const error = await pool.call(pid, [], { timeout: 300 }).then(() => undefined, (e: unknown) => e);
-      expect(error).to.be.instanceOf(CheckoutTimeoutError);
+      expect(error).to.be.instanceOf(CheckoutTimeoutError).and.include({ atMax: true, max: 1 });
       expect((error as Error).message).to.match(/pool at-max is at max \(1 runners x 1 slots, all busy\)/);
       await busy;
     });

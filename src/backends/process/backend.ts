@@ -27,6 +27,9 @@ interface ProcessRunner extends RunnerInstance {
   exited: Promise<void>;
 }
 
+/** How long an exit is waited for after SIGKILL (a process stuck in the kernel may take a while). */
+const KILL_GRACE = 2000;
+
 const RUNNER_MAIN = fileURLToPath(new URL('../../runner/main.js', import.meta.url));
 /**
  * Runners are many, mostly idle, and booted on a caller's critical path:
@@ -88,19 +91,26 @@ export class ProcessBackend implements Backend {
       if (this.#stdio === 'inherit') process.stderr.write(chunk);
       tail = (tail + chunk.toString()).slice(-STDERR_TAIL);
     });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const runner: ProcessRunner = { id: spec.id, description: `pid ${child.pid} on ${env.POD_IP}`, child, exited, shutdownTimeout: spec.shutdownTimeout };
-    this.#runners.add(runner);
-    child.once('exit', (code, sig) => {
-      this.#runners.delete(runner);
-      const how = sig ? `was killed by ${sig}` : `exited with code ${code}`;
-      const last = tail.trim().split('\n').slice(-3).join(' | ');
-      this.#context?.runnerExited(spec.id, `runner process ${child.pid} ${how}${last ? `: ${last}` : ''}`);
+    // A process that never started (ENOENT, EACCES) emits 'error' and 'close' but never 'exit':
+    // the first of 'exit' and 'close' ends it, so nothing waits on an exit that cannot come.
+    const exited = new Promise<string>((resolve) => {
+      child.once('exit', (code, sig) => resolve(sig ? `was killed by ${sig}` : `exited with code ${code}`));
+      child.once('close', (code, sig) => resolve(sig ? `was killed by ${sig}` : `exited with code ${code}`));
     });
-    await new Promise<void>((resolve, reject) => {
+    const spawned = new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', (error) => reject(new BootError(`cannot start runner process ${this.#command.join(' ')}: ${error.message}`, { cause: error })));
     });
+    spawned.catch(() => {});
+    const runner: ProcessRunner = { id: spec.id, description: `pid ${child.pid} on ${env.POD_IP}`, child, exited: exited.then(() => {}), shutdownTimeout: spec.shutdownTimeout };
+    this.#runners.add(runner);
+    void exited.then((how) => {
+      this.#runners.delete(runner);
+      if (child.pid === undefined) return; // never started: boot() rejects with the spawn error
+      const why = errorLine(tail);
+      this.#context?.runnerExited(spec.id, `runner process ${child.pid} ${how}${why ? `: ${why}` : ''}`);
+    });
+    await spawned;
     signal.addEventListener('abort', () => void this.shutdown(runner), { once: true });
     return runner;
   }
@@ -109,17 +119,41 @@ export class ProcessBackend implements Backend {
   async shutdown(instance: RunnerInstance): Promise<void> {
     const runner = instance as ProcessRunner;
     const { child } = runner;
-    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), runner.shutdownTimeout + 1000);
-    await runner.exited;
+    await bounded(runner.exited, runner.shutdownTimeout + 1000 + KILL_GRACE);
     clearTimeout(timer);
   }
 
+  /** SIGKILLs what is left; resolves within a few seconds whatever state the processes are in. */
   async dispose(): Promise<void> {
     await Promise.all([...this.#runners].map((r) => {
-      r.child.kill('SIGKILL');
-      return r.exited;
+      if (r.child.pid !== undefined) r.child.kill('SIGKILL');
+      return bounded(r.exited, KILL_GRACE);
     }));
+    this.#runners.clear();
   }
+}
+
+/** Resolves when `promise` does or after `ms`, whichever comes first. */
+function bounded(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The line that says why a runner died, from the end of its stderr: a line of ours (`flame
+ * runner: ...`), else Node's own report of the fatal error (`TypeError: ...`, `FATAL ERROR:
+ * ...`, `[UnhandledPromiseRejection: ...]`), else the last line that is not a stack frame nor
+ * Node's version banner.
+ */
+export function errorLine(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trimEnd()).filter((l) => l.trim() !== '');
+  const last = (test: (line: string) => boolean) => [...lines].reverse().find(test);
+  const ours = last((l) => l.startsWith('flame runner: '));
+  if (ours) return ours.slice('flame runner: '.length);
+  const fatal = last((l) => /^(\[?[A-Z]\w*(Error|Exception|Rejection)\b|FATAL ERROR:|Error\b)/.test(l));
+  if (fatal) return fatal;
+  return lines.filter((l) => !/^\s+at /.test(l) && !/^Node\.js v\d/.test(l) && l.trim() !== '^').at(-1) ?? '';
 }
