@@ -108,7 +108,7 @@ async function spawnConnect(samples: number): Promise<number> {
   return median(times);
 }
 
-async function coldCall(ctx: BenchContext, samples: number): Promise<number> {
+export async function coldCall(ctx: BenchContext, samples: number): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < samples; i++) {
     const pool = await Pool.start({ name: `bench-cold-${i}`, backend: ctx.backend(), max: 1, shutdownTimeout: 1000, log: 'warn' });
@@ -124,7 +124,7 @@ async function coldCall(ctx: BenchContext, samples: number): Promise<number> {
 }
 
 /** Resident memory of a runner process that booted, ran one call and sat idle for a second (process backend). */
-async function idleRunnerRss(ctx: BenchContext): Promise<number> {
+export async function idleRunnerRss(ctx: BenchContext): Promise<number> {
   const pool = await Pool.start({ name: 'bench-idle', backend: ctx.backend(), min: 1, max: 1, shutdownTimeout: 1000, idleShutdownAfter: Infinity, log: 'warn' });
   try {
     await pool.call(() => 1);

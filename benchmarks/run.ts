@@ -11,6 +11,7 @@
  */
 import { clusterBenchmarks, clusterComparisons } from './cluster.bench.js';
 import { flameBenchmarks, flameComparisons } from './flame.bench.js';
+import { peersBenchmarks, peersComparisons } from './peers.bench.js';
 import { compare, type Row } from './report.js';
 import type { BenchContext, BackendName, Chart, Suite } from './suite.js';
 
@@ -25,6 +26,7 @@ suites.push({
     ? { messages: 30_000, roundTrips: 2_000, pipelined: 10_000, repetitions: 1 }
     : { messages: 300_000, roundTrips: 10_000, pipelined: 100_000, repetitions: 3 }, ctx.progress),
 });
+suites.push({ name: 'peers', backends: LOCAL_ONLY, comparisons: peersComparisons, run: (ctx) => peersBenchmarks(ctx) });
 
 export interface BenchSelection extends Omit<BenchContext, 'progress' | 'chart'> {
   /** Suite names, or `['all']`; default: the suites marked `byDefault`. */

@@ -268,9 +268,57 @@ export class ParentTokenError extends FlameError {
   override readonly code = 'FLAME_ERR_PARENT_TOKEN';
 }
 
-/** The Kubernetes API server refused a request (status, reason and message from its `Status`). */
+/** What a Kubernetes request was, and what the API server answered. */
+export interface KubernetesErrorFields {
+  /** The HTTP status; 0 when the API server could not be reached. */
+  statusCode: number;
+  /** The `reason` of the server's `Status` (`Forbidden`, `NotFound`, `AlreadyExists`...), or `Unreachable`. */
+  reason: string;
+  /** Why a 403 was refused: `rbac` (a missing grant), `admission` (Pod Security, a webhook), `quota` (ResourceQuota), `limits` (LimitRange). */
+  refusal?: 'rbac' | 'admission' | 'quota' | 'limits';
+  verb?: string;
+  resource?: string;
+  namespace?: string;
+  name?: string;
+}
+
+/**
+ * The Kubernetes API server refused a request (status, reason and message from its `Status`).
+ * The typed fields live in `details` too, so they survive the wire.
+ */
 export class KubernetesError extends FlameError {
   override readonly code = 'FLAME_ERR_KUBERNETES';
+
+  constructor(message: string, options: FlameErrorOptions & { fields?: KubernetesErrorFields } = {}) {
+    const { fields, ...rest } = options;
+    super(message, { ...rest, details: { ...(fields ? { ...fields, status: fields.statusCode } : {}), ...(rest.details ?? {}) } });
+  }
+
+  get statusCode(): number {
+    const value = this.details.statusCode ?? this.details.status;
+    return typeof value === 'number' ? value : 0;
+  }
+
+  get reason(): string {
+    return typeof this.details.reason === 'string' ? this.details.reason : '';
+  }
+
+  get refusal(): KubernetesErrorFields['refusal'] {
+    const value = this.details.refusal;
+    return value === 'rbac' || value === 'admission' || value === 'quota' || value === 'limits' ? value : undefined;
+  }
+
+  get verb(): string | undefined {
+    return typeof this.details.verb === 'string' ? this.details.verb : undefined;
+  }
+
+  get resource(): string | undefined {
+    return typeof this.details.resource === 'string' ? this.details.resource : undefined;
+  }
+
+  get namespace(): string | undefined {
+    return typeof this.details.namespace === 'string' ? this.details.namespace : undefined;
+  }
 }
 
 /** An optional peer dependency a feature needs is not installed (e.g. `@opentelemetry/api` for `enableMetrics`). */

@@ -29,6 +29,8 @@ export { callSignal } from './runner/call-context.js';
 export { startNode, ClusterNode, type NodeEvents, type ModuleSpecifier, type RequestOptions } from './cluster/node.js';
 export type { NodeOptions, TlsOptions } from './cluster/options.js';
 export { DEFAULT_PORT } from './cluster/address.js';
+/** Opt-in: nact actors take several queued messages per event-loop turn (order, supervision, query kept). */
+export { enableBatchedDelivery, disableBatchedDelivery, batchedDeliveryEnabled, type BatchedDeliveryOptions } from './cluster/batched-delivery.js';
 export type { LogLevel, LogSink, LogFields, StructuredLogger } from './log.js';
 export {
   CHANNELS,

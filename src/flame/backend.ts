@@ -49,6 +49,10 @@ export interface Backend {
   shutdown(runner: RunnerInstance): Promise<void>;
   /** The pool is stopping: release anything left. */
   dispose(): Promise<void>;
+  /** The pool's `bootTimeout` when the pool sets none (a pod may wait for a new node; a process does not). */
+  readonly defaultBootTimeout?: number;
+  /** What a runner that is still booting waits for (a pod's scheduler or kubelet message), for `BootTimeoutError`. */
+  describeBoot?(runnerId: string): string | undefined;
 }
 
 let defaultFactory: (() => Backend | Promise<Backend>) | undefined;

@@ -54,6 +54,8 @@ export class Pool extends EventEmitter<PoolEvents> {
     let backend: Backend;
     try {
       backend = o.backend ?? (await resolveDefaultBackend());
+      // A backend may need a longer default deadline (a pod may wait for a new node and an image pull).
+      if (options.bootTimeout === undefined && backend.defaultBootTimeout !== undefined) o.bootTimeout = backend.defaultBootTimeout;
       pool = new Pool({ o, backend, node, ownsNode, logger });
     } catch (error) {
       if (ownsNode) await releaseParentNode(node);

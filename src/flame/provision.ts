@@ -42,7 +42,8 @@ export class Provisioner {
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const error = new BootTimeoutError(`runner ${runner.id} did not boot and connect back within bootTimeout (${timeout} ms)${runner.instance ? ` (${runner.instance.description})` : ''}`);
+        const where = runner.instance?.description ?? this.#backend.describeBoot?.(runner.id);
+        const error = new BootTimeoutError(`runner ${runner.id} did not boot and connect back within bootTimeout (${timeout} ms)${where ? ` (${where})` : ''}`);
         controller.abort(error);
         reject(error);
       }, timeout);
