@@ -3,6 +3,7 @@
  * `flame-actors <command>`: the package's command line (`bin` in package.json).
  *   bench      measure pools on a backend (src/cli/bench.ts)
  *   emulator   run the emulated Kubernetes cluster (src/testing/kube/cli.ts)
+ *   status     print the pools of a running app (src/cli/status.ts, src/status.ts)
  */
 import { isFlameError } from '../errors.js';
 
@@ -11,6 +12,7 @@ const USAGE = `Usage: flame-actors <command> [options]
 Commands:
   bench      measure throughput and latency of pools on a backend (flame-actors bench --help)
   emulator   run an emulated Kubernetes cluster on this machine (flame-actors emulator --help)
+  status     print the pools of a running app that opened serveStatus() (flame-actors status --help)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -19,6 +21,11 @@ async function main(argv: string[]): Promise<number> {
     case 'bench': {
       const { bench } = await import('./bench.js');
       await bench(rest);
+      return 0;
+    }
+    case 'status': {
+      const { status } = await import('./status.js');
+      await status(rest);
       return 0;
     }
     case 'emulator': {
