@@ -6,6 +6,7 @@
  *   status     print the pools of a running app (src/cli/status.ts, src/status.ts)
  */
 import { isFlameError } from '../errors.js';
+import { isRunner } from '../flame/parent.js';
 
 const USAGE = `Usage: flame-actors <command> [options]
 
@@ -44,7 +45,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
+// Started by a pool as a runner (FLAME_PARENT set): in a cluster, runner pods are built from the
+// pod running `flame-actors bench`, with its command, so the command doubles as the runner.
+const ran = isRunner() ? import('../runner/runner.js').then(async ({ startRunner }) => {
+  await startRunner();
+  return -1; // the runner ends the process when its terminator says so
+}) : main(process.argv.slice(2));
+
+ran.then(
   (code) => {
     // Benchmarks leave nothing running, but a backend's keep-alive sockets may hold the loop a while.
     if (code >= 0) process.stdout.write('', () => process.exit(code));
