@@ -49,5 +49,6 @@ export {
   type PoolStopMessage,
   type PoolSnapshot,
 } from './diagnostics.js';
+export { serveStatus, statusReport, type StatusServer, type StatusServerOptions, type StatusReport, type PoolReport } from './status.js';
 export { enableMetrics, type Metrics, type MetricsOptions, type MeterProviderLike, type MeterLike } from './metrics.js';
 export * from './errors.js';
