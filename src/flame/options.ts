@@ -48,6 +48,13 @@ export interface PoolOptions {
    * Only for idempotent work. Default 0 (at most once).
    */
   retries?: number;
+  /**
+   * Largest message between this pool and its runners, in bytes: a call's arguments, its result,
+   * a placed actor's messages. Runners get it in their parent token; the parent node must allow
+   * it too (the shared node is started with it; a `node` of yours needs `startNode({ maxPayload })`
+   * at least as large). Default 16 MiB.
+   */
+  maxPayload?: number;
   /** Called when a boot starts. Errors are caught and logged. */
   onGrowStart?: (info: PoolSizeInfo) => void;
   /** Called when a boot ends, with the error if it failed. Errors are caught and logged. */
@@ -76,6 +83,7 @@ export interface ResolvedPoolOptions {
   singleUse: boolean;
   maxQueue: number;
   retries: number;
+  maxPayload: number;
   onGrowStart: ((info: PoolSizeInfo) => void) | undefined;
   onGrowEnd: ((error: Error | undefined, info: PoolSizeInfo) => void) | undefined;
   onShrink: ((info: PoolSizeInfo & { reason: string }) => void) | undefined;
@@ -100,12 +108,14 @@ export const POOL_DEFAULTS = {
   singleUse: false,
   maxQueue: Infinity,
   retries: 0,
+  maxPayload: 16 * 1024 * 1024,
   log: false as LogLevel | false,
 } as const;
 
 const KEYS = [
   'name', 'backend', 'min', 'max', 'maxConcurrency', 'idleShutdownAfter', 'minIdleShutdownAfter', 'bootTimeout',
-  'timeout', 'shutdownTimeout', 'failsafeTimeout', 'singleUse', 'maxQueue', 'retries', 'onGrowStart', 'onGrowEnd', 'onShrink',
+  'timeout', 'shutdownTimeout', 'failsafeTimeout', 'singleUse', 'maxQueue', 'retries', 'maxPayload', 'onGrowStart', 'onGrowEnd',
+  'onShrink',
   'log', 'logSink', 'node',
 ] as const;
 
@@ -143,6 +153,7 @@ export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
     singleUse: r.bool('singleUse', POOL_DEFAULTS.singleUse),
     maxQueue: maxQueue === Number.MAX_SAFE_INTEGER ? Infinity : maxQueue,
     retries: r.int('retries', POOL_DEFAULTS.retries, 0, MAX_RETRIES),
+    maxPayload: r.int('maxPayload', POOL_DEFAULTS.maxPayload, 1024, 2 ** 31 - 1),
     onGrowStart: r.fn('onGrowStart'),
     onGrowEnd: r.fn('onGrowEnd'),
     onShrink: r.fn('onShrink'),

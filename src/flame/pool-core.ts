@@ -7,7 +7,7 @@ import type { EventEmitter } from 'node:events';
 import type { ClusterNode } from '../cluster/node.js';
 import { onAbort } from '../abort.js';
 import { backoffDelay, type BackoffPolicy } from '../backoff.js';
-import { AbortError, BootError, CallTimeoutError, ConnectError, NodeDownError, PoolStoppedError, QueryTimeoutError, RunnerDownError } from '../errors.js';
+import { AbortError, BootError, CallTimeoutError, ConnectError, NodeDownError, PayloadTooLargeError, PoolStoppedError, QueryTimeoutError, RunnerDownError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Backend } from './backend.js';
 import type { ShippedFunction } from './fn-ref.js';
@@ -15,9 +15,9 @@ import type { ResolvedPoolOptions } from './options.js';
 import { releaseParentNode } from './parent-node.js';
 import { registerPool, unregisterPool, type PoolInternals } from './parent-services.js';
 import type { PoolEvents, PoolState, PoolStatus } from './pool-types.js';
-import { SERVICE, type IdleReply, type PlaceReply } from './protocol.js';
+import { SERVICE, type IdleReply, type PlaceReply, type RunnerFault } from './protocol.js';
 import type { RunnerHandle } from './runner-handle.js';
-import { RunnerSupervisor } from './supervisor.js';
+import { EXIT_REASON_GRACE, RunnerSupervisor } from './supervisor.js';
 
 /** Backoff between the attempts of a call with `retries`. */
 const RETRY_BACKOFF: BackoffPolicy = { baseMs: 50, maxMs: 2000 };
@@ -153,6 +153,7 @@ export class PoolCore implements PoolInternals {
         fn: shipped, args, timeout: remaining === Infinity ? -1 : Math.max(1, Math.floor(remaining)),
       }, { timeout: remaining, ...(signal ? { signal } : {}) });
     } catch (error) {
+      if (runner && error instanceof NodeDownError) await runner.exitReason(EXIT_REASON_GRACE);
       failure = runner ? this.#callError(error, runner, timeout, deadline, signal, what) : (error as Error);
       throw failure;
     } finally {
@@ -178,6 +179,7 @@ export class PoolCore implements PoolInternals {
       placed = true;
       return reply.ref;
     } catch (error) {
+      if (error instanceof NodeDownError) await runner.exitReason(EXIT_REASON_GRACE);
       throw this.#callError(error, runner, timeout, deadline, signal, 'placeChild');
     } finally {
       // The slot stays taken by the placed actor; it is freed when the runner reports its exit.
@@ -192,8 +194,16 @@ export class PoolCore implements PoolInternals {
   }
 
   #callError(error: unknown, runner: RunnerHandle, timeout: number, deadline: number, signal: AbortSignal | undefined, what: string): Error {
+    if (error instanceof PayloadTooLargeError) {
+      const size = error.size === undefined ? 'a message' : `a message of ${error.size} bytes`;
+      return new PayloadTooLargeError(
+        `${what} on runner ${runner.id}: ${size} exceeds the pool's maxPayload (${this.#o.maxPayload} bytes) and was not sent; ` +
+          'send less (a path, a URL, a key) or raise it: Pool.start({ maxPayload })',
+        { cause: error, details: { ...error.details, option: 'maxPayload', runner: runner.id } },
+      );
+    }
     if (error instanceof NodeDownError || error instanceof ConnectError) {
-      return new RunnerDownError(`runner ${runner.id} (${runner.node}) went down during the ${what}: ${runner.reason ?? error.message}`, {
+      return new RunnerDownError(`runner ${runner.id} (${runner.node}) went down during the ${what}: ${runner.exitedBecause ?? runner.reason ?? error.message}`, {
         cause: error, runner: runner.id, ...(runner.node ? { node: runner.node } : {}),
       });
     }
@@ -235,6 +245,11 @@ export class PoolCore implements PoolInternals {
 
   onChildExit(runnerId: string, child: number): void {
     this.#supervisor?.childExited(runnerId, child);
+  }
+
+  onRunnerError(runnerId: string, fault: RunnerFault): void {
+    this.#c.logger.warn(`runner ${runnerId}: ${fault.kind}${fault.origin ? ` in ${fault.origin}` : ''}${fault.failedCall ? ' (its call failed with it)' : ''}: ${fault.stack ?? `${fault.name}: ${fault.message}`}`);
+    if (this.#events.listenerCount('runnerError') > 0) this.#events.emit('runnerError', { runner: runnerId, ...fault });
   }
 
   // ---------------------------------------------------------------- stop

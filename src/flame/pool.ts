@@ -11,11 +11,12 @@ import { createLogger } from '../log.js';
 import { resolveDefaultBackend, type Backend } from './backend.js';
 import { shipFunction, type AnyFunction, type ModuleRef } from './fn-ref.js';
 import { resolveCallOptions, resolvePoolOptions, type PoolOptions } from './options.js';
+import { checkNactPeer } from './nact-peer.js';
 import { acquireParentNode, releaseParentNode } from './parent-node.js';
 import { PoolCore, type CoreContext } from './pool-core.js';
 import type { CallRest, CallResult, PlaceRest, PoolEvents, PoolStatus } from './pool-types.js';
 
-export type { PoolStatus, PoolEvents, CallInfo, PoolState, CallRest, PlaceRest, CallResult } from './pool-types.js';
+export type { PoolStatus, PoolEvents, CallInfo, PoolState, CallRest, PlaceRest, CallResult, RunnerErrorInfo } from './pool-types.js';
 
 /** The arguments array of a call: refused unless it is an array. */
 function argsArray(where: string, args: unknown): unknown[] {
@@ -49,8 +50,9 @@ export class Pool extends EventEmitter<PoolEvents> {
    */
   static async start(options: PoolOptions): Promise<Pool> {
     const o = resolvePoolOptions(options);
+    checkNactPeer();
     const ownsNode = o.node === undefined;
-    const node = o.node ?? (await acquireParentNode(o.log, o.logSink));
+    const node = o.node ?? (await acquireParentNode(o.log, o.logSink, o.maxPayload));
     const logger = createLogger(o.log, `[pool ${o.name}]`, o.logSink);
     let pool: Pool;
     let backend: Backend;
