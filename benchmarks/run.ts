@@ -11,8 +11,10 @@
  */
 import { clusterBenchmarks, clusterComparisons } from './cluster.bench.js';
 import { flameBenchmarks, flameComparisons } from './flame.bench.js';
+import { k8sBenchmarks, k8sComparisons } from './k8s.bench.js';
 import { peersBenchmarks, peersComparisons } from './peers.bench.js';
 import { startupBenchmarks, startupComparisons } from './startup.bench.js';
+import { InvalidOptionError } from '../src/errors.js';
 import { compare, type Row } from './report.js';
 import type { BenchContext, BackendName, Chart, Suite } from './suite.js';
 
@@ -29,6 +31,7 @@ suites.push({
 });
 suites.push({ name: 'peers', backends: LOCAL_ONLY, comparisons: peersComparisons, run: (ctx) => peersBenchmarks(ctx) });
 suites.push({ name: 'startup', backends: LOCAL_ONLY, comparisons: startupComparisons, run: (ctx) => startupBenchmarks(ctx) });
+suites.push({ name: 'k8s', backends: LOCAL_ONLY, comparisons: k8sComparisons, run: (ctx) => k8sBenchmarks(ctx) });
 
 export interface BenchSelection extends Omit<BenchContext, 'progress' | 'chart'> {
   /** Suite names, or `['all']`; default: the suites marked `byDefault`. */
@@ -48,7 +51,10 @@ export interface BenchResult {
 export function selectSuites(names: string[] | undefined, backend: BackendName): { run: Suite[]; skipped: string[] } {
   const all = names?.includes('all');
   const unknown = (names ?? []).filter((n) => n !== 'all' && !suites.some((s) => s.name === n));
-  if (unknown.length > 0) throw new RangeError(`unknown suite ${unknown.join(', ')}: one of ${suites.map((s) => s.name).join(', ')}, all`);
+  if (unknown.length > 0) {
+    const known = `${suites.map((s) => s.name).join(', ')}, all`;
+    throw new InvalidOptionError(`--suite: unknown suite ${unknown.join(', ')} (one of ${known})`, { option: 'suite', expected: known });
+  }
   const chosen = suites.filter((s) => (names === undefined ? s.byDefault : all || names.includes(s.name)));
   const fits = (s: Suite) => !s.backends || s.backends.includes(backend);
   return { run: chosen.filter(fits), skipped: chosen.filter((s) => !fits(s)).map((s) => s.name) };

@@ -20,8 +20,10 @@ export type { Backend, BackendContext, RunnerSpec, RunnerInstance } from './flam
 /** Backends: runners as local processes (default), in this process, or picked by FLAME_BACKEND. */
 export { ProcessBackend, type ProcessBackendOptions } from './backends/process/backend.js';
 export { LocalBackend } from './backends/local/backend.js';
-export { KubernetesBackend, type KubernetesBackendOptions } from './backends/kubernetes/backend.js';
+export { KubernetesBackend, type KubernetesBackendOptions, type InheritedSetting, type Leftovers } from './backends/kubernetes/backend.js';
 export { defaultBackend } from './backends/default.js';
+/** Stop pools on SIGTERM/SIGINT within the pod's grace period (opt-in). */
+export { stopOnSignals, type StopOnSignalsOptions, type StopOutcome } from './backends/stop-on-signals.js';
 /** Runner side: boot an app's own entry point as a runner; the current call's AbortSignal. */
 export { startRunner, type Runner, type RunnerOptions } from './runner/runner.js';
 export { callSignal } from './runner/call-context.js';
@@ -47,5 +49,6 @@ export {
   type PoolStopMessage,
   type PoolSnapshot,
 } from './diagnostics.js';
+export { serveStatus, statusReport, type StatusServer, type StatusServerOptions, type StatusReport, type PoolReport } from './status.js';
 export { enableMetrics, type Metrics, type MetricsOptions, type MeterProviderLike, type MeterLike } from './metrics.js';
 export * from './errors.js';

@@ -121,6 +121,7 @@ export class RunnerSupervisor {
 
   /** The backend saw runner `runnerId` end (BackendContext.runnerExited). */
   runnerExited(runnerId: string, reason: string): void {
+    this.#c.logger.debug(`runner ${runnerId} ended (reported by the backend): ${reason}`);
     const runner = this.#runners.get(runnerId) ?? this.#departed.get(runnerId);
     if (!runner) return;
     runner.exited(reason);

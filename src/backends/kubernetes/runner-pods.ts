@@ -324,13 +324,19 @@ async function readParent(client: KubernetesClient, o: ResolvedKubernetesOptions
   }
 }
 
+/** Every verb the backend uses, on what: the Role of deploy/kubernetes grants exactly these. */
+export function requiredPermissions(secret = true): [Verb, Resource][] {
+  const needed: [Verb, Resource][] = [['get', 'pods'], ['list', 'pods'], ['watch', 'pods'], ['create', 'pods'], ['delete', 'pods']];
+  if (secret) needed.push(['create', 'secrets'], ['delete', 'secrets']);
+  return needed;
+}
+
 /**
  * Asks the API server, once, whether every verb the backend uses is granted, so a missing one
  * fails `Pool.start` instead of the first boot. Skipped when access reviews are unavailable.
  */
 async function checkPermissions(client: KubernetesClient, o: ResolvedKubernetesOptions): Promise<void> {
-  const needed: [Verb, Resource][] = [['get', 'pods'], ['list', 'pods'], ['watch', 'pods'], ['create', 'pods'], ['delete', 'pods']];
-  if (o.cookie === 'secret') needed.push(['create', 'secrets'], ['delete', 'secrets']);
+  const needed = requiredPermissions(o.cookie === 'secret');
   const answers = await Promise.all(needed.map(([verb, resource]) => client.allowed(o.namespace, verb, resource)));
   const missing = needed.filter((_, i) => answers[i] === false);
   if (missing.length === 0) return;
