@@ -44,8 +44,13 @@ export interface EmulatedClusterOptions {
   serviceAccountMode?: ServiceAccountMode;
   /** How many changes watches can resume from before 410 Gone (default 1000). */
   historyLimit?: number;
-  /** Interval of watch bookmarks when asked for (default 10 s, under client watch inactivity timeouts). */
+  /** Interval of watch bookmarks when asked for (default 60 s, as the real watch cache). */
   bookmarkIntervalMs?: number;
+  /**
+   * The API server's `--min-request-timeout`: a watch without `timeoutSeconds` ends after this
+   * times a random 1 to 2 (default 1800 s, so 30 to 60 min, as the real server).
+   */
+  minRequestTimeoutSeconds?: number;
   /** Crash-loop back-off: first delay and cap (default 10 s and 300 s, as a real kubelet). */
   restartBackoffMs?: { initial?: number; max?: number };
   /** Delay before `ErrImagePull` becomes `ImagePullBackOff` (default 2 s). */
@@ -144,7 +149,8 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     throw new Error(`the emulated cluster listens on loopback only; got host ${JSON.stringify(host)}`);
   }
   const historyLimit = options.historyLimit ?? 1000;
-  const bookmarkIntervalMs = positive(options.bookmarkIntervalMs, 10_000, 'bookmarkIntervalMs');
+  const bookmarkIntervalMs = positive(options.bookmarkIntervalMs, 60_000, 'bookmarkIntervalMs');
+  const minRequestTimeoutSeconds = positive(options.minRequestTimeoutSeconds, 1800, 'minRequestTimeoutSeconds');
   const launcher = new ProcessLauncher(options.serviceAccountMode ?? 'auto');
   const images = new ImageTable();
   // `node` with any tag runs this Node.js, so `kubectl run x --image=node:20 -- -e '...'` works out of the box.
@@ -159,7 +165,7 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
   const registry = new Registry(store);
   const authorizer = new Authorizer();
   const adminToken = authorizer.addToken(ADMIN_USER);
-  const watches = new WatchHub(store, Math.max(100, bookmarkIntervalMs));
+  const watches = new WatchHub(store, { bookmarkIntervalMs: Math.max(100, bookmarkIntervalMs), minRequestTimeoutSeconds: Math.max(1, minRequestTimeoutSeconds) });
   const events = new EventRecorder(registry, 1000);
   const nodeName = options.nodeName ?? 'emulated-node';
   const addresses = new PodAddressAllocator();
