@@ -9,7 +9,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { apiGroupList, apiVersions, authorizationGroup, authorizationResourceList, coreResourceList, versionInfo } from './discovery.js';
 import type { FaultInjector } from './faults.js';
 import type { Kubelet } from './kubelet.js';
-import type { LogQuery } from './logs.js';
+import type { ContainerLog, LogQuery } from './logs.js';
 import { openApiV3CoreDocument, openApiV3Index } from './openapi.js';
 import { patchTypeOf } from './patch.js';
 import { type Authorizer, type RequestAttributes, type User } from './rbac.js';
@@ -304,18 +304,25 @@ export class ApiServer {
     if (!names.includes(container)) throw apiErrors.badRequest(`container ${container} is not valid for pod ${name}`);
     const waitingReason = (): string =>
       pod.status?.containerStatuses?.find((s) => s.name === container)?.state?.waiting?.reason ?? 'ContainerCreating';
-    let worker;
+    let runner;
     try {
-      worker = this.options.kubelet.worker(namespace, name);
+      runner = this.options.kubelet.worker(namespace, name).container(container);
     } catch {
-      throw apiErrors.badRequest(`container "${container}" in pod "${name}" is waiting to start: ${waitingReason()}`);
-    }
-    if (worker.containerName !== container || worker.neverStarted) {
-      throw apiErrors.badRequest(`container "${container}" in pod "${name}" is waiting to start: ${waitingReason()}`);
+      runner = undefined;
     }
     const previous = queryBool(query, 'previous');
-    const log = worker.logs(previous);
-    if (!log) throw apiErrors.badRequest(`previous terminated container "${container}" in pod "${name}" not found`);
+    if (previous) {
+      const log = runner?.logs(true);
+      if (!log) throw apiErrors.badRequest(`previous terminated container "${container}" in pod "${name}" not found`);
+      this.streamLog(response, log, query);
+      return;
+    }
+    const log = runner?.logs(false);
+    if (!log) throw apiErrors.badRequest(`container "${container}" in pod "${name}" is waiting to start: ${runner?.waitingReason ?? waitingReason()}`);
+    this.streamLog(response, log, query);
+  }
+
+  private streamLog(response: ServerResponse, log: ContainerLog, query: URLSearchParams): void {
     const logQuery: LogQuery = { timestamps: queryBool(query, 'timestamps') };
     const tailLines = integerParam(query, 'tailLines');
     const sinceSeconds = integerParam(query, 'sinceSeconds');

@@ -3,7 +3,7 @@
  * and gives tests and the command line one handle on it.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { PodAddressAllocator } from './addresses.js';
 import { ApiServer } from './api-server.js';
@@ -105,6 +105,10 @@ function defaultBaseEnv(): Record<string, string> {
   return env;
 }
 
+function nodeResources(): Record<string, string> {
+  return { cpu: String(availableParallelism()), memory: `${Math.floor(totalmem() / 1024)}Ki`, pods: '110', 'ephemeral-storage': '10Gi' };
+}
+
 const STATE_DIR_PREFIX = 'flame-emulator-';
 
 /**
@@ -187,6 +191,9 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     spec: {},
     status: {
       addresses: [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: nodeName }],
+      // This machine's, as a kubelet reports them; `resourceFieldRef` falls back to allocatable.
+      capacity: nodeResources(),
+      allocatable: nodeResources(),
       conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
       nodeInfo: { kubeletVersion: 'v1.32.0-flame-emulator', operatingSystem: 'linux', architecture: process.arch, containerRuntimeVersion: 'emulator://1' },
     },
@@ -297,6 +304,7 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
         startedScheduler.stop();
         startedCollector.stop();
         await startedKubelet.stop();
+        await launcher.close();
         await startedServer.close();
         rmSync(root, { recursive: true, force: true });
       })();
