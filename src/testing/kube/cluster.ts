@@ -11,7 +11,7 @@ import { generateClusterCertificates } from './certs.js';
 import { EventRecorder } from './events.js';
 import { FaultInjector } from './faults.js';
 import { GarbageCollector } from './garbage-collector.js';
-import { ImageTable, type ImageDefinition } from './images.js';
+import { EXAMPLE_IMAGE, exampleImageDefinition, ImageTable, type ImageDefinition } from './images.js';
 import { Kubelet } from './kubelet.js';
 import { renderKubeconfig, writeKubeconfig } from './kubeconfig.js';
 import { ProcessLauncher, type ServiceAccountMode } from './process-launcher.js';
@@ -167,6 +167,7 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
   const images = new ImageTable();
   // `node` with any tag runs this Node.js, so `kubectl run x --image=node:20 -- -e '...'` works out of the box.
   images.register('node', { command: [process.execPath] }, { anyTag: true });
+  images.register(EXAMPLE_IMAGE, exampleImageDefinition());
   for (const [name, definition] of Object.entries(options.images ?? {})) images.register(name, definition);
 
   const store = new ObjectStore(historyLimit);
