@@ -13,6 +13,7 @@ import { clusterBenchmarks, clusterComparisons } from './cluster.bench.js';
 import { flameBenchmarks, flameComparisons } from './flame.bench.js';
 import { k8sBenchmarks, k8sComparisons } from './k8s.bench.js';
 import { peersBenchmarks, peersComparisons } from './peers.bench.js';
+import { startupBenchmarks, startupComparisons } from './startup.bench.js';
 import { compare, type Row } from './report.js';
 import type { BenchContext, BackendName, Chart, Suite } from './suite.js';
 
@@ -28,6 +29,7 @@ suites.push({
     : { messages: 300_000, roundTrips: 10_000, pipelined: 100_000, repetitions: 3 }, ctx.progress),
 });
 suites.push({ name: 'peers', backends: LOCAL_ONLY, comparisons: peersComparisons, run: (ctx) => peersBenchmarks(ctx) });
+suites.push({ name: 'startup', backends: LOCAL_ONLY, comparisons: startupComparisons, run: (ctx) => startupBenchmarks(ctx) });
 suites.push({ name: 'k8s', backends: LOCAL_ONLY, comparisons: k8sComparisons, run: (ctx) => k8sBenchmarks(ctx) });
 
 export interface BenchSelection extends Omit<BenchContext, 'progress' | 'chart'> {

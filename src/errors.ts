@@ -268,6 +268,11 @@ export class ParentTokenError extends FlameError {
   override readonly code = 'FLAME_ERR_PARENT_TOKEN';
 }
 
+/** A dependency the library shares with the app comes in two different copies (e.g. two nact versions). */
+export class DependencyMismatchError extends FlameError {
+  override readonly code = 'FLAME_ERR_DEPENDENCY_MISMATCH';
+}
+
 /** What a Kubernetes request was, and what the API server answered. */
 export interface KubernetesErrorFields {
   /** The HTTP status; 0 when the API server could not be reached. */
@@ -347,6 +352,7 @@ const CODED_CLASSES = [
   PoolStoppedError,
   PoolOverloadedError,
   ParentTokenError,
+  DependencyMismatchError,
   KubernetesError,
   MissingDependencyError,
 ] as const;

@@ -8,7 +8,7 @@ import { defaultBackend } from './backends/default.js';
 setDefaultBackendFactory(() => defaultBackend());
 
 /** Pools of runners: `Pool.start`, `pool.call`, `pool.cast`, `pool.placeChild`, `pool.status`, `pool.stop`. */
-export { Pool, type PoolStatus, type PoolEvents, type CallInfo } from './flame/pool.js';
+export { Pool, type PoolStatus, type PoolEvents, type CallInfo, type RunnerErrorInfo } from './flame/pool.js';
 export type { PoolOptions, CallOptions, PlaceOptions, PoolSizeInfo } from './flame/options.js';
 export type { RunnerStatus, RunnerState } from './flame/runner-handle.js';
 /** Refer to an exported function of a module the runner imports itself. */

@@ -6,7 +6,7 @@
  */
 import type { ClusterNode } from '../cluster/node.js';
 import { BootError, InvalidOptionError } from '../errors.js';
-import { SERVICE, type ChildExitRequest, type IdleReply, type ReadyRequest } from './protocol.js';
+import { SERVICE, type ChildExitRequest, type FaultRequest, type IdleReply, type ReadyRequest, type RunnerFault } from './protocol.js';
 
 /** What the parent services need from a pool: its answers to its runners' requests. */
 export interface PoolInternals {
@@ -18,6 +18,8 @@ export interface PoolInternals {
   onIdle(runnerId: string): IdleReply;
   /** A placed actor stopped: its slot is free. */
   onChildExit(runnerId: string, child: number): void;
+  /** Shipped work left an error unhandled on a runner (which lives on). */
+  onRunnerError(runnerId: string, fault: RunnerFault): void;
 }
 
 /** Pools by name on each parent node. */
@@ -66,6 +68,12 @@ function installServices(node: ClusterNode, pools: Map<string, PoolInternals>): 
     const runner = (payload as Partial<{ runner: unknown }> | null)?.runner;
     const pool = find(runner);
     return pool && typeof runner === 'string' ? pool.onIdle(runner) : { stop: true };
+  });
+  node.handle(SERVICE.fault, (payload) => {
+    const { runner, ...fault } = (payload ?? {}) as Partial<FaultRequest>;
+    const pool = find(runner);
+    if (pool && typeof runner === 'string' && typeof fault.message === 'string') pool.onRunnerError(runner, fault as RunnerFault);
+    return true;
   });
   node.handle(SERVICE.childExit, (payload) => {
     const { runner, child } = (payload ?? {}) as Partial<ChildExitRequest>;

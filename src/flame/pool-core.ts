@@ -5,7 +5,9 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { ClusterNode } from '../cluster/node.js';
-import { CallTimeoutError, ConnectError, NodeDownError, PoolStoppedError, QueryTimeoutError, RunnerDownError } from '../errors.js';
+import { onAbort } from '../abort.js';
+import { backoffDelay, type BackoffPolicy } from '../backoff.js';
+import { AbortError, BootError, CallTimeoutError, ConnectError, NodeDownError, PayloadTooLargeError, PoolStoppedError, QueryTimeoutError, RunnerDownError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Backend } from './backend.js';
 import type { ShippedFunction } from './fn-ref.js';
@@ -13,9 +15,44 @@ import type { ResolvedPoolOptions } from './options.js';
 import { releaseParentNode } from './parent-node.js';
 import { registerPool, unregisterPool, type PoolInternals } from './parent-services.js';
 import type { PoolEvents, PoolState, PoolStatus } from './pool-types.js';
-import { SERVICE, type IdleReply, type PlaceReply } from './protocol.js';
+import { SERVICE, type IdleReply, type PlaceReply, type RunnerFault } from './protocol.js';
 import type { RunnerHandle } from './runner-handle.js';
-import { RunnerSupervisor } from './supervisor.js';
+import { EXIT_REASON_GRACE, RunnerSupervisor } from './supervisor.js';
+
+/** Backoff between the attempts of a call with `retries`. */
+const RETRY_BACKOFF: BackoffPolicy = { baseMs: 50, maxMs: 2000 };
+
+/** How one call runs. */
+export interface RunOptions {
+  timeout: number;
+  signal: AbortSignal | undefined;
+  /** Further attempts allowed after RunnerDownError or BootError. */
+  retries: number;
+  what: 'call' | 'cast';
+}
+
+/** The final error of a retried call, saying how many attempts were made. */
+function withAttempts(error: RunnerDownError | BootError, attempts: number): Error {
+  if (attempts === 1) return error;
+  const message = `${error.message} (gave up after ${attempts} attempts)`;
+  return error instanceof RunnerDownError
+    ? new RunnerDownError(message, { cause: error.cause, details: error.details, attempts })
+    : new BootError(message, { cause: error.cause, details: error.details, attempts });
+}
+
+/** Waits `ms` between attempts; the caller's signal ends the wait with AbortError. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      unsubscribe?.();
+      resolve();
+    }, ms);
+    const unsubscribe = signal && onAbort(signal, () => {
+      clearTimeout(timer);
+      reject(new AbortError('aborted while waiting to retry', { cause: signal.reason }));
+    });
+  });
+}
 
 export interface CoreContext {
   readonly o: ResolvedPoolOptions;
@@ -71,12 +108,40 @@ export class PoolCore implements PoolInternals {
 
   // ---------------------------------------------------------------- calls
 
-  /** Runs a shipped function on a runner within one deadline: waiting for a slot plus running. */
-  async run(shipped: ShippedFunction, args: unknown[], timeout: number, signal: AbortSignal | undefined, what: 'call' | 'cast'): Promise<unknown> {
-    const started = performance.now();
-    const deadline = started + timeout;
+  /**
+   * Runs a shipped function on a runner within one deadline (waiting for a slot plus running),
+   * again on another runner after RunnerDownError or BootError while `retries` and the deadline
+   * allow, with backoff.
+   */
+  async run(shipped: ShippedFunction, args: unknown[], run: RunOptions): Promise<unknown> {
+    const deadline = performance.now() + run.timeout;
     // Counted from the start, so stop() waits for a call that has not been placed yet.
     this.#inFlight++;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.#attempt(shipped, args, run, deadline);
+        } catch (error) {
+          const retryable = error instanceof RunnerDownError || error instanceof BootError;
+          if (!retryable || run.retries === 0) throw error;
+          const delay = backoffDelay(RETRY_BACKOFF, attempt);
+          const last = attempt > run.retries || performance.now() + delay >= deadline || this.#state !== 'running' || run.signal?.aborted;
+          if (last) throw withAttempts(error, attempt);
+          this.#c.logger.debug(`${run.what} attempt ${attempt} failed (${error.message}); retrying in ${Math.round(delay)} ms`);
+          await pause(delay, run.signal);
+        }
+      }
+    } finally {
+      this.#inFlight--;
+      if (this.#inFlight === 0 && this.#idleCallers.length > 0) {
+        for (const resolve of this.#idleCallers.splice(0)) resolve();
+      }
+    }
+  }
+
+  /** One placement and run of a call. */
+  async #attempt(shipped: ShippedFunction, args: unknown[], { timeout, signal, what }: RunOptions, deadline: number): Promise<unknown> {
+    const started = performance.now();
     let runner: RunnerHandle | undefined;
     let placedAt = started;
     let failure: Error | undefined;
@@ -88,14 +153,11 @@ export class PoolCore implements PoolInternals {
         fn: shipped, args, timeout: remaining === Infinity ? -1 : Math.max(1, Math.floor(remaining)),
       }, { timeout: remaining, ...(signal ? { signal } : {}) });
     } catch (error) {
+      if (runner && error instanceof NodeDownError) await runner.exitReason(EXIT_REASON_GRACE);
       failure = runner ? this.#callError(error, runner, timeout, deadline, signal, what) : (error as Error);
       throw failure;
     } finally {
-      this.#inFlight--;
       if (runner) this.#supervisor!.placement.checkin(runner);
-      if (this.#inFlight === 0 && this.#idleCallers.length > 0) {
-        for (const resolve of this.#idleCallers.splice(0)) resolve();
-      }
       // A call ended: the `call` event.
       if (this.#events.listenerCount('call') > 0) {
         this.#events.emit('call', { runner: runner?.id, waitMs: placedAt - started, runMs: performance.now() - placedAt, error: failure });
@@ -117,6 +179,7 @@ export class PoolCore implements PoolInternals {
       placed = true;
       return reply.ref;
     } catch (error) {
+      if (error instanceof NodeDownError) await runner.exitReason(EXIT_REASON_GRACE);
       throw this.#callError(error, runner, timeout, deadline, signal, 'placeChild');
     } finally {
       // The slot stays taken by the placed actor; it is freed when the runner reports its exit.
@@ -131,8 +194,16 @@ export class PoolCore implements PoolInternals {
   }
 
   #callError(error: unknown, runner: RunnerHandle, timeout: number, deadline: number, signal: AbortSignal | undefined, what: string): Error {
+    if (error instanceof PayloadTooLargeError) {
+      const size = error.size === undefined ? 'a message' : `a message of ${error.size} bytes`;
+      return new PayloadTooLargeError(
+        `${what} on runner ${runner.id}: ${size} exceeds the pool's maxPayload (${this.#o.maxPayload} bytes) and was not sent; ` +
+          'send less (a path, a URL, a key) or raise it: Pool.start({ maxPayload })',
+        { cause: error, details: { ...error.details, option: 'maxPayload', runner: runner.id } },
+      );
+    }
     if (error instanceof NodeDownError || error instanceof ConnectError) {
-      return new RunnerDownError(`runner ${runner.id} (${runner.node}) went down during the ${what}: ${runner.reason ?? error.message}`, {
+      return new RunnerDownError(`runner ${runner.id} (${runner.node}) went down during the ${what}: ${runner.exitedBecause ?? runner.reason ?? error.message}`, {
         cause: error, runner: runner.id, ...(runner.node ? { node: runner.node } : {}),
       });
     }
@@ -174,6 +245,11 @@ export class PoolCore implements PoolInternals {
 
   onChildExit(runnerId: string, child: number): void {
     this.#supervisor?.childExited(runnerId, child);
+  }
+
+  onRunnerError(runnerId: string, fault: RunnerFault): void {
+    this.#c.logger.warn(`runner ${runnerId}: ${fault.kind}${fault.origin ? ` in ${fault.origin}` : ''}${fault.failedCall ? ' (its call failed with it)' : ''}: ${fault.stack ?? `${fault.name}: ${fault.message}`}`);
+    if (this.#events.listenerCount('runnerError') > 0) this.#events.emit('runnerError', { runner: runnerId, ...fault });
   }
 
   // ---------------------------------------------------------------- stop

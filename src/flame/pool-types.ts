@@ -3,6 +3,7 @@
  */
 import type { FactoryArgs, FnArgs, FnResult } from './fn-ref.js';
 import type { CallOptions, PlaceOptions } from './options.js';
+import type { RunnerFault } from './protocol.js';
 import type { RunnerStatus } from './runner-handle.js';
 import type { Wire } from './wire-types.js';
 
@@ -30,6 +31,16 @@ export interface PoolEvents {
   castError: [error: Error];
   /** A call (or cast) ended: where it ran, how long it waited for a slot and ran, and its error if any. */
   call: [info: CallInfo];
+  /**
+   * Shipped work left an error unhandled on a runner (an uncaught exception, a rejection nobody
+   * awaited). The runner and its other calls go on; the call it was traced to failed with it.
+   */
+  runnerError: [info: RunnerErrorInfo];
+}
+
+/** The `runnerError` event's payload. */
+export interface RunnerErrorInfo extends RunnerFault {
+  runner: string;
 }
 
 /** The `call` event's payload. */

@@ -11,11 +11,12 @@ import { createLogger } from '../log.js';
 import { resolveDefaultBackend, type Backend } from './backend.js';
 import { shipFunction, type AnyFunction, type ModuleRef } from './fn-ref.js';
 import { resolveCallOptions, resolvePoolOptions, type PoolOptions } from './options.js';
+import { checkNactPeer } from './nact-peer.js';
 import { acquireParentNode, releaseParentNode } from './parent-node.js';
 import { PoolCore, type CoreContext } from './pool-core.js';
 import type { CallRest, CallResult, PlaceRest, PoolEvents, PoolStatus } from './pool-types.js';
 
-export type { PoolStatus, PoolEvents, CallInfo, PoolState, CallRest, PlaceRest, CallResult } from './pool-types.js';
+export type { PoolStatus, PoolEvents, CallInfo, PoolState, CallRest, PlaceRest, CallResult, RunnerErrorInfo } from './pool-types.js';
 
 /** The arguments array of a call: refused unless it is an array. */
 function argsArray(where: string, args: unknown): unknown[] {
@@ -32,11 +33,13 @@ export class Pool extends EventEmitter<PoolEvents> {
   readonly name: string;
   readonly #core: PoolCore;
   readonly #timeout: number;
+  readonly #retries: number;
 
   private constructor(context: Omit<CoreContext, 'events'>) {
     super();
     this.name = context.o.name;
     this.#timeout = context.o.timeout;
+    this.#retries = context.o.retries;
     // The core emits on this facade: the listeners are the user's.
     this.#core = new PoolCore({ ...context, events: this });
   }
@@ -47,8 +50,9 @@ export class Pool extends EventEmitter<PoolEvents> {
    */
   static async start(options: PoolOptions): Promise<Pool> {
     const o = resolvePoolOptions(options);
+    checkNactPeer();
     const ownsNode = o.node === undefined;
-    const node = o.node ?? (await acquireParentNode(o.log, o.logSink));
+    const node = o.node ?? (await acquireParentNode(o.log, o.logSink, o.maxPayload));
     const logger = createLogger(o.log, `[pool ${o.name}]`, o.logSink);
     let pool: Pool;
     let backend: Backend;
@@ -85,9 +89,9 @@ export class Pool extends EventEmitter<PoolEvents> {
    */
   async call<F extends AnyFunction | ModuleRef>(fn: F, ...[args, options]: CallRest<F>): Promise<CallResult<F>> {
     const list = argsArray('pool.call', args);
-    const { timeout, signal } = resolveCallOptions('pool.call', options, this.#timeout);
+    const { timeout, signal, retries } = resolveCallOptions('pool.call', options, this.#timeout, false, this.#retries);
     const shipped = shipFunction(fn);
-    return (await this.#core.run(shipped, list, timeout, signal, 'call')) as CallResult<F>;
+    return (await this.#core.run(shipped, list, { timeout, signal, retries, what: 'call' })) as CallResult<F>;
   }
 
   /**
@@ -97,11 +101,11 @@ export class Pool extends EventEmitter<PoolEvents> {
    */
   cast<F extends AnyFunction | ModuleRef>(fn: F, ...[args, options]: CallRest<F>): void {
     const list = argsArray('pool.cast', args);
-    const { timeout, signal } = resolveCallOptions('pool.cast', options ?? { timeout: Infinity }, Infinity);
+    const { timeout, signal, retries } = resolveCallOptions('pool.cast', options, Infinity, false, this.#retries);
     const shipped = shipFunction(fn);
     const stopped = this.#core.refuseWhenStopped();
     if (stopped) throw stopped;
-    this.#core.run(shipped, list, timeout, signal, 'cast').catch((error: Error) => {
+    this.#core.run(shipped, list, { timeout, signal, retries, what: 'cast' }).catch((error: Error) => {
       if (this.listenerCount('castError') > 0) this.emit('castError', error);
     });
   }

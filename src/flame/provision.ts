@@ -63,6 +63,7 @@ export class Provisioner {
         bootTimeout: this.#o.bootTimeout,
         singleUse: this.#o.singleUse,
         log: this.#o.log,
+        maxPayload: this.#o.maxPayload,
       });
       const env = { [PARENT_ENV]: token, FLAME_COOKIE: this.#node.cookie };
       runner.instance = await Promise.race([

@@ -75,6 +75,9 @@ export class RunnerHandle {
   idleSince = performance.now();
   /** Ids of actors placed on it, each holding one slot. */
   readonly placed = new Set<number>();
+  /** Why it ended, as its backend reported it (a process's fatal error, a pod's reason). */
+  exitedBecause: string | undefined;
+  #onExit: (() => void)[] = [];
 
   constructor(id: string, seq: number, logger: Logger) {
     this.id = id;
@@ -111,6 +114,24 @@ export class RunnerHandle {
     if (reason !== undefined) this.#reason ??= reason;
     this.#logger.debug(`runner ${this.id}: ${from} -> ${to} (${event}${reason ? `: ${reason}` : ''})`);
     return true;
+  }
+
+  /** The backend reports that the runner ended, and why. */
+  exited(reason: string): void {
+    this.exitedBecause ??= reason;
+    for (const resolve of this.#onExit.splice(0)) resolve();
+  }
+
+  /** Resolves once the backend has said why the runner ended, or after `ms`. */
+  exitReason(ms: number): Promise<void> {
+    if (this.exitedBecause !== undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#onExit.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   status(): RunnerStatus {

@@ -26,6 +26,11 @@ import { RunnerHandle } from './runner-handle.js';
 
 /** After this many boots fail in a row, waiting callers that no ready runner can serve get the last boot error. */
 const MAX_BOOT_FAILURES = 3;
+/**
+ * A runner's link usually drops a moment before its backend sees it exit and says why (the
+ * process's fatal error, a pod's reason): a call cut by the drop waits this long for that reason.
+ */
+export const EXIT_REASON_GRACE = 300;
 /** Backoff between failed boots. */
 const BOOT_BACKOFF: BackoffPolicy = { baseMs: 200, maxMs: 5000 };
 
@@ -53,6 +58,8 @@ export class RunnerSupervisor {
   readonly #o: ResolvedPoolOptions;
   readonly #provisioner: Provisioner;
   readonly #runners = new Map<string, RunnerHandle>();
+  /** Runners just forgotten, still told why they exited when their backend reports it late. */
+  readonly #departed = new Map<string, RunnerHandle>();
   readonly #byNode = new Map<string, RunnerHandle>();
   readonly #boots = new Set<Promise<unknown>>();
   readonly #actor: Ref<SupervisorMsg>;
@@ -114,8 +121,10 @@ export class RunnerSupervisor {
 
   /** The backend saw runner `runnerId` end (BackendContext.runnerExited). */
   runnerExited(runnerId: string, reason: string): void {
-    const runner = this.#runners.get(runnerId);
+    this.#c.logger.debug(`runner ${runnerId} ended (reported by the backend): ${reason}`);
+    const runner = this.#runners.get(runnerId) ?? this.#departed.get(runnerId);
     if (!runner) return;
+    runner.exited(reason);
     if (runner.state === 'booting') this.#provisioner.ended(runnerId, reason);
     else this.runnerDown(runner, reason);
   }
@@ -301,6 +310,8 @@ export class RunnerSupervisor {
   #forget(runner: RunnerHandle, reason: string): boolean {
     if (!runner.fire('gone', reason)) return false;
     this.#runners.delete(runner.id);
+    this.#departed.set(runner.id, runner);
+    setTimeout(() => this.#departed.delete(runner.id), EXIT_REASON_GRACE).unref();
     if (runner.node) this.#byNode.delete(runner.node);
     runner.placed.clear();
     this.#hook('onShrink', () => this.#o.onShrink?.({ ...this.#sizeInfo(runner), reason: runner.reason ?? reason }));

@@ -7,8 +7,9 @@ import { DEFAULT_PORT } from '../cluster/address.js';
 import { backoffDelay, type BackoffPolicy } from '../backoff.js';
 import { MissingEnvError, RunnerDownError } from '../errors.js';
 import { parentInfo, type ParentInfo } from '../flame/parent.js';
-import { SERVICE, type IdleReply } from '../flame/protocol.js';
+import { SERVICE, type FaultRequest, type IdleReply } from '../flame/protocol.js';
 import type { Logger, LogLevel, LogSink } from '../log.js';
+import { catchFaults } from './faults.js';
 import { FunctionLoader } from './fn-loader.js';
 import { Placement } from './placement.js';
 import { surviveLostStdio } from './stdio.js';
@@ -66,6 +67,7 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
     port,
     cookie,
     log: (info.log || 'warn') as LogLevel,
+    ...(info.maxPayload !== undefined ? { maxPayload: info.maxPayload } : {}),
     ...(options.logSink ? { logSink: options.logSink } : {}),
   });
   const logger = node.logger;
@@ -81,6 +83,7 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
     },
   });
   const onSigterm = () => void terminator.drain('SIGTERM');
+  let stopCatching = () => {};
   const terminator = new Terminator({
     idleShutdownAfter: info.idleShutdownAfter,
     shutdownTimeout: info.shutdownTimeout,
@@ -93,13 +96,21 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
       logger.info(`runner ${info.runner} exiting: ${reason}`);
       process.off('SIGTERM', onSigterm);
       await node.stop();
+      stopCatching();
       endedResolve();
       exit(code, reason);
     },
   });
-  installRunnerServices({ node, info, loader: new FunctionLoader(), terminator, placement });
+  const services = installRunnerServices({ node, info, loader: new FunctionLoader(), terminator, placement });
   if (options.handleSignals ?? true) process.on('SIGTERM', onSigterm);
-  if (options.catchUncaught ?? true) surviveLostStdio();
+  if (options.catchUncaught ?? true) {
+    surviveLostStdio();
+    stopCatching = catchFaults({
+      logger,
+      active: services.active,
+      report: (fault) => void tellParent(SERVICE.fault, { runner: info.runner, ...fault } satisfies FaultRequest).catch(() => {}),
+    });
+  }
 
   if (options.signal) {
     const signal = options.signal;

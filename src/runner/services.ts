@@ -86,6 +86,8 @@ async function runCall(request: CallRequest, context: RequestContext, loader: Fu
   try {
     const fn = await loader.load(request.fn);
     return await startWith(cancellation, () => fn(...(Array.isArray(request.args) ? request.args : [])));
+  } catch (error) {
+    throw loader.importFailure(error) ?? error;
   } finally {
     if (timer) clearTimeout(timer);
   }

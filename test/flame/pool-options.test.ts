@@ -44,6 +44,8 @@ describe('Pool options', function () {
     rejects({ max: 2, failsafeTimeout: 0 }, /"failsafeTimeout" must be a number of milliseconds >= 1/);
     rejects({ max: 2, singleUse: 'yes' }, /"singleUse" must be true or false \(got "yes"\)/);
     rejects({ max: 2, maxQueue: -1 }, /"maxQueue" must be an integer >= 0/);
+    rejects({ max: 2, retries: -1 }, /"retries" must be an integer from 0 to 100 \(got -1\)/);
+    rejects({ max: 2, retries: 1.5 }, /"retries" must be an integer from 0 to 100/);
     rejects({ max: 2, onGrowStart: 'x' }, /"onGrowStart" must be a function/);
     rejects({ max: 2, onGrowEnd: 1 }, /"onGrowEnd" must be a function/);
     rejects({ max: 2, onShrink: {} }, /"onShrink" must be a function/);
@@ -87,6 +89,11 @@ describe('Pool options', function () {
     expect(() => resolveCallOptions('pool.call', { signal: 'stop' } as never, 1000)).to.throw(InvalidOptionError, /"signal" must be an AbortSignal/);
     expect(() => resolveCallOptions('pool.call', { link: false } as never, 1000)).to.throw(InvalidOptionError, /unknown option "link"/);
     expect(resolveCallOptions('pool.placeChild', { link: false }, 1000, true)).to.include({ link: false, timeout: 1000 });
+    expect(resolveCallOptions('pool.call', {}, 1000, false, 2)).to.include({ retries: 2 });
+    expect(resolveCallOptions('pool.call', { retries: 0 }, 1000, false, 2)).to.include({ retries: 0 });
+    expect(() => resolveCallOptions('pool.call', { retries: 'twice' } as never, 1000)).to.throw(InvalidOptionError, /"retries" must be an integer from 0 to 100/);
+    expect(() => resolveCallOptions('pool.placeChild', { retries: 1 } as never, 1000, true)).to.throw(InvalidOptionError, /unknown option "retries"/);
+    expect(resolvePoolOptions({ max: 1 }).retries).to.equal(0);
   });
 
   it('validates ProcessBackend options', function () {

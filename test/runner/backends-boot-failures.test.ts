@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { ProcessBackend } from '../../src/backends/process/backend.js';
 import { errorLine } from '../../src/backends/process/backend.js';
 import { LocalBackend } from '../../src/backends/local/backend.js';
-import { BootError } from '../../src/errors.js';
+import { BootError, InvalidOptionError } from '../../src/errors.js';
 import type { Backend, BackendContext } from '../../src/flame/backend.js';
 import { encodeParent } from '../../src/flame/parent.js';
 import { createLogger } from '../../src/log.js';
@@ -150,5 +150,23 @@ describe('Backends after a failed boot', function () {
       expect(errorLine('<--- Last few GCs --->\nFATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory\n 1: 0xb0 node::Abort()\n')).to.match(/^FATAL ERROR: Reached heap limit/);
       expect(errorLine('cannot start: no GPU\n')).to.equal('cannot start: no GPU');
     });
+  });
+});
+
+describe('ProcessBackend options', function () {
+  it('refuses an environment that is not an object of strings, naming the option', function () {
+    for (const env of ['X=1', ['X=1'], { X: 1 }, { '': 'x' }, { 'A=B': 'x' }, null]) {
+      expect(() => new ProcessBackend({ env: env as never })).to.throw(InvalidOptionError, /option "env" must be an object of variable names to string values/);
+    }
+    expect(() => new ProcessBackend({ env: { LOG_LEVEL: 'debug', EMPTY: '' } })).not.to.throw();
+  });
+
+  it('refuses bad commands, flags, working directories and stdio', function () {
+    expect(() => new ProcessBackend({ command: ['node', ''] })).to.throw(InvalidOptionError, /"command" must be a non-empty array of strings, none empty/);
+    expect(() => new ProcessBackend({ execArgv: ['max-old-space-size=100'] })).to.throw(InvalidOptionError, /"execArgv" must be an array of Node flags/);
+    expect(() => new ProcessBackend({ command: ['node', 'x.js'], execArgv: ['--inspect'] })).to.throw(InvalidOptionError, /"execArgv" must be left out when "command" is given/);
+    expect(() => new ProcessBackend({ cwd: '' })).to.throw(InvalidOptionError, /"cwd" must be a non-empty string/);
+    expect(() => new ProcessBackend({ stdio: 'pipe' as never })).to.throw(InvalidOptionError, /"stdio" must be one of "inherit", "ignore"/);
+    expect(() => new ProcessBackend({ comand: ['node'] } as never)).to.throw(InvalidOptionError, /unknown option "comand"/);
   });
 });

@@ -6,16 +6,22 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { BootError } from '../../errors.js';
 import type { Backend, BackendContext, RunnerInstance, RunnerSpec } from '../../flame/backend.js';
+import { APP_ROOT_ENV, appRoot } from '../../app-root.js';
 import { OptionReader } from '../../validate.js';
+import { loaderFlags } from './exec-argv.js';
 
 export interface ProcessBackendOptions {
-  /** Command starting a runner. Default: this Node binary running flame-actors' runner entry point. */
+  /**
+   * Command starting a runner. Default: this Node binary, with the loader flags this process
+   * runs with (`--import`, `--loader`, `--require`, `--conditions`, `--experimental-*`), running
+   * flame-actors' runner entry point.
+   */
   command?: string[];
-  /** Node flags of the default command. Default `['--v8-pool-size=1', '--no-experimental-detect-module']` (see below). */
+  /** Extra Node flags of the default command. Default `['--v8-pool-size=1']` (see below). */
   execArgv?: string[];
-  /** Extra environment for runners. */
+  /** Extra environment for runners: variable names to string values. */
   env?: Record<string, string>;
-  /** Working directory of runners (bare imports resolve from it). Default: this process's. */
+  /** Working directory of runners. Default: this process's. (Bare imports resolve from the app's root, not from it.) */
   cwd?: string;
   /** Forward runners' stdout/stderr to this process's ('inherit', default) or drop them ('ignore'). */
   stdio?: 'inherit' | 'ignore';
@@ -32,14 +38,12 @@ const KILL_GRACE = 2000;
 
 const RUNNER_MAIN = fileURLToPath(new URL('../../runner/main.js', import.meta.url));
 /**
- * Runners are many, mostly idle, and booted on a caller's critical path:
- * - one V8 background thread instead of four keeps an idle runner about 3 MB smaller
- *   (measured: 60.2 -> 57.0 MB), at no cost to a call's latency;
- * - no ESM syntax detection: Node 20.19+ parses every file of a package without "type" (nact,
- *   ws) to guess its format; skipping it boots a runner ~20 ms faster (243 -> 224 ms median).
- *   Code of yours the runner imports must then declare ESM as Node 20.18 required.
+ * Runners are many, mostly idle, and booted on a caller's critical path: one V8 background
+ * thread instead of four keeps an idle runner about 3 MB smaller (60.2 -> 57.0 MB), at no cost
+ * to a call's latency. Module detection stays as in the parent (turning it off saved ~20 ms of
+ * boot, but broke ESM files of the app without "type": "module" that load fine in the parent).
  */
-const RUNNER_EXEC_ARGV = ['--v8-pool-size=1', '--no-experimental-detect-module'];
+const RUNNER_EXEC_ARGV = ['--v8-pool-size=1'];
 /** Variables of the parent that must not leak into a runner's identity. */
 const IDENTITY_VARS = ['FLAME_NODE_NAME', 'RELEASE_NODE', 'FLAME_PARENT', 'POD_IP', 'FLAME_PORT'];
 const STDERR_TAIL = 2048;
@@ -63,15 +67,21 @@ export class ProcessBackend implements Backend {
   constructor(options: ProcessBackendOptions = {}) {
     const r = new OptionReader('new ProcessBackend', options, ['command', 'execArgv', 'env', 'cwd', 'stdio']);
     const command = r.raw('command');
-    if (command !== undefined && (!Array.isArray(command) || command.length === 0 || !command.every((c) => typeof c === 'string'))) {
-      r.fail('command', 'a non-empty array of strings, e.g. [process.execPath, "dist/runner.js"]');
+    if (command !== undefined && (!Array.isArray(command) || command.length === 0 || !command.every((c) => typeof c === 'string' && c !== ''))) {
+      r.fail('command', 'a non-empty array of strings, none empty, e.g. [process.execPath, "dist/runner.js"]');
     }
     const execArgv = r.raw('execArgv');
-    if (execArgv !== undefined && (!Array.isArray(execArgv) || !execArgv.every((c) => typeof c === 'string'))) {
+    if (execArgv !== undefined && (!Array.isArray(execArgv) || !execArgv.every((c) => typeof c === 'string' && c.startsWith('-')))) {
       r.fail('execArgv', 'an array of Node flags, e.g. ["--max-old-space-size=512"]');
     }
-    this.#command = (command as string[] | undefined) ?? [process.execPath, ...((execArgv as string[] | undefined) ?? RUNNER_EXEC_ARGV), RUNNER_MAIN];
-    this.#env = (r.raw('env') as Record<string, string> | undefined) ?? {};
+    if (command !== undefined && execArgv !== undefined) r.fail('execArgv', 'left out when "command" is given (put the flags in the command)');
+    const env = r.raw('env');
+    if (env !== undefined && !isStringRecord(env)) {
+      r.fail('env', 'an object of variable names to string values, e.g. { LOG_LEVEL: "debug" }');
+    }
+    this.#command = (command as string[] | undefined) ??
+      [process.execPath, ...loaderFlags(), ...((execArgv as string[] | undefined) ?? RUNNER_EXEC_ARGV), RUNNER_MAIN];
+    this.#env = { [APP_ROOT_ENV]: appRoot(), ...(env as Record<string, string> | undefined) };
     this.#cwd = r.optionalString('cwd');
     this.#stdio = r.oneOf('stdio', 'inherit', ['inherit', 'ignore'] as const);
   }
@@ -134,6 +144,12 @@ export class ProcessBackend implements Backend {
     }));
     this.#runners.clear();
   }
+}
+
+function isStringRecord(value: unknown): value is Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) return false;
+  return Object.entries(value).every(([name, v]) => name !== '' && !name.includes('=') && typeof v === 'string');
 }
 
 /** Resolves when `promise` does or after `ms`, whichever comes first. */

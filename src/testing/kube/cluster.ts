@@ -15,7 +15,10 @@ import { EXAMPLE_IMAGE, exampleImageDefinition, ImageTable, type ImageDefinition
 import { Kubelet } from './kubelet.js';
 import { renderKubeconfig, writeKubeconfig } from './kubeconfig.js';
 import { ProcessLauncher, type ServiceAccountMode } from './process-launcher.js';
-import { ADMIN_USER, Authorizer, serviceAccountUsername, type PolicyRule } from './rbac.js';
+import { ADMIN_USER, Authorizer, type PolicyRule } from './rbac.js';
+import { bootstrapClusterRoleBindings, bootstrapClusterRoles, grantRules } from './rbac-bootstrap.js';
+import { NamespaceControllers } from './namespace-controllers.js';
+import { defaultTolerationSecondsAdmission, serviceAccountAdmission } from './pod-admission.js';
 import { Registry } from './registry.js';
 import { Scheduler } from './scheduler.js';
 import { ObjectStore } from './store.js';
@@ -72,11 +75,15 @@ export interface EmulatedCluster {
   /** Whether pods see their service-account files at the standard path (else via `FLAME_SERVICEACCOUNT_DIR`). */
   readonly mountsServiceAccount: boolean;
   /**
-   * Creates the service account (and its namespace) with a Role holding `rules` in that namespace,
-   * and returns its token. Pods with `serviceAccountName: name` get the same token.
+   * Creates the service account (and its namespace) and, with `rules`, a Role and RoleBinding
+   * granting them in that namespace (stored RBAC objects, named `NAME:grant-N`; apiGroups default
+   * to the core group). Returns its token; pods with `serviceAccountName: name` mount the same.
    */
   createServiceAccount(namespace: string, name: string, rules?: PolicyRule[]): string;
-  /** Adds rules for an existing service account, in `inNamespace` (default its own) or cluster-wide with `'*'`. */
+  /**
+   * Grants more rules to a service account: a Role and RoleBinding in `inNamespace` (default its
+   * own), or a ClusterRole and ClusterRoleBinding with `'*'`.
+   */
   grant(namespace: string, name: string, rules: PolicyRule[], inNamespace?: string): void;
   /** A kubeconfig (YAML text) for a token, e.g. a service account's. */
   kubeconfigFor(token: string, namespace?: string): string;
@@ -157,8 +164,9 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
   sweepAbandonedStateDirs();
   const root = mkdtempSync(join(tmpdir(), STATE_DIR_PREFIX));
   writeFileSync(join(root, 'owner.pid'), String(process.pid));
-  const registry = new Registry(store);
-  const authorizer = new Authorizer();
+  const registry = new Registry(store, [serviceAccountAdmission, defaultTolerationSecondsAdmission]);
+  const namespaceControllers = new NamespaceControllers(store, registry, certificates.caPem);
+  const authorizer = new Authorizer(registry);
   const adminToken = authorizer.addToken(ADMIN_USER);
   const watches = new WatchHub(store, Math.max(100, bookmarkIntervalMs));
   const events = new EventRecorder(registry, 1000);
@@ -173,8 +181,9 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     rescheduleWaitingPods: () => scheduler?.retryWaiting(),
   });
 
-  registry.ensureNamespace('default');
-  registry.ensureNamespace('kube-system');
+  for (const namespace of ['default', 'kube-node-lease', 'kube-public', 'kube-system']) registry.ensureNamespace(namespace);
+  for (const role of bootstrapClusterRoles()) registry.create('clusterroles', '', role);
+  for (const binding of bootstrapClusterRoleBindings()) registry.create('clusterrolebindings', '', binding);
   store.insert('nodes', '', {
     apiVersion: 'v1',
     kind: 'Node',
@@ -220,7 +229,15 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
         apiHost,
         apiPort: address.port,
         caPem: certificates.caPem,
-        serviceAccountToken: (namespace, name) => authorizer.serviceAccountToken(namespace, name),
+        // An account deleted after its pod was admitted: the pod starts with an empty token, whose
+        // requests are refused as a real revoked token's are.
+        serviceAccountToken: (namespace, name) => {
+          try {
+            return authorizer.serviceAccountToken(namespace, name);
+          } catch {
+            return '';
+          }
+        },
         baseEnv: options.baseEnv ?? defaultBaseEnv(),
         defaultWorkingDir: options.workingDir ?? process.cwd(),
         logLimitBytes: positive(options.logLimitBytes, 1024 * 1024, 'logLimitBytes'),
@@ -264,16 +281,12 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     mountsServiceAccount: launcher.mountsServiceAccount,
     createServiceAccount(namespace, name, rules = []) {
       registry.ensureNamespace(namespace);
-      try {
-        registry.create('serviceaccounts', namespace, { metadata: { name } });
-      } catch (error) {
-        if ((error as { code?: number }).code !== 409) throw error;
-      }
-      if (rules.length > 0) authorizer.bind(serviceAccountUsername(namespace, name), namespace, rules);
+      if (!registry.find('serviceaccounts', namespace, name)) registry.create('serviceaccounts', namespace, { metadata: { name } });
+      if (rules.length > 0) grantRules(registry, namespace, name, rules, namespace);
       return authorizer.serviceAccountToken(namespace, name);
     },
     grant(namespace, name, rules, inNamespace = namespace) {
-      authorizer.bind(serviceAccountUsername(namespace, name), inNamespace === '*' ? undefined : inNamespace, rules);
+      grantRules(registry, namespace, name, rules, inNamespace === '*' ? undefined : inNamespace);
     },
     kubeconfigFor(token, namespace) {
       return renderKubeconfig({ server: url, caPem: certificates.caPem, token, ...(namespace ? { namespace } : {}) });
@@ -290,6 +303,7 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     stop() {
       stopped ??= (async () => {
         startedScheduler.stop();
+        namespaceControllers.stop();
         startedCollector.stop();
         await startedKubelet.stop();
         await startedServer.close();
