@@ -23,6 +23,7 @@ import { Registry } from './registry.js';
 import { Scheduler } from './scheduler.js';
 import { ObjectStore } from './store.js';
 import { WatchHub } from './watch.js';
+import { WorkloadControllers } from './workload-controllers.js';
 
 export interface EmulatedClusterOptions {
   /** Address the API server listens on (default `127.0.0.1`; loopback only). */
@@ -166,6 +167,7 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
   writeFileSync(join(root, 'owner.pid'), String(process.pid));
   const registry = new Registry(store, [serviceAccountAdmission, defaultTolerationSecondsAdmission]);
   const namespaceControllers = new NamespaceControllers(store, registry, certificates.caPem);
+  const workloadControllers = new WorkloadControllers(store, registry);
   const authorizer = new Authorizer(registry);
   const adminToken = authorizer.addToken(ADMIN_USER);
   const watches = new WatchHub(store, Math.max(100, bookmarkIntervalMs));
@@ -304,6 +306,7 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
       stopped ??= (async () => {
         startedScheduler.stop();
         namespaceControllers.stop();
+        workloadControllers.stop();
         startedCollector.stop();
         await startedKubelet.stop();
         await startedServer.close();

@@ -2,6 +2,7 @@
  * The catalog of served kinds: one definition (discovery entry, field selectors, strategy) per
  * kind, kept in `kinds/` and `pod-strategy.ts`. Adding a kind is adding it here.
  */
+import { DEPLOYMENTS, REPLICA_SETS } from './kinds/apps.js';
 import { CONFIG_MAPS, EVENTS, namespacesDefinition, NODES, RESOURCE_QUOTAS, SECRETS, SERVICE_ACCOUNTS } from './kinds/core.js';
 import { CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, ROLE_BINDINGS, ROLES } from './kinds/rbac.js';
 import { SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_REVIEWS, SELF_SUBJECT_RULES_REVIEWS } from './kinds/reviews.js';
@@ -23,6 +24,8 @@ export const RESOURCES: readonly ResourceDefinition[] = [
   ROLE_BINDINGS,
   CLUSTER_ROLES,
   CLUSTER_ROLE_BINDINGS,
+  DEPLOYMENTS,
+  REPLICA_SETS,
   SELF_SUBJECT_ACCESS_REVIEWS,
   SELF_SUBJECT_RULES_REVIEWS,
   SELF_SUBJECT_REVIEWS,
