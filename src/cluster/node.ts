@@ -42,6 +42,7 @@ import { Peer, type Connection, type PeerHost } from './peer.js';
 import { RemoteHandle, RemoteRef, remoteSystemName, type RefKind, type RemoteOps } from './remote-ref.js';
 import { InboundRequest } from './inbound-request.js';
 import { OP_CANCEL, OP_DISPATCH, OP_NO_ACTOR, OP_REPLY, OP_REQUEST, OP_STOP, describe } from './wire.js';
+import { handshakeRefusedChannel, linkDownChannel, linkUpChannel, publish } from '../diagnostics.js';
 
 
 /** A module export resolved on the peer: `{ module: 'file:///app/actors.js', export: 'counter' }`. */
@@ -134,7 +135,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     this.#options = options;
     this.name = formatNodeName(options.shortName, options.host, port);
     this.address = parseNodeName(this.name);
-    this.logger = createLogger(options.log, `[${this.name}]`, options.logSink);
+    this.logger = createLogger(options.log, `[${this.name}]`, options.logSink, options.logger && { logger: options.logger, fields: { node: this.name } });
     this.heartbeatInterval = options.heartbeatInterval;
     this.heartbeatTimeout = options.heartbeatTimeout;
     this.maxQueuedMessages = options.maxQueuedMessages;
@@ -154,6 +155,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         this.#waitingInbound.get(peer.node)?.();
         this.logger.info(`connected to ${peer.node}`);
         this.emit('nodeup', peer.node);
+        publish(linkUpChannel, () => ({ node: this.name, peer: peer.node }));
       },
       peerDown: (peer, reason, undelivered, wasUp) => this.#peerDown(peer, reason, undelivered, wasUp),
     };
@@ -163,7 +165,10 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       get logger() { return node.logger; },
       get stopped() { return node.#stopped; },
       options,
-      refused: (info) => this.emit('refused', info),
+      refused: (info) => {
+        this.emit('refused', info);
+        publish(handshakeRefusedChannel, () => ({ node: this.name, address: info.address, peer: info.node, reason: info.reason }));
+      },
       authenticated: (conn) => this.#acceptInbound(conn),
     });
     server.on('upgrade', (req, socket, head) => this.#acceptor.handleUpgrade(req, socket, head));
@@ -429,6 +434,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         this.#undeliverable(describeTarget(message[1], peer.node), reason);
       }
     }
+    if (wasUp) publish(linkDownChannel, () => ({ node: this.name, peer: peer.node, reason: reason.message, code: (reason as { code?: string }).code }));
     if (wasUp && !this.#stopped) this.emit('nodedown', peer.node, reason);
   }
 
