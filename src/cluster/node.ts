@@ -43,6 +43,7 @@ import { Peer, type Connection, type PeerHost } from './peer.js';
 import { RemoteHandle, RemoteRef, remoteSystemName, type RefKind, type RemoteOps } from './remote-ref.js';
 import { InboundRequest } from './inbound-request.js';
 import { OP_CANCEL, OP_DISPATCH, OP_NO_ACTOR, OP_REPLY, OP_REQUEST, OP_STOP, describe } from './wire.js';
+import { handshakeRefusedChannel, linkDownChannel, linkUpChannel, publish } from '../diagnostics.js';
 
 
 /** A module export resolved on the peer: `{ module: 'file:///app/actors.js', export: 'counter' }`. */
@@ -143,7 +144,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     this.#options = options;
     this.name = formatNodeName(options.shortName, options.host, port);
     this.address = parseNodeName(this.name);
-    this.logger = createLogger(options.log, `[${this.name}]`, options.logSink);
+    this.logger = createLogger(options.log, `[${this.name}]`, options.logSink, options.logger && { logger: options.logger, fields: { node: this.name } });
     this.heartbeatInterval = options.heartbeatInterval;
     this.heartbeatTimeout = options.heartbeatTimeout;
     this.maxQueuedMessages = options.maxQueuedMessages;
@@ -164,6 +165,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         this.#waitingInbound.get(peer.node)?.();
         this.logger.info(`connected to ${peer.node}`);
         this.emit('nodeup', peer.node);
+        publish(linkUpChannel, () => ({ node: this.name, peer: peer.node }));
       },
       peerDown: (peer, reason, undelivered, wasUp) => this.#peerDown(peer, reason, undelivered, wasUp),
     };
@@ -200,7 +202,11 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       get logger() { return node?.logger ?? SILENT; },
       handshakeTimeout: resolved.handshakeTimeout,
       get stopped() { return node === undefined || node.#stopped; },
-      refused: (info) => node?.emit('refused', info),
+      refused: (info) => {
+        if (!node) return;
+        node.emit('refused', info);
+        publish(handshakeRefusedChannel, () => ({ node: node!.name, address: info.address, peer: info.node, reason: info.reason }));
+      },
     }, server, secureContext);
     const port = await listener.listen(resolved.port, resolved.host);
     node = new ClusterNode(resolved, server, listener, port);
@@ -438,6 +444,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         this.#undeliverable(describeTarget(message[1], peer.node), reason);
       }
     }
+    if (wasUp) publish(linkDownChannel, () => ({ node: this.name, peer: peer.node, reason: reason.message, code: (reason as { code?: string }).code }));
     if (wasUp && !this.#stopped) this.emit('nodedown', peer.node, reason);
     this.#schedulePrune(peer);
   }

@@ -4,7 +4,7 @@
  * `app@$(POD_IP)`, else `POD_IP` as the host, and `FLAME_COOKIE` (or `RELEASE_COOKIE`).
  */
 import { MissingEnvError } from '../errors.js';
-import { LOG_LEVELS, type LogLevel, type LogSink } from '../log.js';
+import { LOG_LEVELS, loggerOption, type LogLevel, type LogSink, type StructuredLogger } from '../log.js';
 import { OptionReader } from '../validate.js';
 import { DEFAULT_PORT, hasExplicitPort, isValidShortName, parseNodeName } from './address.js';
 
@@ -49,6 +49,8 @@ export interface NodeOptions {
   log?: LogLevel | false;
   /** Where log lines go. Default: stderr. */
   logSink?: LogSink;
+  /** A pino-compatible logger (instead of logSink); records carry `node`. */
+  logger?: StructuredLogger;
 }
 
 export interface ResolvedNodeOptions {
@@ -64,6 +66,7 @@ export interface ResolvedNodeOptions {
   tls: TlsOptions | undefined;
   log: LogLevel | false;
   logSink: LogSink | undefined;
+  logger: StructuredLogger | undefined;
 }
 
 export const NODE_DEFAULTS = {
@@ -79,7 +82,7 @@ export const NODE_DEFAULTS = {
 
 const KEYS = [
   'name', 'host', 'port', 'cookie', 'maxPayload', 'heartbeatInterval', 'heartbeatTimeout',
-  'handshakeTimeout', 'maxQueuedMessages', 'tls', 'log', 'logSink',
+  'handshakeTimeout', 'maxQueuedMessages', 'tls', 'log', 'logSink', 'logger',
 ] as const;
 
 export function resolveNodeOptions(input: NodeOptions | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedNodeOptions {
@@ -130,5 +133,6 @@ export function resolveNodeOptions(input: NodeOptions | undefined, env: NodeJS.P
     tls,
     log,
     logSink,
+    logger: loggerOption(r),
   };
 }
