@@ -8,7 +8,7 @@ import type { Ref } from 'nact';
 import { query } from 'nact';
 import { startNode } from '../src/cluster/node.js';
 import { countTo, forkPeer, latencies, stopPeer, type ClusterBenchOptions, type CountMsg } from './cluster.bench.js';
-import { compare, median, percentile, round, type Comparison, type Row } from './report.js';
+import { median, percentile, round, type Comparison, type Row } from './report.js';
 
 const COOKIE = 'tls-bench-cookie';
 
@@ -32,7 +32,7 @@ async function link(encrypted: boolean, opts: ClusterBenchOptions): Promise<{ di
   }
 }
 
-const comparisons: Comparison[] = [
+export const tlsComparisons: Comparison[] = [
   { name: 'remote-dispatch-tls', baseline: 'remote-dispatch-plaintext', target: { op: '>=', limit: 0.7 } },
   { name: 'remote-query-p50-tls', baseline: 'remote-query-p50-plaintext', target: { op: '<=', limit: 1.3 } },
 ];
@@ -51,10 +51,10 @@ export async function tlsBenchmarks(opts: ClusterBenchOptions, progress: (s: str
     }
   }
   const row = (name: string, unit: string, digits = 0): Row => ({ name, value: round(median(runs[name]!), digits), unit });
-  return compare([
+  return [
     row('remote-dispatch-tls', 'msgs/s'),
     row('remote-dispatch-plaintext', 'msgs/s'),
     row('remote-query-p50-tls', 'us', 1),
     row('remote-query-p50-plaintext', 'us', 1),
-  ], comparisons);
+  ];
 }

@@ -27,6 +27,7 @@ import { ReplyTable } from './replies.js';
 import { Requests, type RequestOptions } from './requests.js';
 import { Router } from './router.js';
 import { OP_CANCEL, OP_DISPATCH, OP_NO_ACTOR, OP_REPLY, OP_REQUEST, OP_STOP, describe } from './wire.js';
+import { handshakeRefusedChannel, linkDownChannel, linkUpChannel, publish } from '../diagnostics.js';
 
 /** A module export resolved on the peer: `{ module: 'file:///app/actors.js', export: 'counter' }`. */
 export interface ModuleSpecifier {
@@ -100,7 +101,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     this.#options = options;
     this.name = formatNodeName(options.shortName, options.host, port);
     this.address = parseNodeName(this.name);
-    this.logger = createLogger(options.log, `[${this.name}]`, options.logSink);
+    this.logger = createLogger(options.log, `[${this.name}]`, options.logSink, options.logger && { logger: options.logger, fields: { node: this.name } });
     this.heartbeatInterval = options.heartbeatInterval;
     this.heartbeatTimeout = options.heartbeatTimeout;
     this.maxQueuedMessages = options.maxQueuedMessages;
@@ -122,6 +123,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         this.#waitingInbound.get(peer.node)?.();
         this.logger.info(`connected to ${peer.node}`);
         this.emit('nodeup', peer.node);
+        publish(linkUpChannel, () => ({ node: this.name, peer: peer.node }));
       },
       peerDown: (peer, reason, undelivered, wasUp) => this.#peerDown(peer, reason, undelivered, wasUp),
     };
@@ -168,7 +170,11 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       get logger() { return node?.logger ?? SILENT; },
       handshakeTimeout: resolved.handshakeTimeout,
       get stopped() { return node === undefined || node.#stopped; },
-      refused: (info) => node?.emit('refused', info),
+      refused: (info) => {
+        if (!node) return;
+        node.emit('refused', info);
+        publish(handshakeRefusedChannel, () => ({ node: node!.name, address: info.address, peer: info.node, reason: info.reason }));
+      },
     }, server, secureContext);
     const port = await listener.listen(resolved.port, resolved.host);
     node = new ClusterNode(resolved, server, listener, port);
@@ -205,27 +211,36 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   monitor(node: string, onDown: (reason: Error) => void): () => void {
     const name = parseNodeName(node).node;
     let active = true;
-    const listener = (down: string, reason: Error) => {
-      if (down !== name || !active) return;
+    const watcher = (reason: Error) => {
+      if (!active) return;
       cancel();
       onDown(reason);
     };
     const cancel = () => {
       active = false;
-      this.off('nodedown', listener);
+      const set = this.#monitors.get(name);
+      set?.delete(watcher);
+      if (set?.size === 0) this.#monitors.delete(name);
+      if (this.#monitors.size === 0) this.off('nodedown', this.#notifyMonitors);
     };
     if (this.#peers.get(name)?.state !== 'up') {
-      queueMicrotask(() => {
-        if (active) {
-          cancel();
-          onDown(new NodeDownError(`node ${name} is not connected`, { details: { node: name } }));
-        }
-      });
+      queueMicrotask(() => watcher(new NodeDownError(`node ${name} is not connected`, { details: { node: name } })));
     } else {
-      this.on('nodedown', listener);
+      // One 'nodedown' listener serves every monitor (a pool retiring many runners at once
+      // would otherwise add one listener per runner and trip MaxListenersExceededWarning).
+      if (this.#monitors.size === 0) this.off('nodedown', this.#notifyMonitors).on('nodedown', this.#notifyMonitors);
+      const set = this.#monitors.get(name) ?? new Set();
+      set.add(watcher);
+      this.#monitors.set(name, set);
     }
     return cancel;
   }
+
+  readonly #monitors = new Map<string, Set<(reason: Error) => void>>();
+  readonly #notifyMonitors = (down: string, reason: Error): void => {
+    const set = this.#monitors.get(down);
+    if (set) for (const watcher of [...set]) watcher(reason);
+  };
 
   /** A ref to the actor at `path` (names from the system down) on `node`, for nact's dispatch/query/stop. */
   remoteRef<Msg = unknown>(node: string, path: string[] | string): Ref<Msg> {
@@ -317,6 +332,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   #peerDown(peer: Peer, reason: Error, undelivered: unknown[][], wasUp: boolean): void {
     this.#replies.failPeer(peer, reason);
     this.#router.undelivered(peer, undelivered, reason);
+    if (wasUp) publish(linkDownChannel, () => ({ node: this.name, peer: peer.node, reason: reason.message, code: (reason as { code?: string }).code }));
     if (wasUp && !this.#stopped) this.emit('nodedown', peer.node, reason);
     this.#schedulePrune(peer);
   }

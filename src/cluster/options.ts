@@ -4,13 +4,12 @@
  * `app@$(POD_IP)`, else `POD_IP` as the host, and `FLAME_COOKIE` (or `RELEASE_COOKIE`).
  */
 import { MissingEnvError } from '../errors.js';
-import { LOG_LEVELS, type LogLevel, type LogSink } from '../log.js';
+import { LOG_LEVELS, loggerOption, type LogLevel, type LogSink, type StructuredLogger } from '../log.js';
 import { OptionReader } from '../validate.js';
-import { DEFAULT_PORT, isValidShortName, parseNodeName } from './address.js';
+import { DEFAULT_PORT, hasExplicitPort, isValidShortName, parseNodeName } from './address.js';
 import type { LinkSecurity, TlsOptions } from './tls.js';
 
 export type { TlsOptions } from './tls.js';
-
 
 /** Imports a module by specifier and resolves to its namespace. */
 export type ModuleLoader = (specifier: string) => Promise<Record<string, unknown>>;
@@ -59,6 +58,8 @@ export interface NodeOptions {
   log?: LogLevel | false;
   /** Where log lines go. Default: stderr. */
   logSink?: LogSink;
+  /** A pino-compatible logger (instead of logSink); records carry `node`. */
+  logger?: StructuredLogger;
 }
 
 export interface ResolvedNodeOptions {
@@ -75,6 +76,7 @@ export interface ResolvedNodeOptions {
   loadModule: ModuleLoader;
   log: LogLevel | false;
   logSink: LogSink | undefined;
+  logger: StructuredLogger | undefined;
 }
 
 export const NODE_DEFAULTS = {
@@ -90,7 +92,7 @@ export const NODE_DEFAULTS = {
 
 const KEYS = [
   'name', 'host', 'port', 'cookie', 'maxPayload', 'heartbeatInterval', 'heartbeatTimeout',
-  'handshakeTimeout', 'maxQueuedMessages', 'tls', 'loadModule', 'log', 'logSink',
+  'handshakeTimeout', 'maxQueuedMessages', 'tls', 'loadModule', 'log', 'logSink', 'logger',
 ] as const;
 
 export function resolveNodeOptions(input: NodeOptions | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedNodeOptions {
@@ -103,7 +105,7 @@ export function resolveNodeOptions(input: NodeOptions | undefined, env: NodeJS.P
     const parsed = parseNodeName(rawName);
     shortName = parsed.name;
     host = parsed.host;
-    if (/:\d+$/.test(rawName.slice(rawName.indexOf('@')))) port = parsed.port;
+    if (hasExplicitPort(rawName)) port = parsed.port;
   } else if (!isValidShortName(rawName)) {
     r.fail('name', 'a name of letters, digits, "_", "-" or ".", optionally followed by "@host[:port]"');
   }
@@ -139,6 +141,7 @@ export function resolveNodeOptions(input: NodeOptions | undefined, env: NodeJS.P
     loadModule: r.fn<ModuleLoader>('loadModule') ?? importModule,
     log,
     logSink,
+    logger: loggerOption(r),
   };
 }
 

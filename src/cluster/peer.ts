@@ -9,6 +9,7 @@ import type { WebSocket } from 'ws';
 import { encode, decode, type DecodeContext } from './codec.js';
 import { EncodeError, NodeDownError, OverloadedError, PayloadTooLargeError, ProtocolError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { frameMessages, linkTrafficChannel } from '../diagnostics.js';
 import { closeReason, describe } from './wire.js';
 
 /** An authenticated WebSocket to a peer, as the handshake hands it over. */
@@ -246,6 +247,7 @@ export class Peer {
       this.protocolError(e as Error);
       return;
     }
+    if (linkTrafficChannel.hasSubscribers) linkTrafficChannel.publish({ node: this.#host.name, peer: this.node, direction: 'in', bytes: data.length, messages: batch.length });
     for (const message of batch) {
       if (this.#conn === undefined) return; // a message closed the link
       try {
@@ -299,6 +301,9 @@ export class Peer {
   #flush(): void {
     const conn = this.#conn;
     if (!conn || this.#queue.length === 0 || this.#flushing) return;
+    // A socket that is closing (its peer reset it; our close event is still to come) gets
+    // nothing more: what is queued fails with the link, where it is reported, not written away.
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
     if (conn.ws.bufferedAmount > HIGH_WATER) {
       this.#waitingDrain = true;
       return;
@@ -370,6 +375,7 @@ export class Peer {
 
   #write(conn: Connection, frame: Buffer): void {
     this.#lastFrameAt = performance.now();
+    if (linkTrafficChannel.hasSubscribers) linkTrafficChannel.publish({ node: this.#host.name, peer: this.node, direction: 'out', bytes: frame.length, messages: frameMessages(frame) });
     conn.ws.send(frame, { binary: true }, () => {
       if (this.#waitingDrain && conn.ws.bufferedAmount <= HIGH_WATER / 2) {
         this.#waitingDrain = false;

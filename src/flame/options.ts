@@ -3,7 +3,7 @@
  */
 import type { ClusterNode } from '../cluster/node.js';
 import { InvalidOptionError } from '../errors.js';
-import { LOG_LEVELS, type LogLevel, type LogSink } from '../log.js';
+import { LOG_LEVELS, loggerOption, type LogLevel, type LogSink, type StructuredLogger } from '../log.js';
 import { OptionReader } from '../validate.js';
 import type { Backend } from './backend.js';
 
@@ -42,6 +42,19 @@ export interface PoolOptions {
   singleUse?: boolean;
   /** Callers allowed to wait for capacity; beyond, calls fail with PoolOverloadedError. Default Infinity. */
   maxQueue?: number;
+  /**
+   * Times a call (or cast) is run again after its runner went down (RunnerDownError) or boots
+   * failed (BootError), never after an exception of the work itself; within the call's deadline.
+   * Only for idempotent work. Default 0 (at most once).
+   */
+  retries?: number;
+  /**
+   * Largest message between this pool and its runners, in bytes: a call's arguments, its result,
+   * a placed actor's messages. Runners get it in their parent token; the parent node must allow
+   * it too (the shared node is started with it; a `node` of yours needs `startNode({ maxPayload })`
+   * at least as large). Default 16 MiB.
+   */
+  maxPayload?: number;
   /** Called when a boot starts. Errors are caught and logged. */
   onGrowStart?: (info: PoolSizeInfo) => void;
   /** Called when a boot ends, with the error if it failed. Errors are caught and logged. */
@@ -51,6 +64,8 @@ export interface PoolOptions {
   /** Log level, or false (FLAME's default). */
   log?: LogLevel | false;
   logSink?: LogSink;
+  /** A pino-compatible logger; records carry `pool` (and `runner` where one is concerned). Default level with it: 'info'. */
+  logger?: StructuredLogger;
   /** The parent node runners connect to. Default: one shared node for the process (see README). */
   node?: ClusterNode;
 }
@@ -69,13 +84,19 @@ export interface ResolvedPoolOptions {
   failsafeTimeout: number;
   singleUse: boolean;
   maxQueue: number;
+  retries: number;
+  maxPayload: number;
   onGrowStart: ((info: PoolSizeInfo) => void) | undefined;
   onGrowEnd: ((error: Error | undefined, info: PoolSizeInfo) => void) | undefined;
   onShrink: ((info: PoolSizeInfo & { reason: string }) => void) | undefined;
   log: LogLevel | false;
   logSink: LogSink | undefined;
+  logger: StructuredLogger | undefined;
   node: ClusterNode | undefined;
 }
+
+/** Most retries a pool or call may ask for. */
+const MAX_RETRIES = 100;
 
 export const POOL_DEFAULTS = {
   name: 'flame-pool',
@@ -89,20 +110,23 @@ export const POOL_DEFAULTS = {
   failsafeTimeout: 20_000,
   singleUse: false,
   maxQueue: Infinity,
+  retries: 0,
+  maxPayload: 16 * 1024 * 1024,
   log: false as LogLevel | false,
 } as const;
 
 const KEYS = [
   'name', 'backend', 'min', 'max', 'maxConcurrency', 'idleShutdownAfter', 'minIdleShutdownAfter', 'bootTimeout',
-  'timeout', 'shutdownTimeout', 'failsafeTimeout', 'singleUse', 'maxQueue', 'onGrowStart', 'onGrowEnd', 'onShrink',
-  'log', 'logSink', 'node',
+  'timeout', 'shutdownTimeout', 'failsafeTimeout', 'singleUse', 'maxQueue', 'retries', 'maxPayload', 'onGrowStart', 'onGrowEnd',
+  'onShrink',
+  'log', 'logSink', 'logger', 'node',
 ] as const;
 
 export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
   const r = new OptionReader('Pool.start', input, KEYS);
   if (!r.has('max')) {
     throw new InvalidOptionError('Pool.start: option "max" is required: the most runners the pool may run at once (an integer >= 1)', {
-      details: { option: 'max' },
+      option: 'max', expected: 'an integer >= 1',
     });
   }
   const max = r.int('max', 1, 1);
@@ -131,11 +155,14 @@ export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
     failsafeTimeout: r.ms('failsafeTimeout', POOL_DEFAULTS.failsafeTimeout, { min: 1 }),
     singleUse: r.bool('singleUse', POOL_DEFAULTS.singleUse),
     maxQueue: maxQueue === Number.MAX_SAFE_INTEGER ? Infinity : maxQueue,
+    retries: r.int('retries', POOL_DEFAULTS.retries, 0, MAX_RETRIES),
+    maxPayload: r.int('maxPayload', POOL_DEFAULTS.maxPayload, 1024, 2 ** 31 - 1),
     onGrowStart: r.fn('onGrowStart'),
     onGrowEnd: r.fn('onGrowEnd'),
     onShrink: r.fn('onShrink'),
-    log: r.oneOf<LogLevel | false>('log', POOL_DEFAULTS.log, [false, ...LOG_LEVELS]),
+    log: r.oneOf<LogLevel | false>('log', r.has('logger') ? 'info' : POOL_DEFAULTS.log, [false, ...LOG_LEVELS]),
     logSink: r.fn('logSink'),
+    logger: loggerOption(r),
     node,
   };
 }
@@ -146,20 +173,34 @@ export interface CallOptions {
   timeout?: number;
   /** Cancels the call (waiting or running). */
   signal?: AbortSignal;
+  /** Runs again after RunnerDownError or BootError (idempotent work only). Default: the pool's `retries`. */
+  retries?: number;
 }
 
-export interface PlaceOptions extends CallOptions {
+export interface PlaceOptions {
+  /** Deadline for placing the actor, in ms. Default: the pool's `timeout`. */
+  timeout?: number;
+  /** Cancels the placement. */
+  signal?: AbortSignal;
   /** Stop the actor when this (the caller's) node goes down. Default true. */
   link?: boolean;
 }
 
-export function resolveCallOptions(where: string, input: CallOptions | PlaceOptions | undefined, poolTimeout: number, place = false): { timeout: number; signal: AbortSignal | undefined; link: boolean } {
-  const r = new OptionReader(where, input, place ? ['timeout', 'signal', 'link'] : ['timeout', 'signal']);
+export interface ResolvedCallOptions {
+  timeout: number;
+  signal: AbortSignal | undefined;
+  link: boolean;
+  retries: number;
+}
+
+export function resolveCallOptions(where: string, input: CallOptions | PlaceOptions | undefined, poolTimeout: number, place = false, poolRetries = 0): ResolvedCallOptions {
+  const r = new OptionReader(where, input, place ? ['timeout', 'signal', 'link'] : ['timeout', 'signal', 'retries']);
   const signal = r.raw('signal');
   if (signal !== undefined && !(signal instanceof AbortSignal)) r.fail('signal', 'an AbortSignal');
   return {
     timeout: r.ms('timeout', poolTimeout, { min: 1, allowInfinity: true }),
     signal: signal as AbortSignal | undefined,
     link: r.bool('link', true),
+    retries: r.int('retries', poolRetries, 0, MAX_RETRIES),
   };
 }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ADD, DELETE, ERROR, makeInformer, Watch, type CoreV1Api } from '@kubernetes/client-node';
 import { startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
-import { coreApi, eventually, kubeConfigFor, nodePod, rawRequest, sleeperPod, watchPodsUntil } from './helpers.js';
+import { coreApi, eventually, kubeConfigFor, nodePod, rawRequest, sleeperPod, watchPodsUntil, createNamespaces } from './helpers.js';
 
 describe('Emulated API server watches', function () {
   let cluster: EmulatedCluster;
@@ -10,6 +10,7 @@ describe('Emulated API server watches', function () {
   before(async function () {
     cluster = await startEmulatedCluster({ bookmarkIntervalMs: 200 });
     api = coreApi(cluster);
+    await createNamespaces(cluster, ['bookmarks', 'expired', 'informed', 'initial', 'lifecycle', 'resume', 'selected']);
   });
 
   after(async function () {
@@ -139,10 +140,12 @@ describe('Emulated API server watches', function () {
     let errors = 0;
     informer.on(ADD, (pod) => names.add(pod.metadata!.name!));
     informer.on(DELETE, (pod) => names.delete(pod.metadata!.name!));
-    // As library-traps §2 says: the informer stops on errors other than timeouts; restart it.
+    // client-node's informer stops on any error other than a timeout: restart it, unless the test
+    // has stopped it (a restart after stop would leave a watch connection open after the test).
+    let stopped = false;
     informer.on(ERROR, () => {
       errors++;
-      void informer.start();
+      if (!stopped) void informer.start();
     });
     await informer.start();
     try {
@@ -162,6 +165,7 @@ describe('Emulated API server watches', function () {
       await eventually(() => !names.has('one'), 'the informer to see pod one go');
       expect(errors).to.be.at.least(1);
     } finally {
+      stopped = true;
       await informer.stop();
       for (const name of ['one', 'two']) await api.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 }).catch(() => {});
     }

@@ -3,7 +3,7 @@
  * and gives tests and the command line one handle on it.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { PodAddressAllocator } from './addresses.js';
 import { ApiServer } from './api-server.js';
@@ -11,15 +11,21 @@ import { generateClusterCertificates } from './certs.js';
 import { EventRecorder } from './events.js';
 import { FaultInjector } from './faults.js';
 import { GarbageCollector } from './garbage-collector.js';
-import { ImageTable, type ImageDefinition } from './images.js';
+import { EXAMPLE_IMAGE, exampleImageDefinition, ImageTable, type ImageDefinition } from './images.js';
 import { Kubelet } from './kubelet.js';
 import { renderKubeconfig, writeKubeconfig } from './kubeconfig.js';
 import { ProcessLauncher, type ServiceAccountMode } from './process-launcher.js';
-import { ADMIN_USER, Authorizer, serviceAccountUsername, type PolicyRule } from './rbac.js';
+import { ADMIN_USER, Authorizer, type PolicyRule } from './rbac.js';
+import { bootstrapClusterRoleBindings, bootstrapClusterRoles, grantRules } from './rbac-bootstrap.js';
+import { NamespaceControllers } from './namespace-controllers.js';
+import { defaultTolerationSecondsAdmission, serviceAccountAdmission } from './pod-admission.js';
+import { podSecurityAdmission } from './pod-security.js';
 import { Registry } from './registry.js';
+import { QuotaController, resourceQuotaAdmission } from './resource-quota.js';
 import { Scheduler } from './scheduler.js';
 import { ObjectStore } from './store.js';
 import { WatchHub } from './watch.js';
+import { WorkloadControllers } from './workload-controllers.js';
 
 export interface EmulatedClusterOptions {
   /** Address the API server listens on (default `127.0.0.1`; loopback only). */
@@ -44,8 +50,13 @@ export interface EmulatedClusterOptions {
   serviceAccountMode?: ServiceAccountMode;
   /** How many changes watches can resume from before 410 Gone (default 1000). */
   historyLimit?: number;
-  /** Interval of watch bookmarks when asked for (default 10 s, under client watch inactivity timeouts). */
+  /** Interval of watch bookmarks when asked for (default 60 s, as the real watch cache). */
   bookmarkIntervalMs?: number;
+  /**
+   * The API server's `--min-request-timeout`: a watch without `timeoutSeconds` ends after this
+   * times a random 1 to 2 (default 1800 s, so 30 to 60 min, as the real server).
+   */
+  minRequestTimeoutSeconds?: number;
   /** Crash-loop back-off: first delay and cap (default 10 s and 300 s, as a real kubelet). */
   restartBackoffMs?: { initial?: number; max?: number };
   /** Delay before `ErrImagePull` becomes `ImagePullBackOff` (default 2 s). */
@@ -72,11 +83,15 @@ export interface EmulatedCluster {
   /** Whether pods see their service-account files at the standard path (else via `FLAME_SERVICEACCOUNT_DIR`). */
   readonly mountsServiceAccount: boolean;
   /**
-   * Creates the service account (and its namespace) with a Role holding `rules` in that namespace,
-   * and returns its token. Pods with `serviceAccountName: name` get the same token.
+   * Creates the service account (and its namespace) and, with `rules`, a Role and RoleBinding
+   * granting them in that namespace (stored RBAC objects, named `NAME:grant-N`; apiGroups default
+   * to the core group). Returns its token; pods with `serviceAccountName: name` mount the same.
    */
   createServiceAccount(namespace: string, name: string, rules?: PolicyRule[]): string;
-  /** Adds rules for an existing service account, in `inNamespace` (default its own) or cluster-wide with `'*'`. */
+  /**
+   * Grants more rules to a service account: a Role and RoleBinding in `inNamespace` (default its
+   * own), or a ClusterRole and ClusterRoleBinding with `'*'`.
+   */
   grant(namespace: string, name: string, rules: PolicyRule[], inNamespace?: string): void;
   /** A kubeconfig (YAML text) for a token, e.g. a service account's. */
   kubeconfigFor(token: string, namespace?: string): string;
@@ -98,6 +113,10 @@ function defaultBaseEnv(): Record<string, string> {
   }
   env.PATH ??= '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
   return env;
+}
+
+function nodeResources(): Record<string, string> {
+  return { cpu: String(availableParallelism()), memory: `${Math.floor(totalmem() / 1024)}Ki`, pods: '110', 'ephemeral-storage': '10Gi' };
 }
 
 const STATE_DIR_PREFIX = 'flame-emulator-';
@@ -144,11 +163,13 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     throw new Error(`the emulated cluster listens on loopback only; got host ${JSON.stringify(host)}`);
   }
   const historyLimit = options.historyLimit ?? 1000;
-  const bookmarkIntervalMs = positive(options.bookmarkIntervalMs, 10_000, 'bookmarkIntervalMs');
+  const bookmarkIntervalMs = positive(options.bookmarkIntervalMs, 60_000, 'bookmarkIntervalMs');
+  const minRequestTimeoutSeconds = positive(options.minRequestTimeoutSeconds, 1800, 'minRequestTimeoutSeconds');
   const launcher = new ProcessLauncher(options.serviceAccountMode ?? 'auto');
   const images = new ImageTable();
   // `node` with any tag runs this Node.js, so `kubectl run x --image=node:20 -- -e '...'` works out of the box.
   images.register('node', { command: [process.execPath] }, { anyTag: true });
+  images.register(EXAMPLE_IMAGE, exampleImageDefinition());
   for (const [name, definition] of Object.entries(options.images ?? {})) images.register(name, definition);
 
   const store = new ObjectStore(historyLimit);
@@ -156,10 +177,13 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
   sweepAbandonedStateDirs();
   const root = mkdtempSync(join(tmpdir(), STATE_DIR_PREFIX));
   writeFileSync(join(root, 'owner.pid'), String(process.pid));
-  const registry = new Registry(store);
-  const authorizer = new Authorizer();
+  const registry = new Registry(store, [serviceAccountAdmission, defaultTolerationSecondsAdmission, podSecurityAdmission, resourceQuotaAdmission]);
+  const namespaceControllers = new NamespaceControllers(store, registry, certificates.caPem);
+  const workloadControllers = new WorkloadControllers(store, registry);
+  const quotaController = new QuotaController(store, registry);
+  const authorizer = new Authorizer(registry);
   const adminToken = authorizer.addToken(ADMIN_USER);
-  const watches = new WatchHub(store, Math.max(100, bookmarkIntervalMs));
+  const watches = new WatchHub(store, { bookmarkIntervalMs: Math.max(100, bookmarkIntervalMs), minRequestTimeoutSeconds: Math.max(1, minRequestTimeoutSeconds) });
   const events = new EventRecorder(registry, 1000);
   const nodeName = options.nodeName ?? 'emulated-node';
   const addresses = new PodAddressAllocator();
@@ -172,8 +196,9 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     rescheduleWaitingPods: () => scheduler?.retryWaiting(),
   });
 
-  registry.ensureNamespace('default');
-  registry.ensureNamespace('kube-system');
+  for (const namespace of ['default', 'kube-node-lease', 'kube-public', 'kube-system']) registry.ensureNamespace(namespace);
+  for (const role of bootstrapClusterRoles()) registry.create('clusterroles', '', role);
+  for (const binding of bootstrapClusterRoleBindings()) registry.create('clusterrolebindings', '', binding);
   store.insert('nodes', '', {
     apiVersion: 'v1',
     kind: 'Node',
@@ -181,6 +206,9 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     spec: {},
     status: {
       addresses: [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: nodeName }],
+      // This machine's, as a kubelet reports them; `resourceFieldRef` falls back to allocatable.
+      capacity: nodeResources(),
+      allocatable: nodeResources(),
       conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
       nodeInfo: { kubeletVersion: 'v1.32.0-flame-emulator', operatingSystem: 'linux', architecture: process.arch, containerRuntimeVersion: 'emulator://1' },
     },
@@ -219,7 +247,15 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
         apiHost,
         apiPort: address.port,
         caPem: certificates.caPem,
-        serviceAccountToken: (namespace, name) => authorizer.serviceAccountToken(namespace, name),
+        // An account deleted after its pod was admitted: the pod starts with an empty token, whose
+        // requests are refused as a real revoked token's are.
+        serviceAccountToken: (namespace, name) => {
+          try {
+            return authorizer.serviceAccountToken(namespace, name);
+          } catch {
+            return '';
+          }
+        },
         baseEnv: options.baseEnv ?? defaultBaseEnv(),
         defaultWorkingDir: options.workingDir ?? process.cwd(),
         logLimitBytes: positive(options.logLimitBytes, 1024 * 1024, 'logLimitBytes'),
@@ -263,16 +299,12 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     mountsServiceAccount: launcher.mountsServiceAccount,
     createServiceAccount(namespace, name, rules = []) {
       registry.ensureNamespace(namespace);
-      try {
-        registry.create('serviceaccounts', namespace, { metadata: { name } });
-      } catch (error) {
-        if ((error as { code?: number }).code !== 409) throw error;
-      }
-      if (rules.length > 0) authorizer.bind(serviceAccountUsername(namespace, name), namespace, rules);
+      if (!registry.find('serviceaccounts', namespace, name)) registry.create('serviceaccounts', namespace, { metadata: { name } });
+      if (rules.length > 0) grantRules(registry, namespace, name, rules, namespace);
       return authorizer.serviceAccountToken(namespace, name);
     },
     grant(namespace, name, rules, inNamespace = namespace) {
-      authorizer.bind(serviceAccountUsername(namespace, name), inNamespace === '*' ? undefined : inNamespace, rules);
+      grantRules(registry, namespace, name, rules, inNamespace === '*' ? undefined : inNamespace);
     },
     kubeconfigFor(token, namespace) {
       return renderKubeconfig({ server: url, caPem: certificates.caPem, token, ...(namespace ? { namespace } : {}) });
@@ -289,8 +321,12 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     stop() {
       stopped ??= (async () => {
         startedScheduler.stop();
+        namespaceControllers.stop();
+        workloadControllers.stop();
+        quotaController.stop();
         startedCollector.stop();
         await startedKubelet.stop();
+        await launcher.close();
         await startedServer.close();
         rmSync(root, { recursive: true, force: true });
       })();
