@@ -4,6 +4,7 @@
  * baseline measured in the same run. `--quick` runs smaller counts (for a smoke check).
  */
 import { clusterBenchmarks, clusterComparisons } from './cluster.bench.js';
+import { emulatorBenchmarks, emulatorComparisons } from './emulator.bench.js';
 import { flameBenchmarks, flameComparisons } from './flame.bench.js';
 import { compare, table, type Row } from './report.js';
 
@@ -25,7 +26,8 @@ rows.push(...(await flameBenchmarks(
   quick ? { coldSamples: 3, warmCalls: 2_000, throughputCalls: 10_000 } : { coldSamples: 7, warmCalls: 10_000, throughputCalls: 50_000 },
   progress,
 )));
-compare(rows, [...clusterComparisons, ...flameComparisons]);
+rows.push(...(await emulatorBenchmarks(quick ? { podStartSamples: 3, loadPods: 100 } : { podStartSamples: 7, loadPods: 100 }, progress)));
+compare(rows, [...clusterComparisons, ...flameComparisons, ...emulatorComparisons]);
 if (json) {
   process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
 } else {
