@@ -24,13 +24,13 @@ export interface ClusterBenchOptions {
   repetitions: number;
 }
 
-function forkPeer(env: Record<string, string>): { child: ChildProcess; ready: Promise<{ node?: string }> } {
+export function forkPeer(env: Record<string, string>): { child: ChildProcess; ready: Promise<{ node?: string }> } {
   const child = fork(PEER, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ready = once(child, 'message').then(([m]) => m as { node?: string });
   return { child, ready };
 }
 
-async function stopPeer(child: ChildProcess): Promise<void> {
+export async function stopPeer(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = once(child, 'exit');
   child.disconnect();
@@ -49,7 +49,7 @@ async function stream(node: ClusterNode | undefined, ref: Ref<CountMsg>, n: numb
   }
 }
 
-async function countTo(node: ClusterNode | undefined, ref: Ref<CountMsg>, n: number): Promise<number> {
+export async function countTo(node: ClusterNode | undefined, ref: Ref<CountMsg>, n: number): Promise<number> {
   const start = performance.now();
   const done = query(ref, (sender: Ref<number>) => ({ type: 'expect' as const, n, sender }), 120_000);
   await stream(node, ref, n);

@@ -1,6 +1,7 @@
 /**
  * The far side of the transport benchmarks, in its own process (as a runner is).
- * BENCH_MODE=flame: a cluster node with a counting actor, an echo actor and a plain-code sink.
+ * BENCH_MODE=flame: a cluster node with a counting actor, an echo actor and a plain-code sink
+ * (BENCH_BATCHED=1: with nact's batched delivery enabled).
  * BENCH_MODE=bare:  a bare ws client with msgpackr that counts batches and echoes ping-pongs.
  */
 import { Packr } from 'msgpackr';
@@ -8,6 +9,7 @@ import { WebSocket } from 'ws';
 import { dispatch, spawn, type Ref } from 'nact';
 import { startNode } from '../src/cluster/node.js';
 import { systemMap } from '../src/cluster/nact-internals.js';
+import { enableBatchedDelivery } from '../src/cluster/batched-delivery.js';
 
 type CountMsg = { type: 'expect'; n: number; sender: Ref<number> } | { n: number };
 
@@ -37,6 +39,7 @@ if (process.env.BENCH_MODE === 'bare') {
   ws.on('open', () => process.send!({ ready: true }));
   process.on('disconnect', () => process.exit(0));
 } else {
+  if (process.env.BENCH_BATCHED === '1') enableBatchedDelivery();
   const node = await startNode({ log: 'warn' });
   spawn(node.system, (state: { count: number; expect: number; sender?: Ref<number> }, msg: CountMsg) => {
     if ('type' in msg) return { count: 0, expect: msg.n, sender: msg.sender };

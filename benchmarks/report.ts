@@ -4,6 +4,11 @@ export interface Row {
   name: string;
   value: number;
   unit: string;
+  /** Spread over the repetitions the value is the median of (lowest and highest). */
+  min?: number;
+  max?: number;
+  /** What was measured, in a few words. */
+  detail?: string;
   /** Name of the row measured in the same run that this one is compared with. */
   baseline?: string;
   /** value / baseline value. */
@@ -57,17 +62,20 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 export function table(rows: Row[]): string {
-  const head = ['benchmark', 'value', 'unit', 'baseline', 'ratio', 'target', 'met'];
+  const head = ['benchmark', 'value', 'unit', 'spread', 'baseline', 'ratio', 'target', 'met', 'what'];
+  const num = (x: number) => x.toLocaleString('en-US', { maximumFractionDigits: 1 });
   const body = rows.map((r) => [
     r.name,
-    r.value.toLocaleString('en-US', { maximumFractionDigits: 1 }),
+    num(r.value),
     r.unit,
+    r.min === undefined || r.max === undefined ? '' : `${num(r.min)}-${num(r.max)}`,
     r.baseline ?? '',
     r.ratio === undefined ? '' : r.ratio.toFixed(2),
     r.target ?? '',
     r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+    r.detail ?? '',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 1 || i === 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+  const line = (cells: string[]) => cells.map((c, i) => (i === 1 || i === 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].map((l) => l.trimEnd()).join('\n');
 }

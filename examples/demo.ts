@@ -10,7 +10,7 @@
  * `--plain`) it prints plain progress lines. Every wait has a deadline; Ctrl-C stops cleanly.
  */
 import { setMaxListeners } from 'node:events';
-import { styleText } from 'node:util';
+import { stripVTControlCharacters, styleText } from 'node:util';
 import logUpdate from 'log-update';
 import { dispatch, query, stop as stopActor, type Ref } from 'nact';
 import { Pool, ProcessBackend, isFlameError, moduleRef, type RunnerStatus } from '../src/index.js';
@@ -96,7 +96,35 @@ function bar(filled: number, total: number, width: number, on = '█', off = '�
   return on.repeat(n) + off.repeat(width - n);
 }
 
-const STATE_STYLE: Record<RunnerStatus['state'], Style> = { booting: 'yellow', ready: 'green', draining: 'magenta', stopped: 'gray' };
+const STATE_STYLE: Record<RunnerStatus['state'], Style> = { booting: 'yellow', ready: 'green', draining: 'magenta', lost: 'red', stopped: 'gray' };
+
+/**
+ * Makes the frame fit the terminal it is drawn in: lines cut to its width, and when it is too
+ * short, the oldest events go first, then blank lines, then runner rows (summarised), so the
+ * title and the progress always show and nothing scrolls (a frame taller than the screen makes
+ * the redraw duplicate lines).
+ */
+function fit(head: string[], runnerLines: string[], tail: string[], events: string[]): string {
+  const width = Math.max(20, (process.stdout.columns || 100) - 1);
+  const height = Math.max(4, (process.stdout.rows || 40) - 1);
+  const cut = (line: string) => {
+    const plain = stripVTControlCharacters(line);
+    return plain.length > width ? `${plain.slice(0, width - 1)}…` : line;
+  };
+  let shownEvents = events;
+  let body = [...head, ...runnerLines, ...tail];
+  const total = () => body.length + (shownEvents.length > 0 ? shownEvents.length + 1 : 0);
+  while (total() > height && shownEvents.length > 0) shownEvents = shownEvents.slice(1);
+  if (total() > height) body = body.filter((line, i) => line !== '' || i === 0);
+  if (total() > height) {
+    const room = Math.max(1, height - (body.length - runnerLines.length) - 1);
+    const kept = runnerLines.slice(0, room);
+    const more = runnerLines.length - kept.length;
+    body = [...head.filter((l) => l !== ''), ...kept, ...(more > 0 ? [paint('gray', `  ... ${more} more runner(s)`)] : []), ...tail.filter((l) => l !== '')];
+  }
+  const lines = [...body, ...(shownEvents.length > 0 ? ['', ...shownEvents] : [])].slice(0, height);
+  return lines.map(cut).join('\n');
+}
 
 function frame(): string {
   const lines = [
@@ -107,18 +135,17 @@ function frame(): string {
     `work     ${bar(done + failed, TOTAL, 30)} ${String(done + failed).padStart(2)}/${TOTAL}   queued ${String(queued).padStart(2)}${failed ? paint('red', `   failed ${failed}`) : ''}`,
     '',
   ];
-  if (rows.size === 0) lines.push(paint('gray', '  (no runners)'));
+  const runnerLines: string[] = [];
+  if (rows.size === 0) runnerLines.push(paint('gray', '  (no runners)'));
   for (const row of rows.values()) {
     const r = row.status;
     const gone = row.goneAt !== undefined;
     const where = r.description ?? '';
     const text = `  ${r.id.padEnd(8)} ${r.state.padEnd(9)} ${bar(r.load, SLOTS, SLOTS, '■', '·')} ${r.load}/${SLOTS}  done ${String(row.done).padStart(2)}  ${gone ? `gone: ${row.reason ?? 'stopped'}` : where}`;
-    lines.push(gone ? paint('gray', text) : text.replace(r.state, paint(STATE_STYLE[r.state], r.state)));
+    runnerLines.push(gone ? paint('gray', text) : text.replace(r.state, paint(STATE_STYLE[r.state], r.state)));
   }
-  if (actorLine) lines.push('', `actor    ${actorLine}`);
-  const width = Math.max(40, (process.stdout.columns || 100) - 1);
-  lines.push('', ...events.map((e) => paint('gray', e.length > width ? `${e.slice(0, width - 1)}…` : e)));
-  return lines.join('\n');
+  const tail = actorLine ? ['', `actor    ${actorLine}`] : [];
+  return fit(lines, runnerLines, tail, events.map((e) => paint('gray', e)));
 }
 
 let lastPlain = '';
@@ -232,7 +259,7 @@ try {
   // 2. Idle: runners above min (0) ask the parent, drain and stop.
   setPhase(`2/4 idle: runners stop after ${IDLE_MS} ms without work`);
   if (!(await until(() => pool!.status().runners.length === 0, IDLE_MS + 6000))) event('! runners still up after the idle deadline');
-  await until(() => rows.size === 0, 2200); // let the view show them gone
+  if (live) await until(() => rows.size === 0, 2200); // let the view show them gone
   budget.throwIfAborted();
 
   // 3. An actor on a runner: placeChild boots one again; nact's dispatch/query drive it.
@@ -266,14 +293,18 @@ try {
 }
 
 const mean = bootTimes.length ? bootTimes.reduce((a, b) => a + b, 0) / bootTimes.length : 0;
+const boots = bootTimes.length === 0
+  ? '0 (stopped before any runner booted)'
+  : `${bootTimes.length} (boots ${Math.round(Math.min(...bootTimes))}-${Math.round(Math.max(...bootTimes))} ms, mean ${Math.round(mean)})`;
 const summary = [
   '',
   paint('bold', 'Summary'),
-  `  calls run               ${done + failed} (${done} ok, ${failed} failed)${placed ? `, then 1 actor placed and queried ${queries} times` : ''}`,
-  `  runners booted          ${bootTimes.length} (runnerUp events; boot ${Math.round(Math.min(...bootTimes, Infinity) || 0)}-${Math.round(Math.max(...bootTimes, 0))} ms, mean ${Math.round(mean)} ms)`,
+  `  calls run               ${done + failed} (${done} ok, ${failed} failed)`,
+  ...(placed ? [`  actor                   placed, queried ${queries} times`] : []),
+  `  runners booted          ${boots}`,
   `  peak                    ${peakRunners} runners, ${peakQueued} callers queued`,
-  `  first result, cold pool ${firstResultMs === undefined ? 'none' : `${Math.round(firstResultMs)} ms`} (boot a runner + run the call)`,
-  `  burst                   ${(burstMs / 1000).toFixed(2)} s for ${TOTAL} calls`,
+  `  first result, cold pool ${firstResultMs === undefined ? 'none' : `${Math.round(firstResultMs)} ms (boot + call)`}`,
+  `  burst                   ${burstMs === 0 ? 'not run' : `${(burstMs / 1000).toFixed(2)} s for ${TOTAL} calls`}`,
   `  total time              ${elapsed()}`,
 ];
 console.log(summary.join('\n'));

@@ -16,6 +16,19 @@ export interface FlameErrorOptions {
   details?: ErrorDetails;
 }
 
+/**
+ * Typed fields live in `details`, which crosses the wire with the error, and are read back by
+ * typed getters: a caller reads `error.runner`, never `error.details.runner as string`.
+ */
+function withFields(options: FlameErrorOptions, fields: Record<string, unknown>): FlameErrorOptions {
+  const details: ErrorDetails = { ...options.details };
+  for (const [key, value] of Object.entries(fields)) if (value !== undefined) details[key] = value;
+  return { ...options, details };
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+
 /** Base class of every error this library raises. */
 export class FlameError extends Error {
   /** Stable machine-readable code, `FLAME_ERR_*`. */
@@ -36,6 +49,21 @@ export class FlameError extends Error {
 /** An option given to a public function is unknown or has an invalid value. */
 export class InvalidOptionError extends FlameError {
   override readonly code = 'FLAME_ERR_INVALID_OPTION';
+  constructor(message: string, options: FlameErrorOptions & { option?: string; expected?: string; suggestion?: string } = {}) {
+    super(message, withFields(options, { option: options.option, expected: options.expected, suggestion: options.suggestion }));
+  }
+  /** The option (or argument) at fault, e.g. `maxConcurrency`. */
+  get option(): string | undefined {
+    return str(this.details.option);
+  }
+  /** What it accepts, in words. */
+  get expected(): string | undefined {
+    return str(this.details.expected);
+  }
+  /** For an unknown option: the known one it is closest to (a likely typo). */
+  get suggestion(): string | undefined {
+    return str(this.details.suggestion);
+  }
 }
 
 /** A required environment variable is missing or malformed. */
@@ -56,11 +84,23 @@ export class AuthenticationError extends FlameError {
 /** The peer node went down (socket closed or heartbeat missed) while something was pending on it. */
 export class NodeDownError extends FlameError {
   override readonly code = 'FLAME_ERR_NODE_DOWN';
+  /** The node that went down, when known. */
+  get node(): string | undefined {
+    return str(this.details.node);
+  }
 }
 
 /** A message is larger than the link's `maxPayload`; it was not sent. */
 export class PayloadTooLargeError extends FlameError {
   override readonly code = 'FLAME_ERR_PAYLOAD_TOO_LARGE';
+  /** Encoded size of the refused message, in bytes. */
+  get size(): number | undefined {
+    return num(this.details.size);
+  }
+  /** The limit it exceeded, in bytes. */
+  get limit(): number | undefined {
+    return num(this.details.limit);
+  }
 }
 
 /** A peer sent something that is not a valid frame of this protocol. */
@@ -116,26 +156,79 @@ export class RemoteError extends FlameError {
 /** A `moduleRef` could not be resolved on the runner (missing module or export). */
 export class ModuleRefError extends FlameError {
   override readonly code = 'FLAME_ERR_MODULE_REF';
+  /** The module specifier that failed, when known. */
+  get module(): string | undefined {
+    return str(this.details.module);
+  }
 }
 
 /** A closure cannot be shipped to a runner (captures, `this`, compiler helpers...). */
 export class ClosureError extends FlameError {
   override readonly code = 'FLAME_ERR_CLOSURE';
+  /** The enclosing-scope variable the closure reads, when that is the problem. */
+  get identifier(): string | undefined {
+    return str(this.details.identifier);
+  }
+  /** Why it cannot be shipped, in one word (`captures`, `bound`, `native`...). */
+  get reason(): string | undefined {
+    return str(this.details.reason);
+  }
 }
 
 /** The runner died or became unreachable while a call was running on it. */
 export class RunnerDownError extends FlameError {
   override readonly code = 'FLAME_ERR_RUNNER_DOWN';
+  constructor(message: string, options: FlameErrorOptions & { runner?: string; node?: string; attempts?: number } = {}) {
+    super(message, withFields(options, { runner: options.runner, node: options.node, attempts: options.attempts }));
+  }
+  /** The runner's id in its pool. */
+  get runner(): string | undefined {
+    return str(this.details.runner);
+  }
+  /** The runner's node. */
+  get node(): string | undefined {
+    return str(this.details.node);
+  }
+  /** How many times the work was tried (more than 1 with `retries`). */
+  get attempts(): number {
+    return num(this.details.attempts) ?? 1;
+  }
 }
 
 /** A call did not finish within its `timeout`; the remote work was cancelled. */
 export class CallTimeoutError extends FlameError {
   override readonly code = 'FLAME_ERR_CALL_TIMEOUT';
+  constructor(message: string, options: FlameErrorOptions & { runner?: string; timeout?: number } = {}) {
+    super(message, withFields(options, { runner: options.runner, timeout: options.timeout }));
+  }
+  /** The runner the call ran on. */
+  get runner(): string | undefined {
+    return str(this.details.runner);
+  }
+  /** The deadline it passed, in ms. */
+  get timeout(): number | undefined {
+    return num(this.details.timeout);
+  }
 }
 
 /** A caller waited for capacity past its deadline while the pool was at `max`. */
 export class CheckoutTimeoutError extends FlameError {
   override readonly code = 'FLAME_ERR_CHECKOUT_TIMEOUT';
+  constructor(message: string, options: FlameErrorOptions & { atMax?: boolean; max?: number; queued?: number } = {}) {
+    super(message, withFields(options, { atMax: options.atMax, max: options.max, queued: options.queued }));
+  }
+  /** True when the pool was at `max` (raise `max` or `maxConcurrency`); false when runners were still booting. */
+  get atMax(): boolean {
+    return this.details.atMax === true;
+  }
+  /** The pool's `max`. */
+  get max(): number | undefined {
+    return num(this.details.max);
+  }
+  /** Callers waiting at that moment. */
+  get queued(): number | undefined {
+    return num(this.details.queued);
+  }
 }
 
 /** The caller's `AbortSignal` fired; the remote work was cancelled. */
@@ -151,6 +244,13 @@ export class BootTimeoutError extends FlameError {
 /** A runner failed to boot (the backend refused, the process exited, the pod failed). */
 export class BootError extends FlameError {
   override readonly code = 'FLAME_ERR_BOOT';
+  constructor(message: string, options: FlameErrorOptions & { attempts?: number } = {}) {
+    super(message, withFields(options, { attempts: options.attempts }));
+  }
+  /** How many times the work was tried (more than 1 with `retries`). */
+  get attempts(): number {
+    return num(this.details.attempts) ?? 1;
+  }
 }
 
 /** The pool is stopped or stopping and takes no new work. */
@@ -168,44 +268,119 @@ export class ParentTokenError extends FlameError {
   override readonly code = 'FLAME_ERR_PARENT_TOKEN';
 }
 
-/** The Kubernetes API server refused a request (status, reason and message from its `Status`). */
+/** A dependency the library shares with the app comes in two different copies (e.g. two nact versions). */
+export class DependencyMismatchError extends FlameError {
+  override readonly code = 'FLAME_ERR_DEPENDENCY_MISMATCH';
+}
+
+/** What a Kubernetes request was, and what the API server answered. */
+export interface KubernetesErrorFields {
+  /** The HTTP status; 0 when the API server could not be reached. */
+  statusCode: number;
+  /** The `reason` of the server's `Status` (`Forbidden`, `NotFound`, `AlreadyExists`...), or `Unreachable`. */
+  reason: string;
+  /** Why a 403 was refused: `rbac` (a missing grant), `admission` (Pod Security, a webhook), `quota` (ResourceQuota), `limits` (LimitRange). */
+  refusal?: 'rbac' | 'admission' | 'quota' | 'limits';
+  verb?: string;
+  resource?: string;
+  namespace?: string;
+  name?: string;
+}
+
+/**
+ * The Kubernetes API server refused a request (status, reason and message from its `Status`).
+ * The typed fields live in `details` too, so they survive the wire.
+ */
 export class KubernetesError extends FlameError {
   override readonly code = 'FLAME_ERR_KUBERNETES';
+
+  constructor(message: string, options: FlameErrorOptions & { fields?: KubernetesErrorFields } = {}) {
+    const { fields, ...rest } = options;
+    super(message, { ...rest, details: { ...(fields ? { ...fields, status: fields.statusCode } : {}), ...(rest.details ?? {}) } });
+  }
+
+  get statusCode(): number {
+    const value = this.details.statusCode ?? this.details.status;
+    return typeof value === 'number' ? value : 0;
+  }
+
+  get reason(): string {
+    return typeof this.details.reason === 'string' ? this.details.reason : '';
+  }
+
+  get refusal(): KubernetesErrorFields['refusal'] {
+    const value = this.details.refusal;
+    return value === 'rbac' || value === 'admission' || value === 'quota' || value === 'limits' ? value : undefined;
+  }
+
+  get verb(): string | undefined {
+    return typeof this.details.verb === 'string' ? this.details.verb : undefined;
+  }
+
+  get resource(): string | undefined {
+    return typeof this.details.resource === 'string' ? this.details.resource : undefined;
+  }
+
+  get namespace(): string | undefined {
+    return typeof this.details.namespace === 'string' ? this.details.namespace : undefined;
+  }
 }
+
+/** An optional peer dependency a feature needs is not installed (e.g. `@opentelemetry/api` for `enableMetrics`). */
+export class MissingDependencyError extends FlameError {
+  override readonly code = 'FLAME_ERR_MISSING_DEPENDENCY';
+}
+
+/** Every concrete error class with a fixed code. */
+const CODED_CLASSES = [
+  InvalidOptionError,
+  MissingEnvError,
+  ConnectError,
+  AuthenticationError,
+  NodeDownError,
+  ActorNotFoundError,
+  NodeStoppedError,
+  PayloadTooLargeError,
+  ProtocolError,
+  EncodeError,
+  QueryTimeoutError,
+  OverloadedError,
+  ModuleRefError,
+  ClosureError,
+  RunnerDownError,
+  CallTimeoutError,
+  CheckoutTimeoutError,
+  AbortError,
+  BootTimeoutError,
+  BootError,
+  PoolStoppedError,
+  PoolOverloadedError,
+  ParentTokenError,
+  DependencyMismatchError,
+  KubernetesError,
+  MissingDependencyError,
+] as const;
+
+type CodedError = InstanceType<(typeof CODED_CLASSES)[number]>;
+
+/** Every code a {@link FlameError} can carry: `FLAME_ERR_*`. */
+export type FlameErrorCode = CodedError['code'] | 'FLAME_ERR_REMOTE';
+
+/** The error class of a code: `FlameErrorOf<'FLAME_ERR_RUNNER_DOWN'>` is {@link RunnerDownError}. */
+export type FlameErrorOf<C extends FlameErrorCode> = C extends 'FLAME_ERR_REMOTE' ? RemoteError : Extract<CodedError, { readonly code: C }>;
 
 /** Every concrete error class, by code: used to rebuild errors that crossed the wire. */
 export const errorClasses: ReadonlyMap<string, new (message: string, options?: FlameErrorOptions) => FlameError> =
-  new Map(
-    [
-      InvalidOptionError,
-      MissingEnvError,
-      ConnectError,
-      AuthenticationError,
-      NodeDownError,
-      ActorNotFoundError,
-      NodeStoppedError,
-      PayloadTooLargeError,
-      ProtocolError,
-      EncodeError,
-      QueryTimeoutError,
-      OverloadedError,
-      ModuleRefError,
-      ClosureError,
-      RunnerDownError,
-      CallTimeoutError,
-      CheckoutTimeoutError,
-      AbortError,
-      BootTimeoutError,
-      BootError,
-      PoolStoppedError,
-      PoolOverloadedError,
-      ParentTokenError,
-      KubernetesError,
-    ].map((Class) => [new Class('').code, Class]),
-  );
+  new Map(CODED_CLASSES.map((Class) => [new Class('').code, Class]));
 
-/** True when `error` is a FlameError, optionally with the given code. */
-export function isFlameError(error: unknown, code?: string): error is FlameError {
+/**
+ * True when `error` is a FlameError, optionally with the given code; with a code it narrows to
+ * that code's class (an unknown code does not compile). It matches on `code`, so it also
+ * recognises errors rebuilt from the wire or raised by another copy of the library.
+ */
+export function isFlameError<C extends FlameErrorCode>(error: unknown, code: C): error is FlameErrorOf<C>;
+export function isFlameError(error: unknown): error is FlameError;
+export function isFlameError(error: unknown, code?: FlameErrorCode): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const c = (error as { code?: unknown }).code;
   if (typeof c !== 'string' || !c.startsWith('FLAME_ERR')) return false;

@@ -8,7 +8,7 @@ import { defaultBackend } from './backends/default.js';
 setDefaultBackendFactory(() => defaultBackend());
 
 /** Pools of runners: `Pool.start`, `pool.call`, `pool.cast`, `pool.placeChild`, `pool.status`, `pool.stop`. */
-export { Pool, type PoolStatus, type PoolEvents, type CallInfo } from './flame/pool.js';
+export { Pool, type PoolStatus, type PoolEvents, type CallInfo, type RunnerErrorInfo } from './flame/pool.js';
 export type { PoolOptions, CallOptions, PlaceOptions, PoolSizeInfo } from './flame/options.js';
 export type { RunnerStatus, RunnerState } from './flame/runner-handle.js';
 /** Refer to an exported function of a module the runner imports itself. */
@@ -20,8 +20,10 @@ export type { Backend, BackendContext, RunnerSpec, RunnerInstance } from './flam
 /** Backends: runners as local processes (default), in this process, or picked by FLAME_BACKEND. */
 export { ProcessBackend, type ProcessBackendOptions } from './backends/process/backend.js';
 export { LocalBackend } from './backends/local/backend.js';
-export { KubernetesBackend, type KubernetesBackendOptions } from './backends/kubernetes/backend.js';
+export { KubernetesBackend, type KubernetesBackendOptions, type InheritedSetting, type Leftovers } from './backends/kubernetes/backend.js';
 export { defaultBackend } from './backends/default.js';
+/** Stop pools on SIGTERM/SIGINT within the pod's grace period (opt-in). */
+export { stopOnSignals, type StopOnSignalsOptions, type StopOutcome } from './backends/stop-on-signals.js';
 /** Runner side: boot an app's own entry point as a runner; the current call's AbortSignal. */
 export { startRunner, type Runner, type RunnerOptions } from './runner/runner.js';
 export { callSignal } from './runner/call-context.js';
@@ -29,5 +31,24 @@ export { callSignal } from './runner/call-context.js';
 export { startNode, ClusterNode, type NodeEvents, type ModuleSpecifier, type RequestOptions } from './cluster/node.js';
 export type { NodeOptions, TlsOptions } from './cluster/options.js';
 export { DEFAULT_PORT } from './cluster/address.js';
-export type { LogLevel, LogSink } from './log.js';
+/** Opt-in: nact actors take several queued messages per event-loop turn (order, supervision, query kept). */
+export { enableBatchedDelivery, disableBatchedDelivery, batchedDeliveryEnabled, type BatchedDeliveryOptions } from './cluster/batched-delivery.js';
+export type { LogLevel, LogSink, LogFields, StructuredLogger } from './log.js';
+export {
+  CHANNELS,
+  type CallMessage,
+  type BootMessage,
+  type RunnerUpMessage,
+  type RunnerDownMessage,
+  type LinkUpMessage,
+  type LinkDownMessage,
+  type LinkTrafficMessage,
+  type HandshakeRefusedMessage,
+  type QueueOverloadMessage,
+  type PoolStartMessage,
+  type PoolStopMessage,
+  type PoolSnapshot,
+} from './diagnostics.js';
+export { serveStatus, statusReport, type StatusServer, type StatusServerOptions, type StatusReport, type PoolReport } from './status.js';
+export { enableMetrics, type Metrics, type MetricsOptions, type MeterProviderLike, type MeterLike } from './metrics.js';
 export * from './errors.js';

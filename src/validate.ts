@@ -15,6 +15,42 @@ function show(value: unknown): string {
   }
 }
 
+/**
+ * Edit distance between two option names (insertions, deletions, substitutions, and swaps of
+ * neighbours, each costing 1), compared case-insensitively: `maxConcurency`, `maxconcurrency`
+ * and `maxConcurrnecy` are each 1 from `maxConcurrency`.
+ */
+export function editDistance(a: string, b: string): number {
+  a = a.toLowerCase();
+  b = b.toLowerCase();
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The known name an unknown one most likely misspells: within a third of its length (at least 2 edits), else none. */
+export function closest(name: string, known: readonly string[]): string | undefined {
+  if (name.length > 64) return undefined;
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
+  for (const candidate of known) {
+    const distance = editDistance(name, candidate);
+    if (distance < bestDistance && distance < name.length) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
 export class OptionReader {
   readonly #where: string;
   readonly #input: Record<string, unknown>;
@@ -29,9 +65,10 @@ export class OptionReader {
     this.#input = input as Record<string, unknown>;
     for (const key of Object.keys(this.#input)) {
       if (!known.includes(key)) {
+        const suggestion = closest(key, known);
         throw new InvalidOptionError(
-          `${where}: unknown option "${key}"; allowed options are: ${[...known].sort().join(', ')}`,
-          { details: { option: key, allowed: [...known] } },
+          `${where}: unknown option "${key}"; allowed options are: ${[...known].sort().join(', ')}${suggestion ? `. Did you mean "${suggestion}"?` : ''}`,
+          { option: key, ...(suggestion ? { suggestion } : {}), details: { allowed: [...known] } },
         );
       }
     }
@@ -40,7 +77,7 @@ export class OptionReader {
   fail(key: string, expected: string): never {
     throw new InvalidOptionError(
       `${this.#where}: option "${key}" must be ${expected} (got ${show(this.#input[key])})`,
-      { details: { option: key, expected } },
+      { option: key, expected },
     );
   }
 

@@ -1,7 +1,7 @@
 /**
  * `defaultBackend()`: the backend an app gets without choosing one, from FLAME_BACKEND, so an
- * app runs on Kubernetes in production and on local processes on a laptop (the seed's
- * `config_env() == :prod`).
+ * app runs on Kubernetes in production and on local processes on a laptop (as a FLAME app picks
+ * its backend with `config_env() == :prod`).
  */
 import { InvalidOptionError } from '../errors.js';
 import type { Backend } from '../flame/backend.js';

@@ -93,18 +93,25 @@ export class Acceptor {
       const address = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
       const expected = clientProof(this.#host.options.cookie, peerName, this.#host.name, clientNonce, serverNonce);
       const timer = setTimeout(() => {
+        ws.off('message', onMessage);
+        ws.off('close', onClose);
         this.#refuseSocket(ws, address, peerName, 'handshake timed out');
       }, this.#host.options.handshakeTimeout);
-      ws.on('error', () => {});
-      ws.once('message', (data: Buffer, isBinary: boolean) => {
+      // Kept for the socket's life: an 'error' without a listener would be thrown.
+      const onError = () => {};
+      const onClose = () => {
         clearTimeout(timer);
+        this.#refuseSocket(ws, address, peerName, 'closed by the peer before it proved the cookie');
+      };
+      const onMessage = (data: Buffer, isBinary: boolean) => {
+        clearTimeout(timer);
+        // Remove only our own listeners: ws's server keeps its own on the socket (its client set).
+        ws.off('close', onClose);
         // Only the proof is looked at: nothing a peer sends is decoded before it checks out.
         if (!isBinary || data.length !== PROOF_BYTES || !proofMatches(expected, data)) {
           this.#refuseSocket(ws, address, peerName, 'wrong cookie');
           return;
         }
-        ws.removeAllListeners();
-        ws.on('error', () => {});
         const maxPayload = Number(h[HEADER_MAX_PAYLOAD]);
         this.#host.authenticated({
           ws,
@@ -113,13 +120,10 @@ export class Acceptor {
           maxPayload: Number.isInteger(maxPayload) && maxPayload > 0 ? maxPayload : this.#host.options.maxPayload,
           dialer: peerName,
         });
-      });
-      ws.on('close', () => {
-        if (ws.listenerCount('message') > 0) {
-          clearTimeout(timer);
-          this.#refuseSocket(ws, address, peerName, 'closed by the peer before it proved the cookie');
-        }
-      });
+      };
+      ws.on('error', onError);
+      ws.once('message', onMessage);
+      ws.on('close', onClose);
     });
   }
 

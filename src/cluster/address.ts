@@ -3,6 +3,7 @@
  * listen on the well-known {@link DEFAULT_PORT}. In Kubernetes the host is the pod's IP
  * (`app@$(POD_IP)`), so every pod listens on the same port on its own address.
  */
+import { isIPv6 } from 'node:net';
 import { InvalidOptionError } from '../errors.js';
 
 /** The port every node listens on unless told otherwise (EPMD's 4369, plus one). */
@@ -19,7 +20,10 @@ export interface NodeAddress {
 
 const NAME_RE = /^[A-Za-z0-9_.-]+$/;
 
-/** Parses `name@host[:port]` (IPv6 hosts in brackets: `app@[::1]:9000`). */
+/**
+ * Parses `name@host[:port]`. IPv6 hosts take brackets with a port (`app@[::1]:9000`) and may go
+ * bare without one (`app@fd00::1`), as `app@$(POD_IP)` expands on an IPv6-only cluster.
+ */
 export function parseNodeName(node: string): NodeAddress {
   if (typeof node !== 'string') throw new InvalidOptionError(`node name must be a string like "app@10.1.2.3" (got ${typeof node})`);
   const at = node.indexOf('@');
@@ -30,9 +34,10 @@ export function parseNodeName(node: string): NodeAddress {
   }
   let host = rest;
   let port = DEFAULT_PORT;
-  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(rest) ?? /^([^:[\]]+)(?::(\d+))?$/.exec(rest);
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(rest) ?? (isIPv6(rest) ? [rest, rest] : null) ?? /^([^:[\]]+)(?::(\d+))?$/.exec(rest);
   if (!m) throw new InvalidOptionError(`invalid host in node name "${node}"`);
   host = m[1]!;
+  if (host.includes(':') && !isIPv6(host)) throw new InvalidOptionError(`invalid IPv6 address in node name "${node}"`);
   if (m[2] !== undefined) {
     port = Number(m[2]);
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
@@ -40,6 +45,12 @@ export function parseNodeName(node: string): NodeAddress {
     }
   }
   return { node: formatNodeName(name, host, port), name, host, port };
+}
+
+/** Whether a node name gives its port (`app@h:9000`, `app@[::1]:9000`), as a bare IPv6 host (`app@fd00::1`) does not. */
+export function hasExplicitPort(node: string): boolean {
+  const rest = node.slice(node.indexOf('@') + 1);
+  return /^\[[^\]]+\]:\d+$/.test(rest) || /^[^:[\]]+:\d+$/.test(rest);
 }
 
 /** The canonical node name for a name, host and port. */

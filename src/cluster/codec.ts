@@ -11,6 +11,7 @@ import { Packr, addExtension } from 'msgpackr';
 import { EncodeError, FlameError, ProtocolError, RemoteError, errorClasses } from '../errors.js';
 import { references, type NactRefShape } from './nact-internals.js';
 import { RemoteRef, type RefKind } from './remote-ref.js';
+import { asText } from './wire.js';
 
 /** What decoding a frame needs to know about the node that reads it. */
 export interface DecodeContext {
@@ -46,15 +47,10 @@ function localNode(ref: NactRefShape): string {
 
 let decoding: DecodeContext | undefined;
 
-const BUILTIN_ERRORS: Record<string, ErrorConstructor> = {
-  Error,
-  TypeError,
-  RangeError,
-  SyntaxError,
-  ReferenceError,
-  EvalError,
-  URIError,
-};
+/** Built-in classes rebuilt as themselves. A Map: a peer's error named `toString` must not find Object's. */
+const BUILTIN_ERRORS: ReadonlyMap<string, ErrorConstructor> = new Map(
+  [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError].map((C) => [C.name, C]),
+);
 
 type WireError = [name: string, message: string, stack: string | undefined, code: unknown, cause: unknown, props: Record<string, unknown> | undefined];
 
@@ -71,24 +67,33 @@ function errorToWire(e: Error): WireError {
   return [e.name, e.message, e.stack, code, 'cause' in e ? e.cause : undefined, props];
 }
 
-function errorFromWire([name, message, stack, code, cause, props]: WireError): Error {
+function errorFromWire([rawName, rawMessage, rawStack, code, cause, props]: WireError): Error {
+  // Every field comes from a peer: anything msgpackr can produce must give an Error, not a throw.
   const peer = decoding?.peer ?? 'remote';
+  const name = asText(rawName, 200);
+  const message = asText(rawMessage);
+  const stack = typeof rawStack === 'string' ? rawStack : undefined;
   const flameClass = typeof code === 'string' ? errorClasses.get(code) : undefined;
+  const builtin = BUILTIN_ERRORS.get(name);
   let error: Error;
   if (flameClass) {
-    error = new flameClass(String(message), cause === undefined ? {} : { cause });
-  } else if (BUILTIN_ERRORS[name]) {
-    error = new BUILTIN_ERRORS[name]!(String(message), cause === undefined ? undefined : { cause });
+    error = new flameClass(message, cause === undefined ? {} : { cause });
+  } else if (builtin) {
+    error = new builtin(message, cause === undefined ? undefined : { cause });
   } else {
-    const remote = new RemoteError(String(message), cause === undefined ? {} : { cause });
-    remote.name = String(name);
-    if (code !== undefined && code !== null) remote.code = String(code);
+    const remote = new RemoteError(message, cause === undefined ? {} : { cause });
+    remote.name = name;
+    if (code !== undefined && code !== null) remote.code = asText(code, 200);
     error = remote;
   }
-  if (props) {
-    for (const [k, v] of Object.entries(props)) {
-      if (k === 'details' && error instanceof FlameError) Object.assign(error.details, v);
-      else if (!(k in error)) (error as unknown as Record<string, unknown>)[k] = v;
+  if (typeof props === 'object' && props !== null && !Array.isArray(props)) {
+    for (const k of Object.keys(props)) {
+      const v = (props as Record<string, unknown>)[k];
+      if (k === 'details' && error instanceof FlameError) {
+        if (typeof v === 'object' && v !== null) Object.assign(error.details, v);
+      } else if (!(k in error)) {
+        (error as unknown as Record<string, unknown>)[k] = v;
+      }
     }
   }
   if (code !== undefined && code !== null && !flameClass && !(error instanceof RemoteError)) {
@@ -170,7 +175,14 @@ export function encode(value: unknown): Buffer {
     return packr.pack(value);
   } catch (e) {
     if (e instanceof EncodeError) throw e;
-    throw new EncodeError(`cannot encode message: ${(e as Error).message}`, { cause: e });
+    const message = (e as Error)?.message ?? String(e);
+    if (e instanceof RangeError && /call stack/.test(message)) {
+      throw new EncodeError('cannot encode message: it is circular or nested too deeply (send a tree of plain data)', { cause: e });
+    }
+    if (/Unknown type: symbol/.test(message)) {
+      throw new EncodeError('cannot encode message: Symbols cannot be sent in messages (send a string)', { cause: e });
+    }
+    throw new EncodeError(`cannot encode message: ${message}`, { cause: e });
   }
 }
 

@@ -14,8 +14,10 @@ import {
   ActorNotFoundError,
   NodeStoppedError,
   ConnectError,
+  EncodeError,
   ModuleRefError,
   NodeDownError,
+  PayloadTooLargeError,
   ProtocolError,
   QueryTimeoutError,
 } from '../errors.js';
@@ -39,14 +41,8 @@ import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from '
 import { Peer, type Connection, type PeerHost } from './peer.js';
 import { RemoteHandle, RemoteRef, remoteSystemName, type RefKind, type RemoteOps } from './remote-ref.js';
 import { InboundRequest } from './inbound-request.js';
+import { OP_CANCEL, OP_DISPATCH, OP_NO_ACTOR, OP_REPLY, OP_REQUEST, OP_STOP, describe } from './wire.js';
 
-/** Wire operations; a frame is a msgpack array of these tuples. */
-const OP_DISPATCH = 1; // [op, target (WireTarget), message, sender]
-const OP_STOP = 2; //     [op, target (WireTarget)]
-const OP_REQUEST = 3; //  [op, id, service, payload]
-const OP_REPLY = 4; //    [op, id, ok, value]
-const OP_CANCEL = 5; //   [op, id, reason]
-const OP_NO_ACTOR = 6; // [op, reply id, target]: a query's target does not exist
 
 /** A module export resolved on the peer: `{ module: 'file:///app/actors.js', export: 'counter' }`. */
 export interface ModuleSpecifier {
@@ -71,6 +67,14 @@ export interface RequestContext {
 }
 
 export type ServiceHandler = (payload: unknown, context: RequestContext) => unknown;
+
+/** Counters of a node, for monitoring and tests. */
+export interface NodeStats {
+  /** Nodes this node keeps a link record for (up, connecting, or down and still referenced). */
+  readonly peers: number;
+  /** Replies to requests whose requester was gone (or overloaded) by the time they were ready: dropped. */
+  readonly droppedReplies: number;
+}
 
 /** Events a node emits. */
 export interface NodeEvents {
@@ -122,6 +126,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   /** Local actors by path, for messages arriving from peers. */
   readonly #actors = new Map<string, ConcreteActor & { stopped?: boolean }>();
   #nextReplyId = 1;
+  #droppedReplies = 0;
   #stopped = false;
 
   private constructor(options: ResolvedNodeOptions, server: http.Server, port: number) {
@@ -226,27 +231,36 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   monitor(node: string, onDown: (reason: Error) => void): () => void {
     const name = parseNodeName(node).node;
     let active = true;
-    const listener = (down: string, reason: Error) => {
-      if (down !== name || !active) return;
+    const watcher = (reason: Error) => {
+      if (!active) return;
       cancel();
       onDown(reason);
     };
     const cancel = () => {
       active = false;
-      this.off('nodedown', listener);
+      const set = this.#monitors.get(name);
+      set?.delete(watcher);
+      if (set?.size === 0) this.#monitors.delete(name);
+      if (this.#monitors.size === 0) this.off('nodedown', this.#notifyMonitors);
     };
     if (this.#peers.get(name)?.state !== 'up') {
-      queueMicrotask(() => {
-        if (active) {
-          cancel();
-          onDown(new NodeDownError(`node ${name} is not connected`, { details: { node: name } }));
-        }
-      });
+      queueMicrotask(() => watcher(new NodeDownError(`node ${name} is not connected`, { details: { node: name } })));
     } else {
-      this.on('nodedown', listener);
+      // One 'nodedown' listener serves every monitor (a pool retiring many runners at once
+      // would otherwise add one listener per runner and trip MaxListenersExceededWarning).
+      if (this.#monitors.size === 0) this.off('nodedown', this.#notifyMonitors).on('nodedown', this.#notifyMonitors);
+      const set = this.#monitors.get(name) ?? new Set();
+      set.add(watcher);
+      this.#monitors.set(name, set);
     }
     return cancel;
   }
+
+  readonly #monitors = new Map<string, Set<(reason: Error) => void>>();
+  readonly #notifyMonitors = (down: string, reason: Error): void => {
+    const set = this.#monitors.get(down);
+    if (set) for (const watcher of [...set]) watcher(reason);
+  };
 
   /** A ref to the actor at `path` (names from the system down) on `node`, for nact's dispatch/query/stop. */
   remoteRef<Msg = unknown>(node: string, path: string[] | string): Ref<Msg> {
@@ -354,6 +368,11 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     return this.#stopped;
   }
 
+  /** Counters: links, dropped replies. */
+  stats(): NodeStats {
+    return { peers: this.#peers.size, droppedReplies: this.#droppedReplies };
+  }
+
   // ---------------------------------------------------------------- PeerHost
 
   #assertRunning(): void {
@@ -373,10 +392,13 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   #decodeContext(peer: Peer): DecodeContext {
     const local = this.name;
     const remoteSystem = this.#remoteSystem;
+    const from = peer.node;
     return {
-      peer: peer.node,
+      peer: from,
       ref: (node, kind, data) => {
         if (kind === 'n') return new references.Nobody();
+        // A ref names a node this one may dial later: refuse names that are not node names.
+        if (node !== local && node !== from && !isNodeName(node)) throw new ProtocolError(`malformed node name in a ref: ${describe(node)}`);
         if (node === local) {
           switch (kind) {
             case 'a':
@@ -509,8 +531,17 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         this.#deliver(peer, message[1], message[2], message[3]);
         return;
       case OP_STOP: {
+        if (message[1] === '' || (Array.isArray(message[1]) && message[1][0] === 's')) {
+          // Stopping the system would stop every actor of this node: no peer may do that.
+          this.#undeliverable(describeTarget(message[1], this.name), new ProtocolError(`${peer.node} may not stop the actor system of ${this.name}`));
+          return;
+        }
         const actor = this.#target(message[1]);
-        if (actor?.stop) actor.stop();
+        try {
+          actor?.stop?.();
+        } catch (error) {
+          this.#undeliverable(describeTarget(message[1], this.name), error as Error);
+        }
         return;
       }
       case OP_REQUEST:
@@ -521,22 +552,28 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         settle?.(message[2] === true, message[3]);
         return;
       }
-      case OP_CANCEL:
-        peer.inbound.get(message[1] as number)?.cancel(message[2] instanceof Error ? message[2] : new AbortError('cancelled by the requester'));
+      case OP_CANCEL: {
+        const request = typeof message[1] === 'number' ? peer.inbound.get(message[1]) : undefined;
+        try {
+          request?.cancel(message[2] instanceof Error ? message[2] : new AbortError('cancelled by the requester'));
+        } catch (error) {
+          this.logger.warn(`a cancel listener of a request from ${peer.node} threw: ${(error as Error)?.message ?? describe(error)}`);
+        }
         return;
+      }
       case OP_NO_ACTOR: {
         const id = message[1];
         const pending = typeof id === 'number' ? this.#replies.get(id) : undefined;
         if (pending) {
           this.#settleReply(id as number, pending, false, new ActorNotFoundError(
-            `Actor stopped or never existed: ${String(message[2])} on ${peer.node}`,
-            { details: { target: String(message[2]) } },
+            `Actor stopped or never existed: ${describe(message[2], 200)} on ${peer.node}`,
+            { details: { target: describe(message[2], 200) } },
           ));
         }
         return;
       }
       default:
-        peer.protocolError(new ProtocolError(`unknown message type ${JSON.stringify(message[0])}`));
+        peer.protocolError(new ProtocolError(`unknown message type ${describe(message[0], 40)}`));
     }
   }
 
@@ -570,7 +607,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       const where = describeTarget(target, this.name);
       if (sender instanceof RemoteRef && sender.kind === 'r' && sender.node === peer.node) {
         // The query's own node is told at once (a forwarded query just times out).
-        peer.send([OP_NO_ACTOR, sender.id, where]);
+        peer.trySend([OP_NO_ACTOR, sender.id, where]);
       } else {
         this.#undeliverable(where, new ActorNotFoundError(`no actor ${where} on ${this.name}`));
       }
@@ -592,15 +629,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     const reply = (ok: boolean, value: unknown) => {
       if (peer.inbound.get(id) !== context) return;
       peer.inbound.delete(id);
-      if (peer.state !== 'up') return;
-      try {
-        peer.send([OP_REPLY, id, ok, value], (error) => {
-          // The result could not be encoded or is too large: the requester still gets an answer.
-          peer.send([OP_REPLY, id, false, error]);
-        });
-      } catch {
-        // the requester is gone
-      }
+      this.#sendReply(peer, id, service, ok, value);
     };
     const context = new InboundRequest(peer.node);
     peer.inbound.set(id, context);
@@ -618,6 +647,28 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     } catch (error) {
       reply(false, error);
     }
+  }
+
+  /**
+   * Sends a reply; never throws. A requester that is gone gets nothing (the reply is counted as
+   * dropped); a value that cannot be sent is replaced by the error saying why, so the requester
+   * learns at once instead of at its deadline.
+   */
+  #sendReply(peer: Peer, id: number, service: string, ok: boolean, value: unknown): void {
+    const drop = (why: string) => {
+      this.#droppedReplies++;
+      this.logger.debug(`reply to "${service}" #${id} of ${peer.node} dropped: ${why}`);
+    };
+    if (peer.state !== 'up') return drop(`the link is ${peer.state}`);
+    const sent = peer.trySend([OP_REPLY, id, ok, value], (error) => {
+      if (error instanceof NodeDownError) return drop(error.message);
+      const what = ok ? 'result' : 'error';
+      const why = error instanceof PayloadTooLargeError
+        ? new PayloadTooLargeError(`the ${what} of "${service}" on ${this.name} cannot be sent: ${error.message}`, { details: error.details })
+        : new EncodeError(`the ${what} of "${service}" on ${this.name} cannot be sent: ${error.message}`);
+      if (!peer.trySend([OP_REPLY, id, false, why], (again) => drop(again.message))) drop('the link is down or overloaded');
+    });
+    if (!sent) drop('the link is down or overloaded');
   }
 
   async #spawnFromModule(payload: unknown): Promise<unknown> {
@@ -701,9 +752,18 @@ function checkId(data: unknown): number {
 
 /** A wire target as people read it: `node/path`. */
 function describeTarget(target: unknown, node: string): string {
-  if (typeof target === 'string') return `${node}/${target}`;
+  if (typeof target === 'string') return `${node}/${target.length > 200 ? `${target.slice(0, 200)}\u2026` : target}`;
   if (typeof target === 'number') return `${node}/#reply${target}`;
-  return `${node}/${JSON.stringify(target)}`;
+  return `${node}/${describe(target)}`;
+}
+
+function isNodeName(node: string): boolean {
+  try {
+    parseNodeName(node);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Starts a cluster node; see {@link NodeOptions}. */

@@ -6,7 +6,7 @@
 import { MissingEnvError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel, type LogSink } from '../log.js';
 import { OptionReader } from '../validate.js';
-import { DEFAULT_PORT, isValidShortName, parseNodeName } from './address.js';
+import { DEFAULT_PORT, hasExplicitPort, isValidShortName, parseNodeName } from './address.js';
 
 export interface TlsOptions {
   /** PEM private key of this node's certificate. */
@@ -88,7 +88,7 @@ export function resolveNodeOptions(input: NodeOptions | undefined, env: NodeJS.P
     const parsed = parseNodeName(rawName);
     shortName = parsed.name;
     host = parsed.host;
-    if (/:\d+$/.test(rawName.slice(rawName.indexOf('@')))) port = parsed.port;
+    if (hasExplicitPort(rawName)) port = parsed.port;
   } else if (!isValidShortName(rawName)) {
     r.fail('name', 'a name of letters, digits, "_", "-" or ".", optionally followed by "@host[:port]"');
   }

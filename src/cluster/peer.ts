@@ -9,6 +9,7 @@ import type { WebSocket } from 'ws';
 import { encode, decode, type DecodeContext } from './codec.js';
 import { EncodeError, NodeDownError, OverloadedError, PayloadTooLargeError, ProtocolError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { closeReason, describe } from './wire.js';
 
 /** An authenticated WebSocket to a peer, as the handshake hands it over. */
 export interface Connection {
@@ -129,10 +130,11 @@ export class Peer {
     this.state = 'up';
     this.#lastSeen = performance.now();
     const { ws } = conn;
+    // Nothing may throw out of a socket listener: it would end the process, not just this link.
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (this.#conn?.ws !== ws) return;
       this.#lastSeen = performance.now();
-      this.#onFrame(data, isBinary);
+      this.#guard(() => this.#onFrame(data, isBinary));
     });
     ws.on('pong', () => {
       if (this.#conn?.ws === ws) this.#lastSeen = performance.now();
@@ -143,16 +145,16 @@ export class Peer {
     ws.on('close', (code: number, reason: Buffer) => {
       if (this.#conn?.ws !== ws) return;
       const why = reason.length > 0 ? reason.toString() : code === 1006 ? 'connection lost' : `closed (${code})`;
-      this.#fail(new NodeDownError(`node ${this.node} is down: ${why}`, { details: { node: this.node, closeCode: code } }));
+      this.#guard(() => this.#fail(new NodeDownError(`node ${this.node} is down: ${why}`, { details: { node: this.node, closeCode: code } })));
     });
     ws.on('error', (error: Error) => {
       if (this.#conn?.ws !== ws) return;
       this.#host.logger.warn(`link to ${this.node} failed: ${error.message}`);
-      this.#fail(new NodeDownError(`node ${this.node} is down: ${error.message}`, { cause: error, details: { node: this.node } }));
+      this.#guard(() => this.#fail(new NodeDownError(`node ${this.node} is down: ${error.message}`, { cause: error, details: { node: this.node } })));
     });
     this.#heartbeat = setInterval(() => this.#beat(ws), this.#host.heartbeatInterval);
     this.#heartbeat.unref();
-    this.#host.peerUp(this);
+    this.#guard(() => this.#host.peerUp(this));
     this.#scheduleFlush();
   }
 
@@ -175,11 +177,21 @@ export class Peer {
     }
     this.#queue.push(message);
     this.#failures.push(onFailure);
-    if (this.#queue.length === 1 && !this.#flushScheduled && this.state === 'up' && performance.now() - this.#lastFrameAt > EAGER_GAP_MS) {
+    if (this.#queue.length === 1 && !this.#flushScheduled && !this.#flushing && this.state === 'up' && performance.now() - this.#lastFrameAt > EAGER_GAP_MS) {
       // A lone message on a quiet link leaves at once: request/response latency pays no loop turn.
       this.#flush();
     } else {
       this.#scheduleFlush();
+    }
+  }
+
+  /** {@link send} that reports instead of throwing: false when the message was not queued. */
+  trySend(message: unknown[], onFailure?: SendFailure): boolean {
+    try {
+      this.send(message, onFailure);
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -195,7 +207,7 @@ export class Peer {
     if (conn) {
       // Let queued messages leave first: a graceful close is ordered after them.
       this.#flush();
-      conn.ws.close(code, reason);
+      conn.ws.close(code, closeReason(reason));
     }
     this.#fail(new NodeDownError(`node ${this.node} disconnected: ${reason}`, { details: { node: this.node } }));
   }
@@ -203,7 +215,7 @@ export class Peer {
   /** Drops the link because the peer broke the protocol. */
   protocolError(error: Error): void {
     this.#host.logger.warn(`closing link to ${this.node}: ${error.message}`);
-    this.#conn?.ws.close(4003, error.message.slice(0, 120));
+    this.#conn?.ws.close(4003, closeReason(error.message));
     this.#fail(new NodeDownError(`link to ${this.node} closed: ${error.message}`, { cause: error, details: { node: this.node } }));
   }
 
@@ -236,7 +248,22 @@ export class Peer {
     }
     for (const message of batch) {
       if (this.#conn === undefined) return; // a message closed the link
-      this.#host.receive(this, message);
+      try {
+        this.#host.receive(this, message);
+      } catch (e) {
+        // Routing is meant to be total; if a message still finds a hole, only its link pays.
+        this.protocolError(new ProtocolError(`message could not be handled: ${(e as Error)?.message ?? describe(e)}`, { cause: e }));
+        return;
+      }
+    }
+  }
+
+  /** Runs a listener's work; an exception (a bug, or a user's event listener throwing) is logged, never rethrown. */
+  #guard(work: () => void): void {
+    try {
+      work();
+    } catch (e) {
+      this.#host.logger.error(`link to ${this.node}: ${(e as Error)?.stack ?? describe(e)}`);
     }
   }
 
@@ -296,6 +323,8 @@ export class Peer {
     } finally {
       this.#flushing = false;
     }
+    // A failure callback may have queued a message (an error reply) while this flush ran.
+    if (this.#queue.length > 0) this.#scheduleFlush();
     this.#notifyWritable();
   }
 
@@ -335,7 +364,7 @@ export class Peer {
   }
 
   #report(onFailure: SendFailure | undefined, error: Error): void {
-    if (onFailure) onFailure(error);
+    if (onFailure) this.#guard(() => onFailure(error));
     else this.#host.logger.warn(`message to ${this.node} dropped: ${error.message}`);
   }
 
@@ -374,7 +403,10 @@ export class Peer {
       this.#queue = [];
       this.#failures = [];
     }
-    for (let i = 0; i < failures.length; i++) failures[i]?.(reason);
+    for (let i = 0; i < failures.length; i++) {
+      const onFailure = failures[i];
+      if (onFailure) this.#guard(() => onFailure(reason));
+    }
     const unreported = undelivered.filter((_, i) => failures[i] === undefined);
     for (const settle of this.requests.values()) settle(false, reason);
     this.requests.clear();
@@ -382,6 +414,6 @@ export class Peer {
     this.#writableWaiters = [];
     for (const resolve of waiters) resolve();
     if (conn) this.#host.logger.info(`${reason.message}`);
-    this.#host.peerDown(this, reason, unreported, conn !== undefined);
+    this.#guard(() => this.#host.peerDown(this, reason, unreported, conn !== undefined));
   }
 }

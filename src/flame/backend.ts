@@ -4,6 +4,7 @@
  * AbortSignal and a deadline, and the backend reports runners that died to the pool.
  */
 import type { ClusterNode } from '../cluster/node.js';
+import { InvalidOptionError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /** What a backend is told about the pool it serves, once. */
@@ -48,6 +49,10 @@ export interface Backend {
   shutdown(runner: RunnerInstance): Promise<void>;
   /** The pool is stopping: release anything left. */
   dispose(): Promise<void>;
+  /** The pool's `bootTimeout` when the pool sets none (a pod may wait for a new node; a process does not). */
+  readonly defaultBootTimeout?: number;
+  /** What a runner that is still booting waits for (a pod's scheduler or kubelet message), for `BootTimeoutError`. */
+  describeBoot?(runnerId: string): string | undefined;
 }
 
 let defaultFactory: (() => Backend | Promise<Backend>) | undefined;
@@ -62,7 +67,10 @@ export function setDefaultBackendFactory(factory: () => Backend | Promise<Backen
 
 export async function resolveDefaultBackend(): Promise<Backend> {
   if (!defaultFactory) {
-    throw new Error('no default backend registered: import flame-actors (its index registers defaultBackend) or pass { backend }');
+    throw new InvalidOptionError('Pool.start: no default backend is registered: import flame-actors (its index registers defaultBackend) or pass the "backend" option', {
+      option: 'backend',
+      expected: 'a Backend, or the default one registered by importing flame-actors',
+    });
   }
   return defaultFactory();
 }

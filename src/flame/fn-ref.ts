@@ -3,11 +3,25 @@
  * that it can run without its enclosing scope, or a {@link ModuleRef} the runner imports itself.
  */
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parse, type AnyNode, type Function as FunctionNode, type Identifier, type Node, type Pattern } from 'acorn';
-import { ancestor, type AncestorVisitors } from 'acorn-walk';
+import type { AnyNode, Function as FunctionNode, Identifier, Node, Pattern } from 'acorn';
+import type { AncestorVisitors } from 'acorn-walk';
 import { ClosureError, InvalidOptionError, ModuleRefError } from '../errors.js';
+
+/**
+ * The parser is loaded on the first closure checked, not when the library is imported: a runner
+ * that imports the app (and so flame-actors) never ships a closure, and should not pay for it.
+ */
+let acorn: { parse: typeof import('acorn').parse; ancestor: typeof import('acorn-walk').ancestor } | undefined;
+function parser(): NonNullable<typeof acorn> {
+  if (!acorn) {
+    const require = createRequire(import.meta.url);
+    acorn = { parse: (require('acorn') as typeof import('acorn')).parse, ancestor: (require('acorn-walk') as typeof import('acorn-walk')).ancestor };
+  }
+  return acorn;
+}
 
 /** Any function type: `never[]` parameters make every function assignable to it. */
 export type AnyFunction = (...args: never[]) => unknown;
@@ -29,12 +43,27 @@ export type ShippedFunction =
   | { readonly kind: 'closure'; readonly source: string; readonly hash: string }
   | { readonly kind: 'module'; readonly module: string; readonly export: string };
 
-/** Parameters of a function, or of the function a {@link ModuleRef} points to. */
-export type FnArgs<F> = F extends ModuleRef<infer G extends AnyFunction>
-  ? Parameters<G>
-  : F extends (...args: infer A) => unknown
-    ? A
-    : never;
+/**
+ * True for a parameter list that says nothing: `never[]`, the parameters of {@link AnyFunction}
+ * (an untyped `moduleRef(url, 'name')`).
+ */
+type Untyped<P extends readonly unknown[]> = number extends P['length'] ? ([P[number]] extends [never] ? true : false) : false;
+
+/** Parameters, or `unknown[]` when the function type says nothing about them. */
+type ArgsOf<P extends readonly unknown[]> = Untyped<P> extends true ? unknown[] : P;
+
+/** The function a function type or a {@link ModuleRef} type stands for. */
+type FnOf<F> = F extends ModuleRef<infer G extends AnyFunction> ? G : F extends AnyFunction ? F : never;
+
+/** Parameters of a function, or of the function a {@link ModuleRef} points to (`unknown[]` for an untyped ref). */
+export type FnArgs<F> = [FnOf<F>] extends [never] ? never : ArgsOf<Parameters<FnOf<F>>>;
+
+/** Parameters of an actor factory after its first, the parent ref `placeChild` passes. */
+export type FactoryArgs<F> = [FnOf<F>] extends [never]
+  ? never
+  : Parameters<FnOf<F>> extends readonly [unknown?, ...infer Rest]
+    ? ArgsOf<Rest>
+    : unknown[];
 
 /** Awaited return type of a function, or of the function a {@link ModuleRef} points to. */
 export type FnResult<F> = F extends ModuleRef<infer G extends AnyFunction>
@@ -53,14 +82,14 @@ const madeRefs = new WeakSet<object>();
 export function moduleRef<F extends AnyFunction = AnyFunction>(module: string | URL, exportName: string): ModuleRef<F> {
   if (typeof exportName !== 'string' || exportName === '') {
     throw new InvalidOptionError(`moduleRef: the export name must be a non-empty string, got ${describeValue(exportName)}`, {
-      details: { option: 'exportName' },
+      option: 'exportName', expected: 'a non-empty string',
     });
   }
   let specifier: string;
   if (module instanceof URL) specifier = module.href;
   else if (typeof module !== 'string' || module === '') {
     throw new InvalidOptionError(`moduleRef: the module must be a URL, an absolute path or a package name, got ${describeValue(module)}`, {
-      details: { option: 'module' },
+      option: 'module', expected: 'a URL, an absolute path or a package name',
     });
   } else if (isAbsolute(module)) specifier = pathToFileURL(module).href;
   else if (module.startsWith('.')) {
@@ -146,7 +175,7 @@ const METHOD_REFUSAL = 'method shorthand cannot be shipped: write an arrow funct
 function parseExpression(text: string): AnyNode | Error {
   try {
     // Module code is strict, like the runner's compilation of the closure.
-    const program = parse(text, { ecmaVersion: 'latest', sourceType: 'module', allowSuperOutsideMethod: true });
+    const program = parser().parse(text, { ecmaVersion: 'latest', sourceType: 'module', allowSuperOutsideMethod: true });
     const [only] = program.body;
     if (program.body.length === 1 && only?.type === 'ExpressionStatement' && only.start === 0 && only.end === text.length) {
       return only.expression;
@@ -251,6 +280,8 @@ function refuseIdentifier(name: string, write: boolean, memberObject: boolean): 
         : `closure uses "${name}", a CommonJS module variable that does not exist on the runner (runners are ES modules): compute it in the parent and pass it as an argument`,
     };
   }
+  // esbuild's keepNames helper (tsx): the runner provides it to every closure.
+  if (name === '__name' && !write) return undefined;
   const transformed = 'the closure was transformed by a compiler or bundler and does not run as written: compile to ES2022 or later (ES modules, no downlevel helpers), or use moduleRef(...)';
   if (COMPILER_HELPERS.has(name) || name.startsWith('_ts_') || name.startsWith('__')) {
     return { priority: 0, message: `closure uses "${name}", a helper that does not exist on the runner; ${transformed}` };
@@ -280,7 +311,7 @@ function refuseIdentifier(name: string, write: boolean, memberObject: boolean): 
 function findProblem(root: FunctionNode, source: string): ClosureError | undefined {
   const lexical: Scoped = new Map();
   const params: Scoped = new Map(); // Parameter expressions do not see the function body's declarations.
-  ancestor(root, {
+  parser().ancestor(root, {
     Function(node) {
       const names = node.params.flatMap((param) => [...boundNames(param)]);
       if (node.type !== 'ArrowFunctionExpression') names.push('arguments');
@@ -367,7 +398,7 @@ function findProblem(root: FunctionNode, source: string): ClosureError | undefin
       }
     },
   };
-  ancestor(root, visitors);
+  parser().ancestor(root, visitors);
   if (problems.length === 0) return undefined;
   problems.sort((a, b) => a.priority - b.priority || a.start - b.start);
   return problems[0]!.error;

@@ -42,6 +42,19 @@ export interface PoolOptions {
   singleUse?: boolean;
   /** Callers allowed to wait for capacity; beyond, calls fail with PoolOverloadedError. Default Infinity. */
   maxQueue?: number;
+  /**
+   * Times a call (or cast) is run again after its runner went down (RunnerDownError) or boots
+   * failed (BootError), never after an exception of the work itself; within the call's deadline.
+   * Only for idempotent work. Default 0 (at most once).
+   */
+  retries?: number;
+  /**
+   * Largest message between this pool and its runners, in bytes: a call's arguments, its result,
+   * a placed actor's messages. Runners get it in their parent token; the parent node must allow
+   * it too (the shared node is started with it; a `node` of yours needs `startNode({ maxPayload })`
+   * at least as large). Default 16 MiB.
+   */
+  maxPayload?: number;
   /** Called when a boot starts. Errors are caught and logged. */
   onGrowStart?: (info: PoolSizeInfo) => void;
   /** Called when a boot ends, with the error if it failed. Errors are caught and logged. */
@@ -69,6 +82,8 @@ export interface ResolvedPoolOptions {
   failsafeTimeout: number;
   singleUse: boolean;
   maxQueue: number;
+  retries: number;
+  maxPayload: number;
   onGrowStart: ((info: PoolSizeInfo) => void) | undefined;
   onGrowEnd: ((error: Error | undefined, info: PoolSizeInfo) => void) | undefined;
   onShrink: ((info: PoolSizeInfo & { reason: string }) => void) | undefined;
@@ -76,6 +91,9 @@ export interface ResolvedPoolOptions {
   logSink: LogSink | undefined;
   node: ClusterNode | undefined;
 }
+
+/** Most retries a pool or call may ask for. */
+const MAX_RETRIES = 100;
 
 export const POOL_DEFAULTS = {
   name: 'flame-pool',
@@ -89,12 +107,15 @@ export const POOL_DEFAULTS = {
   failsafeTimeout: 20_000,
   singleUse: false,
   maxQueue: Infinity,
+  retries: 0,
+  maxPayload: 16 * 1024 * 1024,
   log: false as LogLevel | false,
 } as const;
 
 const KEYS = [
   'name', 'backend', 'min', 'max', 'maxConcurrency', 'idleShutdownAfter', 'minIdleShutdownAfter', 'bootTimeout',
-  'timeout', 'shutdownTimeout', 'failsafeTimeout', 'singleUse', 'maxQueue', 'onGrowStart', 'onGrowEnd', 'onShrink',
+  'timeout', 'shutdownTimeout', 'failsafeTimeout', 'singleUse', 'maxQueue', 'retries', 'maxPayload', 'onGrowStart', 'onGrowEnd',
+  'onShrink',
   'log', 'logSink', 'node',
 ] as const;
 
@@ -102,7 +123,7 @@ export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
   const r = new OptionReader('Pool.start', input, KEYS);
   if (!r.has('max')) {
     throw new InvalidOptionError('Pool.start: option "max" is required: the most runners the pool may run at once (an integer >= 1)', {
-      details: { option: 'max' },
+      option: 'max', expected: 'an integer >= 1',
     });
   }
   const max = r.int('max', 1, 1);
@@ -131,6 +152,8 @@ export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
     failsafeTimeout: r.ms('failsafeTimeout', POOL_DEFAULTS.failsafeTimeout, { min: 1 }),
     singleUse: r.bool('singleUse', POOL_DEFAULTS.singleUse),
     maxQueue: maxQueue === Number.MAX_SAFE_INTEGER ? Infinity : maxQueue,
+    retries: r.int('retries', POOL_DEFAULTS.retries, 0, MAX_RETRIES),
+    maxPayload: r.int('maxPayload', POOL_DEFAULTS.maxPayload, 1024, 2 ** 31 - 1),
     onGrowStart: r.fn('onGrowStart'),
     onGrowEnd: r.fn('onGrowEnd'),
     onShrink: r.fn('onShrink'),
@@ -146,20 +169,34 @@ export interface CallOptions {
   timeout?: number;
   /** Cancels the call (waiting or running). */
   signal?: AbortSignal;
+  /** Runs again after RunnerDownError or BootError (idempotent work only). Default: the pool's `retries`. */
+  retries?: number;
 }
 
-export interface PlaceOptions extends CallOptions {
+export interface PlaceOptions {
+  /** Deadline for placing the actor, in ms. Default: the pool's `timeout`. */
+  timeout?: number;
+  /** Cancels the placement. */
+  signal?: AbortSignal;
   /** Stop the actor when this (the caller's) node goes down. Default true. */
   link?: boolean;
 }
 
-export function resolveCallOptions(where: string, input: CallOptions | PlaceOptions | undefined, poolTimeout: number, place = false): { timeout: number; signal: AbortSignal | undefined; link: boolean } {
-  const r = new OptionReader(where, input, place ? ['timeout', 'signal', 'link'] : ['timeout', 'signal']);
+export interface ResolvedCallOptions {
+  timeout: number;
+  signal: AbortSignal | undefined;
+  link: boolean;
+  retries: number;
+}
+
+export function resolveCallOptions(where: string, input: CallOptions | PlaceOptions | undefined, poolTimeout: number, place = false, poolRetries = 0): ResolvedCallOptions {
+  const r = new OptionReader(where, input, place ? ['timeout', 'signal', 'link'] : ['timeout', 'signal', 'retries']);
   const signal = r.raw('signal');
   if (signal !== undefined && !(signal instanceof AbortSignal)) r.fail('signal', 'an AbortSignal');
   return {
     timeout: r.ms('timeout', poolTimeout, { min: 1, allowInfinity: true }),
     signal: signal as AbortSignal | undefined,
     link: r.bool('link', true),
+    retries: r.int('retries', poolRetries, 0, MAX_RETRIES),
   };
 }

@@ -28,6 +28,8 @@ export interface ParentInfo {
   bootTimeout: number;
   singleUse: boolean;
   log: string | false;
+  /** Largest message between the pool and the runner, in bytes (the pool's `maxPayload`); absent: the node default. */
+  maxPayload?: number;
 }
 
 /** Encodes a token for `FLAME_PARENT`. */
@@ -58,6 +60,7 @@ export function decodeParent(token: string): ParentInfo {
   need('backend', typeof t.backend === 'string');
   for (const k of ['idleShutdownAfter', 'shutdownTimeout', 'failsafeTimeout', 'bootTimeout'] as const) need(k, typeof t[k] === 'number' && t[k]! >= 0);
   need('singleUse', typeof t.singleUse === 'boolean');
+  need('maxPayload', t.maxPayload === undefined || (Number.isInteger(t.maxPayload) && t.maxPayload >= 1024));
   return t as ParentInfo;
 }
 

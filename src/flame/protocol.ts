@@ -17,6 +17,8 @@ export const SERVICE = {
   idle: 'flame.idle',
   /** runner -> parent: a placed actor stopped (its slot is free). */
   childExit: 'flame.childExit',
+  /** runner -> parent: shipped work left an error unhandled (the runner lives on). */
+  fault: 'flame.fault',
 } as const;
 
 export interface CallRequest {
@@ -59,4 +61,22 @@ export interface ChildExitRequest {
 
 export interface ShutdownRequest {
   reason: string;
+}
+
+/** An error that shipped work left unhandled on a runner (it did not end the runner). */
+export interface RunnerFault {
+  kind: 'uncaughtException' | 'unhandledRejection';
+  /** The error's class name (`typeof` the value for a non-Error). */
+  name: string;
+  message: string;
+  /** Its stack on the runner, when it was an Error. */
+  stack: string | undefined;
+  /** Where its code lives: `flame://fn/<hash>.js` for a closure, the module URL for a moduleRef. */
+  origin: string | undefined;
+  /** It was traced to exactly one running call, which failed with it. */
+  failedCall: boolean;
+}
+
+export interface FaultRequest extends RunnerFault {
+  runner: string;
 }

@@ -2,24 +2,18 @@
  * What runs on a runner: a cluster node that connects back to its parent, runs shipped
  * functions, hosts placed actors, and ends when its terminator says so.
  */
-import { spawn, stop as stopActor, type Ref } from 'nact';
 import { startNode, type ClusterNode } from '../cluster/node.js';
 import { DEFAULT_PORT } from '../cluster/address.js';
-import { childNames, watchChildren } from '../cluster/nact-internals.js';
 import { backoffDelay, type BackoffPolicy } from '../backoff.js';
-import { CallTimeoutError, MissingEnvError, ModuleRefError, QueryTimeoutError, RunnerDownError } from '../errors.js';
+import { MissingEnvError, RunnerDownError } from '../errors.js';
 import { parentInfo, type ParentInfo } from '../flame/parent.js';
-import {
-  SERVICE,
-  type CallRequest,
-  type IdleReply,
-  type PlaceReply,
-  type PlaceRequest,
-  type ShutdownRequest,
-} from '../flame/protocol.js';
-import type { LogLevel, LogSink } from '../log.js';
-import { CallCancellation, startWith } from './call-context.js';
+import { SERVICE, type FaultRequest, type IdleReply } from '../flame/protocol.js';
+import type { Logger, LogLevel, LogSink } from '../log.js';
+import { catchFaults } from './faults.js';
 import { FunctionLoader } from './fn-loader.js';
+import { Placement } from './placement.js';
+import { surviveLostStdio } from './stdio.js';
+import { installRunnerServices } from './services.js';
 import { Terminator } from './terminator.js';
 
 /** Backoff between attempts to join the parent (no jitter: one runner, one parent). */
@@ -33,6 +27,14 @@ export interface RunnerOptions {
   /** Handle SIGTERM by draining (default true for a runner process). */
   handleSignals?: boolean;
   logSink?: LogSink;
+  /**
+   * Report errors that the shipped work leaves unhandled (uncaught exceptions, unhandled
+   * rejections) instead of letting them end the process (default true for a runner process;
+   * an in-process runner leaves the host process's handlers alone).
+   */
+  catchUncaught?: boolean;
+  /** Aborting it drains the runner, also while it is still joining its parent. */
+  signal?: AbortSignal;
 }
 
 /** A running runner (mostly for in-process use by LocalBackend and tests). */
@@ -43,12 +45,6 @@ export interface Runner {
   stop(reason?: string): Promise<void>;
   /** Resolves when the runner has ended. */
   readonly ended: Promise<void>;
-}
-
-interface PlacedChild {
-  ref: Ref<unknown>;
-  link: boolean;
-  name: string;
 }
 
 /**
@@ -71,136 +67,62 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
     port,
     cookie,
     log: (info.log || 'warn') as LogLevel,
+    ...(info.maxPayload !== undefined ? { maxPayload: info.maxPayload } : {}),
     ...(options.logSink ? { logSink: options.logSink } : {}),
   });
   const logger = node.logger;
-  const loader = new FunctionLoader();
-  const children = new Map<number, PlacedChild>();
-  let nextChild = 1;
   let endedResolve!: () => void;
   const ended = new Promise<void>((resolve) => (endedResolve = resolve));
   const exit = options.exit ?? ((code: number) => process.exit(code));
+  const tellParent = (service: string, payload: unknown) => node.request(info.parent, service, payload, { timeout: 5000 });
 
-  // Placed actors live under one supervisor actor, so the runner learns when each one stops.
-  const placement = spawn(node.system, (s: undefined) => s, 'placed', { onCrash: (_m, _e, ctx) => ctx.stopChild });
-  const placedChildren = new Map<string, number>();
-  watchChildren(node.name, placement, (name) => {
-    const id = placedChildren.get(name);
-    if (id === undefined) return;
-    placedChildren.delete(name);
-    children.delete(id);
-    terminator.childStopped();
-    node.request(info.parent, SERVICE.childExit, { runner: info.runner, child: id }, { timeout: 5000 }).catch(() => {});
+  const placement = new Placement(node, {
+    stopped: (child) => {
+      terminator.childStopped();
+      tellParent(SERVICE.childExit, { runner: info.runner, child }).catch(() => {});
+    },
   });
-
+  const onSigterm = () => void terminator.drain('SIGTERM');
+  let stopCatching = () => {};
   const terminator = new Terminator({
     idleShutdownAfter: info.idleShutdownAfter,
     shutdownTimeout: info.shutdownTimeout,
     failsafeTimeout: info.failsafeTimeout,
     singleUse: info.singleUse,
     logger,
-    askParentToStop: async () => {
-      const reply = (await node.request(info.parent, SERVICE.idle, { runner: info.runner }, { timeout: 5000 })) as IdleReply;
-      return reply?.stop === true;
-    },
-    stopChildren: (onlyLinked) => {
-      for (const child of children.values()) {
-        if (!onlyLinked || child.link) {
-          try {
-            stopActor(child.ref);
-          } catch {
-            // already stopped
-          }
-        }
-      }
-    },
+    askParentToStop: async () => ((await tellParent(SERVICE.idle, { runner: info.runner })) as IdleReply)?.stop === true,
+    stopChildren: (onlyLinked) => placement.stopAll(onlyLinked),
     exit: async (reason, code) => {
       logger.info(`runner ${info.runner} exiting: ${reason}`);
       process.off('SIGTERM', onSigterm);
       await node.stop();
+      stopCatching();
       endedResolve();
       exit(code, reason);
     },
   });
-
-  node.handle(SERVICE.call, async (payload, context) => {
-    const request = payload as CallRequest;
-    if (terminator.draining) {
-      throw new RunnerDownError(`runner ${info.runner} is shutting down (${terminator.draining}) and takes no new calls`);
-    }
-    terminator.callStarted();
-    const cancellation = new CallCancellation();
-    context.onCancel((reason) => cancellation.abort(reason instanceof QueryTimeoutError
-      ? new CallTimeoutError(`call exceeded its deadline on ${info.runner} (the caller's timeout)`)
-      : reason));
-    const timer = request.timeout >= 0
-      ? setTimeout(() => cancellation.abort(new CallTimeoutError(`call exceeded its deadline of ${request.timeout} ms on ${info.runner}`)), request.timeout)
-      : undefined;
-    try {
-      const fn = await loader.load(request.fn);
-      return await startWith(cancellation, () => fn(...(Array.isArray(request.args) ? request.args : [])));
-    } finally {
-      if (timer) clearTimeout(timer);
-      terminator.callEnded();
-    }
-  });
-
-  node.handle(SERVICE.place, async (payload) => {
-    const request = payload as PlaceRequest;
-    if (terminator.draining) {
-      throw new RunnerDownError(`runner ${info.runner} is shutting down (${terminator.draining}) and takes no new actors`);
-    }
-    const fn = await loader.load(request.fn);
-    const before = new Set(childNames(node.name, placement));
-    const ref = (await fn(placement, ...(Array.isArray(request.args) ? request.args : []))) as Ref<unknown> & { name?: string };
-    const name = ref?.name;
-    if (typeof name !== 'string' || before.has(name) || !childNames(node.name, placement).includes(name)) {
-      throw new ModuleRefError('placeChild: the factory must spawn the actor under the parent ref it is given (its first argument) and return its ref');
-    }
-    const id = nextChild++;
-    children.set(id, { ref, link: request.link, name });
-    placedChildren.set(name, id);
-    terminator.childPlaced();
-    return { ref, child: id } satisfies PlaceReply;
-  });
-
-  node.handle(SERVICE.shutdown, (payload) => {
-    const reason = (payload as ShutdownRequest)?.reason ?? 'asked by the parent';
-    void terminator.drain(reason);
-    return true;
-  });
-
-  const onSigterm = () => void terminator.drain('SIGTERM');
+  const services = installRunnerServices({ node, info, loader: new FunctionLoader(), terminator, placement });
   if (options.handleSignals ?? true) process.on('SIGTERM', onSigterm);
+  if (options.catchUncaught ?? true) {
+    surviveLostStdio();
+    stopCatching = catchFaults({
+      logger,
+      active: services.active,
+      report: (fault) => void tellParent(SERVICE.fault, { runner: info.runner, ...fault } satisfies FaultRequest).catch(() => {}),
+    });
+  }
+
+  if (options.signal) {
+    const signal = options.signal;
+    if (signal.aborted) void terminator.drain('aborted');
+    else signal.addEventListener('abort', () => void terminator.drain('aborted'), { once: true });
+  }
 
   let joined = false;
   node.on('nodedown', (down, reason) => {
     if (joined && down === info.parent) terminator.parentLost(reason.message);
   });
-
-  // Reaching the parent is bounded by the failsafe: a runner never lingers without one.
-  terminator.armFailsafe(`parent ${info.parent} not reachable`);
-  // The parent gives up on a boot after bootTimeout, so trying longer is pointless; a parent
-  // address that keeps refusing connections means the parent is gone.
-  const deadline = performance.now() + Math.min(info.failsafeTimeout, info.bootTimeout);
-  let refusals = 0;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await node.connect(info.parent);
-      await node.request(info.parent, SERVICE.ready, { runner: info.runner, pool: info.pool }, { timeout: info.bootTimeout });
-      break;
-    } catch (error) {
-      refusals = /ECONNREFUSED/.test(String((error as Error).message)) ? refusals + 1 : 0;
-      const fatal = (error as { code?: string }).code === 'FLAME_ERR_AUTH' || (error as { code?: string }).code === 'FLAME_ERR_BOOT';
-      if (performance.now() > deadline || fatal || refusals >= 3 || terminator.draining) {
-        logger.error(`cannot join parent ${info.parent}: ${(error as Error).message}`);
-        await terminator.drain('could not join the parent', 0, 1);
-        throw error;
-      }
-      await new Promise((r) => setTimeout(r, backoffDelay(JOIN_BACKOFF, attempt + 1)));
-    }
-  }
-  terminator.disarmFailsafe();
+  await joinParent(node, info, terminator, logger);
   joined = true;
   if (!node.isConnected(info.parent)) terminator.parentLost('link lost while joining');
   terminator.start();
@@ -211,4 +133,35 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
     stop: (reason = 'stopped') => terminator.drain(reason),
     ended,
   };
+}
+
+/**
+ * Connects to the parent and announces the runner (SERVICE.ready), retrying with backoff. Bounded
+ * by the failsafe (a runner never lingers without a parent) and by the parent's bootTimeout, past
+ * which it has given up on this boot; a parent address that keeps refusing connections means the
+ * parent is gone. On failure the runner drains and the error is rethrown.
+ */
+async function joinParent(node: ClusterNode, info: ParentInfo, terminator: Terminator, logger: Logger): Promise<void> {
+  if (terminator.draining) throw new RunnerDownError(`runner ${info.runner} stopped before it joined its parent (${terminator.draining})`);
+  terminator.armFailsafe(`parent ${info.parent} not reachable`);
+  const deadline = performance.now() + Math.min(info.failsafeTimeout, info.bootTimeout);
+  let refusals = 0;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await node.connect(info.parent);
+      await node.request(info.parent, SERVICE.ready, { runner: info.runner, pool: info.pool }, { timeout: info.bootTimeout });
+      break;
+    } catch (error) {
+      refusals = /ECONNREFUSED/.test(String((error as Error).message)) ? refusals + 1 : 0;
+      const code = (error as { code?: string }).code;
+      const fatal = code === 'FLAME_ERR_AUTH' || code === 'FLAME_ERR_BOOT';
+      if (performance.now() > deadline || fatal || refusals >= 3 || terminator.draining) {
+        logger.error(`cannot join parent ${info.parent}: ${(error as Error).message}`);
+        await terminator.drain('could not join the parent', 0, 1);
+        throw error;
+      }
+      await new Promise((r) => setTimeout(r, backoffDelay(JOIN_BACKOFF, attempt + 1)));
+    }
+  }
+  terminator.disarmFailsafe();
 }

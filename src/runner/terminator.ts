@@ -10,6 +10,19 @@
  */
 import type { Logger } from '../log.js';
 
+/**
+ * The runner's life, one way only: booting (joining the parent) -> running -> draining (no new
+ * work, in-flight calls finish) -> exiting (children stopped, node closing). `drain` may skip
+ * `running` (a boot that fails or is aborted), and a failsafe may jump to `exiting` from anywhere.
+ */
+export const TerminatorState = {
+  booting: 'booting',
+  running: 'running',
+  draining: 'draining',
+  exiting: 'exiting',
+} as const;
+export type TerminatorState = (typeof TerminatorState)[keyof typeof TerminatorState];
+
 export interface TerminatorOptions {
   idleShutdownAfter: number;
   shutdownTimeout: number;
@@ -26,30 +39,38 @@ export interface TerminatorOptions {
 
 export class Terminator {
   readonly #o: TerminatorOptions;
+  #state: TerminatorState = TerminatorState.booting;
+  /** Why it is draining or exiting. */
+  #reason: string | undefined;
   #calls = 0;
   #children = 0;
-  #draining: string | undefined;
   #idleToken = 0;
   #idleTimer: NodeJS.Timeout | undefined;
   #failsafeTimer: NodeJS.Timeout | undefined;
   #drained: (() => void) | undefined;
-  #exiting = false;
+  #exited: Promise<void> | undefined;
 
   constructor(options: TerminatorOptions) {
     this.#o = options;
   }
 
+  get state(): TerminatorState {
+    return this.#state;
+  }
+
   /** Why the runner takes no new work, or undefined while it does. */
   get draining(): string | undefined {
-    return this.#draining;
+    return this.#state === TerminatorState.draining || this.#state === TerminatorState.exiting ? this.#reason : undefined;
   }
 
   get calls(): number {
     return this.#calls;
   }
 
-  /** Starts the idle clock (after boot). */
+  /** booting -> running: the parent is joined; starts the idle clock. */
   start(): void {
+    if (this.#state !== TerminatorState.booting) return;
+    this.#state = TerminatorState.running;
     this.#armIdle();
   }
 
@@ -60,7 +81,7 @@ export class Terminator {
 
   callEnded(): void {
     this.#calls--;
-    if (this.#o.singleUse && !this.#draining) {
+    if (this.#o.singleUse && this.#state === TerminatorState.running) {
       void this.drain('single use: its call is done');
       return;
     }
@@ -79,7 +100,7 @@ export class Terminator {
 
   /** The parent's node went down: linked actors stop now; the rest drains, bounded by the failsafe. */
   parentLost(reason: string): void {
-    if (this.#exiting) return;
+    if (this.#state === TerminatorState.exiting) return;
     this.#o.logger.warn(`parent lost (${reason}): draining, exiting within ${this.#o.failsafeTimeout} ms`);
     this.#o.stopChildren(true);
     this.#armFailsafe(`parent lost: ${reason}`);
@@ -97,12 +118,14 @@ export class Terminator {
   }
 
   /**
-   * Refuses new work, waits for in-flight calls (at most `timeout` ms), stops placed actors and
-   * exits. Idempotent: a second call only shortens nothing and returns the same end.
+   * -> draining: refuses new work, waits for in-flight calls (at most `timeout` ms), stops placed
+   * actors and exits. Idempotent: a second call keeps the first reason and returns once the
+   * runner has exited.
    */
   async drain(reason: string, timeout = this.#o.shutdownTimeout, exitCode = 0): Promise<void> {
-    if (this.#draining === undefined) {
-      this.#draining = reason;
+    if (this.#state === TerminatorState.booting || this.#state === TerminatorState.running) {
+      this.#state = TerminatorState.draining;
+      this.#reason = reason;
       this.#cancelIdle();
       this.#o.logger.info(`draining: ${reason}`);
     }
@@ -112,7 +135,9 @@ export class Terminator {
           this.#o.logger.warn(`${this.#calls} call(s) still running after ${timeout} ms: exiting anyway`);
           resolve();
         }, timeout);
+        const previous = this.#drained;
         this.#drained = () => {
+          previous?.();
           clearTimeout(timer);
           resolve();
         };
@@ -131,15 +156,15 @@ export class Terminator {
   }
 
   #armIdle(): void {
-    if (this.#draining || this.#calls > 0 || this.#children > 0 || this.#idleTimer) return;
+    if (this.#state !== TerminatorState.running || this.#calls > 0 || this.#children > 0 || this.#idleTimer) return;
     if (this.#o.idleShutdownAfter === Infinity) return;
     const token = ++this.#idleToken;
     this.#idleTimer = setTimeout(() => {
       this.#idleTimer = undefined;
-      if (token !== this.#idleToken || this.#calls > 0 || this.#children > 0 || this.#draining) return;
+      if (token !== this.#idleToken || this.#calls > 0 || this.#children > 0 || this.#state !== TerminatorState.running) return;
       void this.#o.askParentToStop().then(
         (stop) => {
-          if (token !== this.#idleToken || this.#draining) return;
+          if (token !== this.#idleToken || this.#state !== TerminatorState.running) return;
           if (stop && this.#calls === 0 && this.#children === 0) void this.drain('idle');
           else this.#armIdle();
         },
@@ -156,16 +181,22 @@ export class Terminator {
   }
 
   #armFailsafe(reason: string): void {
-    if (this.#failsafeTimer) return;
+    if (this.#failsafeTimer || this.#state === TerminatorState.exiting) return;
     this.#failsafeTimer = setTimeout(() => {
       this.#o.logger.error(`failsafe: ${reason}; exiting`);
       void this.#exit(`failsafe: ${reason}`, 1);
     }, this.#o.failsafeTimeout);
   }
 
-  async #exit(reason: string, code: number): Promise<void> {
-    if (this.#exiting) return;
-    this.#exiting = true;
+  /** -> exiting, once; every caller resolves when the runner has ended. */
+  #exit(reason: string, code: number): Promise<void> {
+    this.#exited ??= this.#end(reason, code);
+    return this.#exited;
+  }
+
+  async #end(reason: string, code: number): Promise<void> {
+    this.#state = TerminatorState.exiting;
+    this.#reason ??= reason;
     this.#cancelIdle();
     this.disarmFailsafe();
     this.#o.stopChildren(false);

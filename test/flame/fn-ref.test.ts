@@ -219,12 +219,17 @@ describe('shipFunction', () => {
     for (const [source, identifier] of [
       ['function () { return __awaiter(this, void 0, void 0, function* () { return x; }); }', '__awaiter'],
       ['() => { const n = limit; return __awaiter(this, void 0, void 0, function* () { return n; }); }', '__awaiter'],
-      ['() => __name(() => 1, "f")', '__name'],
       ['function () { return _this.value + y; }', '_this'],
       ['() => __vite_ssr_import_0__.readFile("x")', '__vite_ssr_import_0__'],
     ] as const) {
       expectRefused(() => shipSource(source), identifier, 'transformed by a compiler or bundler');
     }
+  });
+
+  it('ships closures compiled by esbuild with keepNames (tsx), whose __name the runner provides', () => {
+    const shipped = shipSource('async () => { const inner = __name(() => 1, "inner"); return inner.name; }');
+    expect(shipped).to.include({ kind: 'closure' });
+    expectRefused(() => shipSource('() => { __name = null; }'), '__name', 'a helper that does not exist on the runner');
   });
 
   it('recognises the tsc CommonJS import pattern (0, x_1.fn)(...)', () => {

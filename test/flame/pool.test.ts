@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dispatch, query, type Ref } from 'nact';
@@ -7,19 +7,20 @@ import { ProcessBackend } from '../../src/backends/process/backend.js';
 import { LocalBackend } from '../../src/backends/local/backend.js';
 import { moduleRef } from '../../src/flame/fn-ref.js';
 import type { PoolOptions } from '../../src/flame/options.js';
-import { startNode } from '../../src/cluster/node.js';
+import { startNode, type ClusterNode } from '../../src/cluster/node.js';
 import { Pool } from '../../src/flame/pool.js';
 import {
   AbortError, BootError, BootTimeoutError, CallTimeoutError, CheckoutTimeoutError, ClosureError, PoolOverloadedError,
   PoolStoppedError, RemoteError, RunnerDownError,
 } from '../../src/errors.js';
-import { alive, runnerPids, startPool } from '../helpers/pools.js';
+import { alive, runnerPids, ScriptedBoots, startPool } from '../helpers/pools.js';
 import { settlesWithin, waitFor } from '../helpers/wait.js';
 import type * as Jobs from '../fixtures/pool-jobs.js';
 
 const JOBS = new URL('../fixtures/pool-jobs.js', import.meta.url);
 const pid = moduleRef<typeof Jobs.pid>(JOBS, 'pid');
 const slow = moduleRef<typeof Jobs.slow>(JOBS, 'slow');
+const heldUntil = moduleRef<typeof Jobs.heldUntil>(JOBS, 'heldUntil');
 const cooperative = moduleRef<typeof Jobs.cooperative>(JOBS, 'cooperative');
 const fail = moduleRef<typeof Jobs.fail>(JOBS, 'fail');
 const markedCounter = moduleRef(JOBS, 'markedCounter');
@@ -29,11 +30,13 @@ function options(extra: Partial<PoolOptions> & { max: number }): PoolOptions {
 }
 
 let dir: string;
+const nodes: ClusterNode[] = [];
 beforeEach(function () {
   dir = mkdtempSync(join(tmpdir(), 'flame-pool-'));
 });
-afterEach(function () {
+afterEach(async function () {
   rmSync(dir, { recursive: true, force: true });
+  await Promise.all(nodes.splice(0).map((n) => n.stop()));
 });
 
 describe('Pool', function () {
@@ -140,7 +143,12 @@ describe('Pool', function () {
 
     it('reaches max runners with maxConcurrency 1 under parallel calls (flame#56)', async function () {
       const pool = await startPool(options({ name: 'one-each', max: 3, maxConcurrency: 1 }));
-      const pids = await Promise.all(Array.from({ length: 3 }, () => pool.call(slow, [400])));
+      // Each call holds its slot until all three run at once, however unevenly the runners boot.
+      const release = join(dir, 'release');
+      const calls = Array.from({ length: 3 }, () => pool.call(heldUntil, [release, 30_000]));
+      await waitFor(() => pool.status().runners.filter((r) => r.load === 1).length === 3, 'three runners with a call each', 30_000);
+      writeFileSync(release, '');
+      const pids = await Promise.all(calls);
       expect(new Set(pids).size).to.equal(3);
     });
 
@@ -170,6 +178,28 @@ describe('Pool', function () {
       process.kill(first, 'SIGKILL');
       await waitFor(() => pool.status().runners.some((r) => r.state === 'ready' && !r.description?.includes(`pid ${first} `)), 'a replacement runner', 15_000);
       expect(await pool.call(pid)).to.not.equal(first);
+    });
+
+    it('reports a SIGKILLed runner down once, though its socket and its process both report the loss', async function () {
+      const node = await startNode({ name: 'once-parent@127.0.0.33', port: 0, cookie: 'once', log: false });
+      nodes.push(node);
+      const lines: string[] = [];
+      const pool = await startPool(options({ name: 'once', node, min: 1, max: 1, log: 'debug', logSink: (_level, line) => lines.push(line) }));
+      const downs: string[] = [];
+      pool.on('runnerDown', (runner) => downs.push(runner.id));
+      // Registered after the pool's own listener, so the pool has seen the loss when this runs.
+      let nodeDown = false;
+      node.on('nodedown', () => (nodeDown = true));
+      const [victim] = runnerPids(pool);
+      process.kill(victim!, 'SIGKILL');
+      await waitFor(() => nodeDown && lines.some((l) => l.includes('runner once-1 ended (reported by the backend)')), 'both reports of the loss', 15_000);
+      await waitFor(() => pool.status().runners.some((r) => r.id === 'once-2' && r.state === 'ready'), 'the replacement runner', 15_000);
+      expect(downs).to.deep.equal(['once-1']);
+      expect(lines.filter((l) => l.includes('runner once-1:') && l.includes(' -> ')).map((l) => l.replace(/ \((\w+).*/, ' ($1)'))).to.deep.equal([
+        '[pool once] runner once-1: booting -> ready (connected)',
+        '[pool once] runner once-1: ready -> lost (down)',
+        '[pool once] runner once-1: lost -> stopped (gone)',
+      ]);
     });
 
     it('uses a runner for one call only under singleUse, then its process exits', async function () {
@@ -212,6 +242,20 @@ describe('Pool', function () {
       expect((error as Error).message).to.match(/3 runner boots failed in a row/);
     });
 
+    it('serves waiting callers from a busy healthy runner while every new boot fails, instead of failing them with BootError', async function () {
+      const backend = new ScriptedBoots(new ProcessBackend({ stdio: 'ignore' }), (n) => n > 1);
+      const pool = await startPool({ name: 'busy-healthy', backend, min: 1, max: 3, maxConcurrency: 1, shutdownTimeout: 1000 });
+      let bootFailures = 0;
+      pool.on('bootFailed', () => bootFailures++);
+      const [healthy] = runnerPids(pool);
+      const busy = pool.call(slow, [4000]);
+      const waiters = [pool.call(pid), pool.call(pid), pool.call(pid)];
+      await waitFor(() => bootFailures >= 3, 'three boots to fail while the only runner is busy', 8000);
+      expect(pool.status().runners.map((r) => r.state)).to.deep.equal(['ready']);
+      expect(await busy).to.equal(healthy);
+      expect(await Promise.all(waiters)).to.deep.equal([healthy, healthy, healthy]);
+    });
+
     it('rejects a call whose runner is SIGKILLed mid-call with RunnerDownError, and recovers', async function () {
       const pool = await startPool(options({ name: 'killed', max: 1 }));
       const victim = await pool.call(pid);
@@ -221,6 +265,8 @@ describe('Pool', function () {
       const { error, ms } = await running;
       expect(error).to.be.instanceOf(RunnerDownError);
       expect((error as RunnerDownError).code).to.equal('FLAME_ERR_RUNNER_DOWN');
+      expect(error).to.include({ runner: 'killed-1', attempts: 1 });
+      expect((error as RunnerDownError).node).to.match(/^killed-1@127\./);
       expect(ms).to.be.below(5000);
       const next = await pool.call(pid);
       expect(next).to.not.equal(victim);
@@ -231,7 +277,7 @@ describe('Pool', function () {
       await pool.call(pid);
       const marker = join(dir, 'timeout');
       const error = await pool.call(cooperative, [marker], { timeout: 400 }).then(() => undefined, (e: unknown) => e);
-      expect(error).to.be.instanceOf(CallTimeoutError);
+      expect(error).to.be.instanceOf(CallTimeoutError).and.include({ runner: 'timeout-1', timeout: 400 });
       await waitFor(() => existsSync(marker), 'the remote work to observe its cancellation');
       expect(readFileSync(marker, 'utf8')).to.match(/^cancelled: call exceeded its deadline/);
       expect(pool.status().runners[0]!.load).to.equal(0);
@@ -268,7 +314,7 @@ describe('Pool', function () {
       await pool.call(pid);
       const busy = pool.call(slow, [1500]);
       const error = await pool.call(pid, [], { timeout: 300 }).then(() => undefined, (e: unknown) => e);
-      expect(error).to.be.instanceOf(CheckoutTimeoutError);
+      expect(error).to.be.instanceOf(CheckoutTimeoutError).and.include({ atMax: true, max: 1 });
       expect((error as Error).message).to.match(/pool at-max is at max \(1 runners x 1 slots, all busy\)/);
       await busy;
     });

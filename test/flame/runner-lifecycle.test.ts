@@ -23,7 +23,7 @@ const RUNNER_MAIN = fileURLToPath(new URL('../../src/runner/main.js', import.met
 
 describe('Runner lifecycle', function () {
   it('leaves no runner behind when the parent is killed with SIGKILL (failsafe)', async function () {
-    const parent = forkChild(new URL('../fixtures/parent-process.js', import.meta.url), { MIN: '2', FAILSAFE_MS: '1500' }, 20_000);
+    const parent = forkChild(new URL('../fixtures/parent-process.js', import.meta.url), { MIN: '2', FAILSAFE_MS: '1500', STDIO: 'ignore' }, 20_000);
     const { pids } = (await parent.ready) as { pids: number[] };
     expect(pids).to.have.length(2);
     expect(pids.every(alive)).to.equal(true);
@@ -31,6 +31,20 @@ describe('Runner lifecycle', function () {
     await parent.kill('SIGKILL');
     await waitFor(() => pids.every((p) => !alive(p)), 'every runner of the killed parent to exit', 5000);
     expect(performance.now() - killedAt).to.be.below(1500 + 2000);
+  });
+
+  it('lets a busy runner finish its call when its parent is SIGKILLed, with the default stdio (stderr piped to the dead parent)', async function () {
+    const dir = mkdtempSync(join(tmpdir(), 'flame-orphan-'));
+    try {
+      const marker = join(dir, 'done');
+      const parent = forkChild(new URL('../fixtures/parent-process.js', import.meta.url), { MIN: '1', FAILSAFE_MS: '8000', BUSY_MARKER: marker, BUSY_MS: '700' }, 20_000);
+      const { pids } = (await parent.ready) as { pids: number[] };
+      await parent.kill('SIGKILL');
+      await waitFor(() => existsSync(marker), 'the busy call to finish after its parent died', 8000);
+      await waitFor(() => pids.every((p) => !alive(p)), 'the runner to exit after draining', 8000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('drains an in-flight call on SIGTERM before exiting (shutdownTimeout)', async function () {

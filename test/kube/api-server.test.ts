@@ -13,6 +13,7 @@ describe('Emulated API server', function () {
   before(async function () {
     cluster = await startEmulatedCluster();
     api = coreApi(cluster);
+    for (const name of ['crud', 'secrets', 'paging']) await api.createNamespace({ body: { metadata: { name } } });
   });
 
   after(async function () {

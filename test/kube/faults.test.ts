@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Watch, type CoreV1Api } from '@kubernetes/client-node';
 import { startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
-import { coreApi, eventually, expectApiError, isAlive, kubeConfigFor, sleeperPod, waitForPod, waitForPodGone } from './helpers.js';
+import { coreApi, eventually, expectApiError, isAlive, kubeConfigFor, sleeperPod, waitForPod, waitForPodGone, createNamespaces } from './helpers.js';
 
 describe('Emulated cluster faults', function () {
   let cluster: EmulatedCluster;
@@ -10,6 +10,7 @@ describe('Emulated cluster faults', function () {
   before(async function () {
     cluster = await startEmulatedCluster({ imagePullBackoffMs: 100, restartBackoffMs: { initial: 100, max: 200 } });
     api = coreApi(cluster);
+    await createNamespaces(cluster, ['crash', 'image-pull', 'node-death', 'node-eviction', 'start-error', 'unknown-image', 'unschedulable']);
   });
 
   afterEach(function () {

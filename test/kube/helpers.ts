@@ -23,6 +23,12 @@ export function coreApi(cluster: EmulatedCluster, token?: string): CoreV1Api {
   return kubeConfigFor(cluster, token).makeApiClient(CoreV1Api);
 }
 
+/** Creates namespaces (the API refuses objects in a namespace that does not exist). */
+export async function createNamespaces(cluster: EmulatedCluster, names: string[]): Promise<void> {
+  const api = coreApi(cluster);
+  for (const name of names) await api.createNamespace({ body: { metadata: { name } } });
+}
+
 /** A pod running `node -e script` (the marker rides along as an ignored argument). */
 export function nodePod(name: string, script: string, extra: { spec?: Partial<NonNullable<V1Pod['spec']>>; metadata?: V1Pod['metadata']; container?: object } = {}): V1Pod {
   return {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import { EXTERNAL_POD_ANNOTATION, POD_IP_ANNOTATION, SERVICE_ACCOUNT_MOUNT, startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
-import { coreApi, eventually, isAlive, nodePod, POD_MARKER, sleeperPod, waitForPod, waitForPodGone, watchPodsUntil } from './helpers.js';
+import { coreApi, eventually, isAlive, nodePod, POD_MARKER, sleeperPod, waitForPod, waitForPodGone, watchPodsUntil, createNamespaces } from './helpers.js';
 
 function terminatedOf(pod: V1Pod) {
   return pod.status?.containerStatuses?.[0]?.state?.terminated;
@@ -28,6 +28,7 @@ describe('Emulated kubelet', function () {
       images: { 'flame/echo:1': { command: ['node', '-e', 'console.log("from image", process.cwd(), process.argv.slice(1).join(" "))'], args: ['default-arg', POD_MARKER], workingDir: '/tmp' } },
     });
     api = coreApi(cluster);
+    await createNamespaces(cluster, ['cascade', 'dangling', 'env', 'external', 'foreground', 'grace', 'group', 'images', 'in-cluster', 'logs', 'orphan', 'phases', 'restarts', 'shorter']);
   });
 
   after(async function () {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ADD, DELETE, ERROR, makeInformer, Watch, type CoreV1Api } from '@kubernetes/client-node';
 import { startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
-import { coreApi, eventually, kubeConfigFor, nodePod, rawRequest, sleeperPod, watchPodsUntil } from './helpers.js';
+import { coreApi, eventually, kubeConfigFor, nodePod, rawRequest, sleeperPod, watchPodsUntil, createNamespaces } from './helpers.js';
 
 describe('Emulated API server watches', function () {
   let cluster: EmulatedCluster;
@@ -10,6 +10,7 @@ describe('Emulated API server watches', function () {
   before(async function () {
     cluster = await startEmulatedCluster({ bookmarkIntervalMs: 200 });
     api = coreApi(cluster);
+    await createNamespaces(cluster, ['bookmarks', 'expired', 'informed', 'initial', 'lifecycle', 'resume', 'selected']);
   });
 
   after(async function () {

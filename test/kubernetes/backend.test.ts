@@ -94,7 +94,9 @@ describe('KubernetesBackend', function () {
         'flame-actors/runner': 'shape-1',
         'flame-actors/parent-uid': parent.metadata!.uid,
       });
-      expect(pod!.metadata!.ownerReferences).to.deep.equal([{ apiVersion: 'v1', kind: 'Pod', name: parent.metadata!.name, uid: parent.metadata!.uid }]);
+      expect(pod!.metadata!.ownerReferences).to.deep.equal([{ apiVersion: 'v1', kind: 'Pod', name: parent.metadata!.name, uid: parent.metadata!.uid, controller: true }]);
+      expect(pod!.spec!.automountServiceAccountToken).to.equal(false);
+      expect(pod!.metadata!.annotations).to.include({ 'cluster-autoscaler.kubernetes.io/safe-to-evict': 'true' });
       expect(pod!.metadata!.generateName).to.equal(`${parent.metadata!.name}-shape-`);
       const spec = pod!.spec!;
       expect(spec.restartPolicy).to.equal('Never');
@@ -187,17 +189,17 @@ describe('KubernetesBackend', function () {
   });
 
   describe('failed boots', function () {
-    it('fails the boot fast on ErrImagePull and deletes the pod', async function () {
+    it('fails the boot on an image that still cannot be pulled after imagePullTimeout, long before bootTimeout, and deletes the pod', async function () {
       bed.cluster.faults.failImagePull({ namespace: NAMESPACE, labelSelector: 'flame-actors/pool=pull' }, { times: Infinity });
       const podName = await parentPod();
       const { error, ms } = await settlesWithin(
-        startPool({ name: 'pull', backend: new KubernetesBackend(bed.options(podName)), node: bed.node, min: 1, max: 1, bootTimeout: 20_000, log: false }),
-        10_000,
+        startPool({ name: 'pull', backend: new KubernetesBackend(bed.options(podName, { imagePullTimeout: 1000 })), node: bed.node, min: 1, max: 1, bootTimeout: 20_000, log: false }),
+        15_000,
         'Pool.start',
       );
       expect(error).to.be.instanceOf(BootError);
-      expect((error as Error).message).to.match(/pod shop-web-\d+-pull-\w+ cannot start: ErrImagePull/);
-      expect(ms).to.be.below(5000);
+      expect((error as Error).message).to.match(/pod shop-web-\d+-pull-\w+ cannot start: its image could not be pulled .*(ErrImagePull|ImagePullBackOff)/);
+      expect(ms).to.be.within(1000, 10_000);
       expect(await runnerPods(bed.api, 'pull')).to.have.length(0);
     });
 
@@ -211,28 +213,47 @@ describe('KubernetesBackend', function () {
       expect(await runnerPods(bed.api, 'crash')).to.have.length(0);
     });
 
-    it('fails an unschedulable pod at once, naming Unschedulable', async function () {
+    it('fails an unschedulable pod at once when waitWhenUnschedulable is false, naming Unschedulable', async function () {
       bed.cluster.faults.keepPending({ namespace: NAMESPACE, labelSelector: 'flame-actors/pool=unschedulable' }, { times: Infinity });
       const podName = await parentPod();
-      const error = await startPool({ name: 'unschedulable', backend: new KubernetesBackend(bed.options(podName)), node: bed.node, min: 1, max: 1, log: false })
-        .then(() => undefined, (e: unknown) => e);
+      const backend = new KubernetesBackend(bed.options(podName, { waitWhenUnschedulable: false }));
+      const error = await startPool({ name: 'unschedulable', backend, node: bed.node, min: 1, max: 1, log: false }).then(() => undefined, (e: unknown) => e);
       expect(error).to.be.instanceOf(BootError);
       expect((error as Error).message).to.match(/cannot start: Unschedulable/);
       expect(await runnerPods(bed.api, 'unschedulable')).to.have.length(0);
     });
 
-    it('gives up on a pod still Pending at the boot deadline (BootTimeoutError) and deletes it', async function () {
+    it('waits by default on an Unschedulable runner pod and boots it once capacity arrives, within the deadline', async function () {
+      const fault = bed.cluster.faults.keepPending({ namespace: NAMESPACE, labelSelector: 'flame-actors/pool=autoscaled' }, { times: Infinity });
+      const podName = await parentPod();
+      const starting = startPool({ name: 'autoscaled', backend: new KubernetesBackend(bed.options(podName)), node: bed.node, min: 1, max: 1, bootTimeout: 20_000, log: false });
+      starting.catch(() => {});
+      await waitFor(async () => {
+        const [pod] = await runnerPods(bed.api, 'autoscaled');
+        return pod?.status?.conditions?.some((c) => c.reason === 'Unschedulable') === true;
+      }, 'the runner pod to be Unschedulable', 10_000, 50);
+      fault.clear(); // the autoscaler added a node
+      const p = (await settlesWithin(starting, 15_000, 'Pool.start')).value!;
+      expect(await p.call(() => 'scheduled at last')).to.equal('scheduled at last');
+    });
+
+    it('gives up on a pod still Pending at the boot deadline (BootTimeoutError saying what it waited for) and deletes it', async function () {
       bed.cluster.faults.keepPending({ namespace: NAMESPACE, labelSelector: 'flame-actors/pool=pending' }, { times: Infinity });
       const podName = await parentPod();
-      const backend = new KubernetesBackend(bed.options(podName, { waitWhenUnschedulable: true }));
+      const backend = new KubernetesBackend(bed.options(podName));
       const { error, ms } = await settlesWithin(
         startPool({ name: 'pending', backend, node: bed.node, min: 1, max: 1, bootTimeout: 1500, log: false }),
         10_000,
         'Pool.start',
       );
       expect(error).to.be.instanceOf(BootTimeoutError);
+      expect((error as Error).message).to.match(/within bootTimeout \(1500 ms\) \(pod shop-web-\d+-pending-\w+ was waiting for the scheduler: Unschedulable/);
       expect(ms).to.be.within(1400, 6000);
       expect(await runnerPods(bed.api, 'pending')).to.have.length(0);
+    });
+
+    it('a Kubernetes pool waits 5 minutes for a boot unless told otherwise', function () {
+      expect(new KubernetesBackend(bed.options('any')).defaultBootTimeout).to.equal(300_000);
     });
 
     it('refuses to start without "create" on pods, naming the verb (KubernetesError)', async function () {

@@ -3,7 +3,7 @@
  * runner entry point, a service account with the documented Role, and this test process as the
  * parent (an external pod on 127.0.0.1, with a parent node the runner pods dial back).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { CoreV1Api, V1Container, V1Pod } from '@kubernetes/client-node';
 import { startNode, type ClusterNode } from '../../src/cluster/node.js';
 import type { KubernetesBackendOptions } from '../../src/backends/kubernetes/options.js';
-import { EXTERNAL_POD_ANNOTATION, POD_IP_ANNOTATION, startEmulatedCluster, type EmulatedCluster, type PolicyRule } from '../../src/testing/index.js';
+import { EXTERNAL_POD_ANNOTATION, POD_IP_ANNOTATION, startEmulatedCluster, type EmulatedCluster, type EmulatedClusterOptions, type PolicyRule } from '../../src/testing/index.js';
 import { coreApi } from '../kube/helpers.js';
 
 export const NAMESPACE = 'shop';
@@ -35,6 +35,8 @@ export interface TestBed {
   node: ClusterNode;
   /** A kubeconfig file for the shop-parent service account. */
   kubeconfig: string;
+  /** A kubeconfig file for the shop-parent service account that reaches the API server at `server` (a proxy). */
+  kubeconfigVia(server: string): string;
   /** A kubeconfig file for another service account with other rules. */
   kubeconfigWith(account: string, rules: PolicyRule[]): string;
   /** Creates a parent pod (external: the test process stands in for it). */
@@ -44,9 +46,11 @@ export interface TestBed {
   stop(): Promise<void>;
 }
 
-export async function startTestBed(): Promise<TestBed> {
+/** `clusterOptions` are passed to the emulated cluster (e.g. `bookmarkIntervalMs`). */
+export async function startTestBed(clusterOptions: Partial<EmulatedClusterOptions> = {}): Promise<TestBed> {
   const dir = mkdtempSync(join(tmpdir(), 'flame-k8s-test-'));
   const cluster = await startEmulatedCluster({
+    ...clusterOptions,
     images: {
       [RUNNER_IMAGE]: { command: [process.execPath, '--v8-pool-size=1', 'dist/src/runner/main.js'], workingDir: ROOT },
       [SLEEPER_IMAGE]: { command: [process.execPath, '-e', "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000)"] },
@@ -66,6 +70,11 @@ export async function startTestBed(): Promise<TestBed> {
       api,
       node: parentNode,
       kubeconfig,
+      kubeconfigVia(server) {
+        const path = join(dir, `kubeconfig-via-${server.replace(/\W+/g, '-')}`);
+        writeFileSync(path, readFileSync(kubeconfig, 'utf8').split(cluster.url).join(server));
+        return path;
+      },
       kubeconfigWith(account, rules) {
         const path = join(dir, `kubeconfig-${account}`);
         cluster.writeKubeconfig(path, cluster.createServiceAccount(NAMESPACE, account, rules), NAMESPACE);

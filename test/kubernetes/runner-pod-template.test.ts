@@ -46,10 +46,13 @@ describe('RunnerPodTemplate', function () {
       generateName: 'shop-7d9c-x2x-jobs-',
       namespace: 'shop',
       labels: { 'flame-actors/pool': 'jobs', 'flame-actors/runner': 'jobs-3', 'flame-actors/parent-uid': PARENT.metadata!.uid },
-      ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: 'shop-7d9c-x2x', uid: PARENT.metadata!.uid }],
+      annotations: { 'cluster-autoscaler.kubernetes.io/safe-to-evict': 'true', 'flame-actors/parent-pod': 'shop-7d9c-x2x' },
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: 'shop-7d9c-x2x', uid: PARENT.metadata!.uid, controller: true }],
     });
     const { containers, ...spec } = pod.spec!;
-    expect(spec).to.deep.equal({ restartPolicy: 'Never', terminationGracePeriodSeconds: 35, serviceAccountName: 'shop', imagePullSecrets: [{ name: 'registry' }] });
+    expect(spec).to.deep.equal({
+      restartPolicy: 'Never', terminationGracePeriodSeconds: 35, serviceAccountName: 'shop', imagePullSecrets: [{ name: 'registry' }], automountServiceAccountToken: false,
+    });
     expect(containers).to.have.length(1);
     expect(containers[0]).to.deep.include({ name: 'runner', image: 'shop:42', command: ['node', 'server.js'], resources: { limits: { memory: '1Gi' } } });
     expect(containers[0]!.envFrom).to.deep.equal([{ configMapRef: { name: 'shop-config' } }]);
@@ -89,7 +92,7 @@ describe('RunnerPodTemplate', function () {
     expect(pod.metadata!.labels).to.deep.equal({
       team: 'checkout', 'flame-actors/pool': 'jobs', 'flame-actors/runner': 'jobs-3', 'flame-actors/parent-uid': PARENT.metadata!.uid,
     });
-    expect(pod.metadata!.annotations).to.deep.equal({ note: 'x' });
+    expect(pod.metadata!.annotations).to.deep.equal({ 'cluster-autoscaler.kubernetes.io/safe-to-evict': 'true', note: 'x', 'flame-actors/parent-pod': 'shop-7d9c-x2x' });
     expect(pod.spec!.nodeSelector).to.deep.equal({ pool: 'burst' });
     expect(pod.spec!.terminationGracePeriodSeconds).to.equal(120);
     expect(pod.spec!.containers.map((c) => c.name)).to.deep.equal(['runner', 'log-shipper']);
@@ -146,7 +149,7 @@ describe('KubernetesBackend options', function () {
 describe('runner pod states', function () {
   const pod = (status: V1Pod['status'], metadata: V1Pod['metadata'] = {}): V1Pod => ({ metadata: { name: 'r', ...metadata }, status });
   it('is running only with an IP and a running runner container', function () {
-    expect(runnerPodState(pod({ phase: 'Pending', podIP: '10.0.0.1' }))).to.deep.equal({ kind: 'pending' });
+    expect(runnerPodState(pod({ phase: 'Pending', podIP: '10.0.0.1' }))).to.deep.equal({ kind: 'pending', waitingFor: 'the scheduler to place it on a node' });
     expect(runnerPodState(pod({ phase: 'Running', podIP: '10.0.0.1', containerStatuses: [{ name: 'runner', image: 'i', imageID: '', ready: true, restartCount: 0, state: { running: {} } }] })))
       .to.deep.equal({ kind: 'running', ip: '10.0.0.1' });
   });
@@ -155,18 +158,28 @@ describe('runner pod states', function () {
     const oom = { name: 'runner', image: 'i', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 137, reason: 'OOMKilled' } } };
     expect(runnerPodState(pod({ phase: 'Failed', containerStatuses: [oom] }))).to.deep.equal({ kind: 'ended', reason: 'pod r failed: OOMKilled (exit 137)' });
     expect(runnerPodState(pod({ phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' })))
-      .to.deep.equal({ kind: 'ended', reason: 'pod r failed: Evicted (The node was low on resource: memory.)' });
+      .to.deep.equal({ kind: 'ended', reason: 'pod r was evicted by the kubelet (The node was low on resource: memory.)' });
     expect(runnerPodState(pod({ phase: 'Running' }), { deleted: true })).to.deep.equal({ kind: 'ended', reason: 'pod r was deleted' });
+    const evicted = pod(
+      { phase: 'Running', conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'EvictionByEvictionAPI', message: 'Eviction API: evicting' }] },
+      { deletionTimestamp: new Date() },
+    );
+    expect(runnerPodState(evicted)).to.deep.equal({ kind: 'failed', reason: 'pod r is being evicted (EvictionByEvictionAPI (Eviction API: evicting))' });
+    expect((runnerPodState(evicted, { deleted: true }) as { reason: string }).reason).to.match(/^pod r was evicted \(EvictionByEvictionAPI/);
   });
 
-  it('fails on waiting reasons that do not clear by themselves', function () {
+  it('fails on waiting reasons that do not clear by themselves, and waits through those that may (pulls, Unschedulable), saying what for', function () {
     const waiting = (reason: string) => pod({ phase: 'Pending', containerStatuses: [{ name: 'runner', image: 'i', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason, message: 'm' } } }] });
-    for (const reason of ['ErrImagePull', 'ImagePullBackOff', 'CrashLoopBackOff', 'CreateContainerConfigError']) {
+    for (const reason of ['InvalidImageName', 'CrashLoopBackOff', 'CreateContainerConfigError']) {
       expect(runnerPodState(waiting(reason))).to.deep.equal({ kind: 'failed', reason: `pod r cannot start: ${reason} (m)` });
     }
-    expect(runnerPodState(waiting('ContainerCreating'))).to.deep.equal({ kind: 'pending' });
+    for (const reason of ['ErrImagePull', 'ImagePullBackOff']) {
+      expect(runnerPodState(waiting(reason))).to.deep.equal({ kind: 'pending', waitingFor: `the kubelet: ${reason} (m)`, pullFailure: true });
+    }
+    expect(runnerPodState(waiting('ContainerCreating'))).to.deep.equal({ kind: 'pending', waitingFor: 'the kubelet: ContainerCreating (m)', pullFailure: false });
     const unschedulable = pod({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes' }] });
     expect(runnerPodState(unschedulable).kind).to.equal('failed');
-    expect(runnerPodState(unschedulable, { waitWhenUnschedulable: true }).kind).to.equal('pending');
+    expect(runnerPodState(unschedulable, { waitWhenUnschedulable: true })).to.deep.equal({ kind: 'pending', waitingFor: 'the scheduler: Unschedulable (0/3 nodes)' });
+    expect(resolveKubernetesOptions({}, { POD_NAME: 'a', POD_NAMESPACE: 'b' }).waitWhenUnschedulable, 'waiting is the default').to.equal(true);
   });
 });

@@ -1,8 +1,8 @@
 /**
- * The few Kubernetes API calls the backend makes, on @kubernetes/client-node 1.4.0 (2.x needs
- * Node 22, library-traps §2). Every failure becomes a {@link KubernetesError} carrying the
+ * The few Kubernetes API calls the backend makes, on @kubernetes/client-node 1.4.0 (2.x pulls
+ * undici 8, which needs Node >= 22.19). Every failure becomes a {@link KubernetesError} carrying the
  * status and reason of the server's `Status`, with a message that says what to do (a 403 names
- * the RBAC verb to grant). Throttling (429) is retried after `Retry-After`; server errors and
+ * the RBAC verb to grant, or the admission, quota or LimitRange that refused). Throttling (429) is retried after `Retry-After`; server errors and
  * network failures are retried for idempotent verbs only, so a create is never sent twice.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import { backoffDelay, type BackoffPolicy } from '../../backoff.js';
-import { InvalidOptionError, KubernetesError, MissingEnvError } from '../../errors.js';
+import { InvalidOptionError, KubernetesError, MissingEnvError, type KubernetesErrorFields } from '../../errors.js';
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'delete';
 export type Resource = 'pods' | 'secrets';
@@ -177,7 +177,7 @@ export class KubernetesClient {
       await this.#call(target, run);
       return true;
     } catch (error) {
-      if (error instanceof KubernetesError && error.details.status === 404) return false;
+      if (error instanceof KubernetesError && error.statusCode === 404) return false;
       throw error;
     }
   }
@@ -200,7 +200,7 @@ export class KubernetesClient {
 /** Milliseconds to wait before trying again, or undefined to give up. */
 function retryDelay(error: KubernetesError, verb: Verb, attempt: number, raw: unknown): number | undefined {
   if (attempt >= MAX_ATTEMPTS) return undefined;
-  const status = error.details.status as number;
+  const status = error.statusCode;
   const backoff = backoffDelay(RETRY_BACKOFF, attempt);
   // A 429 was refused before any processing: safe to resend whatever the verb.
   if (status === 429) {
@@ -245,6 +245,16 @@ function identityOf(message: string | undefined): string | undefined {
   return sa ? `service account "${sa[1]}/${sa[2]}"` : `user "${user}"`;
 }
 
+/** Why a 403 was refused, from the server's message: RBAC, admission (Pod Security, webhooks), ResourceQuota or LimitRange. */
+export function refusalOf(message: string | undefined): NonNullable<KubernetesErrorFields['refusal']> {
+  const text = message ?? '';
+  if (/cannot [a-z]+ resource "/.test(text)) return 'rbac';
+  if (/exceeded quota|failed quota|forbidden: quota/i.test(text)) return 'quota';
+  if (/(maximum|minimum) \S+ usage per (Container|Pod)|max limit to request ratio|LimitRange/i.test(text)) return 'limits';
+  if (/no RBAC policy matched|is not allowed to|cannot (get|list|watch|create|delete|update|patch)/i.test(text)) return 'rbac';
+  return 'admission';
+}
+
 /** Maps whatever a client-node call threw to a KubernetesError with a message a person can act on. */
 export function toKubernetesError(error: unknown, target: RequestTarget, client: { server: string; credentials: string }): KubernetesError {
   if (error instanceof KubernetesError) return error;
@@ -253,27 +263,51 @@ export function toKubernetesError(error: unknown, target: RequestTarget, client:
   const code = (error as { code?: unknown }).code;
   const statusCode = (error as { statusCode?: unknown }).statusCode;
   const status = typeof code === 'number' ? code : typeof statusCode === 'number' ? statusCode : 0;
-  const details = (reason: string, extra: Record<string, unknown> = {}) => ({ status, reason, verb, resource, namespace, ...(name ? { name } : {}), ...extra });
+  const fields = (reason: string, refusal?: KubernetesErrorFields['refusal']): KubernetesErrorFields => ({
+    statusCode: status, reason, verb, resource, namespace, ...(name ? { name } : {}), ...(refusal ? { refusal } : {}),
+  });
   if (status === 0) {
     const cause = (error as { code?: unknown; message?: unknown });
     const why = typeof cause.code === 'string' ? `${cause.code}: ${String(cause.message)}` : String(cause.message ?? error);
-    return new KubernetesError(`cannot ${what}: the API server at ${client.server} is unreachable (${why})`, { cause: error, details: details('Unreachable') });
+    return new KubernetesError(`cannot ${what}: the API server at ${client.server} is unreachable (${why})`, { cause: error, fields: fields('Unreachable') });
   }
   const body = statusBody(error);
   const reason = body.reason ?? (status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : `HTTP${status}`);
   const serverSays = body.message ? ` (API server: ${body.message})` : '';
   if (status === 403) {
-    const who = identityOf(body.message) ?? 'the service account';
-    return new KubernetesError(
-      `${who} cannot ${verb} ${resource} in namespace "${namespace}": grant "${verb}" on "${resource}" in its Role (see README, Kubernetes backend, RBAC)${serverSays}`,
-      { cause: error, details: details(reason) },
-    );
+    const refusal = refusalOf(body.message);
+    return new KubernetesError(forbiddenMessage(refusal, target, body.message), { cause: error, fields: fields(reason, refusal) });
   }
   if (status === 401) {
-    return new KubernetesError(`the API server rejected the credentials (401 Unauthorized) to ${what}: check ${client.credentials}`, { cause: error, details: details(reason) });
+    return new KubernetesError(`the API server rejected the credentials (401 Unauthorized) to ${what}: check ${client.credentials}`, { cause: error, fields: fields(reason) });
   }
   if (status === 404 && reason === 'NotFound') {
-    return new KubernetesError(`cannot ${what}: not found${serverSays}`, { cause: error, details: details(reason) });
+    return new KubernetesError(`cannot ${what}: not found${serverSays}`, { cause: error, fields: fields(reason) });
   }
-  return new KubernetesError(`cannot ${what}: ${status} ${reason}${body.message ? `: ${body.message}` : ''}`, { cause: error, details: details(reason) });
+  return new KubernetesError(`cannot ${what}: ${status} ${reason}${body.message ? `: ${body.message}` : ''}`, { cause: error, fields: fields(reason) });
+}
+
+/** What to change for each kind of 403: a grant, the pod, the quota or the limits. */
+function forbiddenMessage(refusal: NonNullable<KubernetesErrorFields['refusal']>, target: RequestTarget, message: string | undefined): string {
+  const { verb, resource, namespace } = target;
+  const serverSays = message ? `: ${message}` : '';
+  switch (refusal) {
+    case 'rbac': {
+      const who = identityOf(message) ?? 'the service account';
+      return `${who} cannot ${verb} ${resource} in namespace "${namespace}": grant "${verb}" on "${resource}" in its Role (see README, Kubernetes backend, RBAC)${message ? ` (API server: ${message})` : ''}`;
+    }
+    case 'quota': {
+      const quota = /(?:exceeded|failed) quota: ([^,:\s]+)/.exec(message ?? '')?.[1];
+      return `ResourceQuota ${quota ? `"${quota}" ` : ''}in namespace "${namespace}" refuses to ${verb} ${resource}${serverSays}; raise the quota, or lower the runner's requests and limits (option "resources", or the app container's), or the pool's max`;
+    }
+    case 'limits':
+      return `a LimitRange in namespace "${namespace}" refuses to ${verb} ${resource}${serverSays}; set the runner's requests and limits within it (option "resources", or the app container's)`;
+    case 'admission': {
+      const podSecurity = /violates PodSecurity "([^"]+)"/.exec(message ?? '')?.[1];
+      if (podSecurity) {
+        return `Pod Security "${podSecurity}" in namespace "${namespace}" refuses the runner pod${serverSays}; set these fields in the app container's and the parent pod's securityContext (runner pods inherit them) or in the option "podTemplate", or relax the namespace's pod-security.kubernetes.io/enforce label. This is not a missing RBAC grant`;
+      }
+      return `admission refused to ${verb} ${resource} in namespace "${namespace}"${serverSays}; change the runner pod (the app container, the option "podTemplate") or the namespace's policy. This is not a missing RBAC grant`;
+    }
+  }
 }

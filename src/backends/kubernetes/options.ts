@@ -1,12 +1,14 @@
 /**
  * KubernetesBackend options: types, defaults (in one place) and validation, done once when the
- * backend is constructed. The seed's `container_name`, `log` and `token_path` become
- * `containerName`, `log` and `tokenPath`; the rest are ours.
+ * backend is constructed. FLAMEK8sBackend's `container_name`, `log` and `token_path` become
+ * `containerName`, `log` and `tokenPath`; the rest are ours. This module loads no Kubernetes
+ * library (types only), so constructing a backend stays cheap and synchronous.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Container, V1Pod, V1ResourceRequirements } from '@kubernetes/client-node';
 import { MissingEnvError } from '../../errors.js';
+import { INHERITED_SETTINGS, type InheritedSetting } from './inherit.js';
 import { LOG_LEVELS, type LogLevel } from '../../log.js';
 import { OptionReader } from '../../validate.js';
 
@@ -51,17 +53,45 @@ export interface KubernetesBackendOptions {
    */
   cookie?: CookieDelivery;
   /**
-   * Keep waiting (up to the pool's `bootTimeout`) while a runner pod is Unschedulable, for clusters
-   * whose autoscaler adds nodes on demand. Default false: an unschedulable pod fails the boot at once.
+   * Keep waiting (up to the pool's `bootTimeout`) while a runner pod is Unschedulable, as clusters
+   * whose autoscaler adds nodes on demand need. Default true; false fails the boot at once.
    */
   waitWhenUnschedulable?: boolean;
+  /**
+   * The parent pod's settings runner pods inherit: any of `nodeSelector`, `tolerations`,
+   * `affinity`, `securityContext` (pod and container), `volumes` (with the app container's
+   * `volumeMounts`), `priorityClassName`, `runtimeClassName`, `dns` (`dnsPolicy`, `dnsConfig`),
+   * `hostAliases`, `enableServiceLinks`. Default: all of them.
+   */
+  inherit?: readonly InheritedSetting[];
+  /**
+   * How long, in ms, a runner pod may keep failing to pull its image (the kubelet retries with
+   * back-off: a registry hiccup heals) before its boot fails. Default 30 s; a boot also fails
+   * after three failed pull attempts.
+   */
+  imagePullTimeout?: number;
+  /** Mount a service-account token in runner pods. Default false: runners never call the API. */
+  automountServiceAccountToken?: boolean;
+  /**
+   * Secret variables for runners (`{ API_KEY: '...' }`): stored in the pool's Secret with the
+   * cookie and referenced with `secretKeyRef`, never written in the pod spec.
+   */
+  secretEnv?: Record<string, string>;
 }
 
 export const KUBERNETES_DEFAULTS = {
   tokenPath: '/var/run/secrets/kubernetes.io/serviceaccount',
   omitOwnerReference: false,
   cookie: 'secret' as CookieDelivery,
-  waitWhenUnschedulable: false,
+  waitWhenUnschedulable: true,
+  automountServiceAccountToken: false,
+  imagePullTimeout: 30_000,
+  /**
+   * The pool's `bootTimeout` unless it sets one: 5 minutes, room for a cluster autoscaler to add a
+   * node (one to three minutes on the big clouds), pull the image onto it (tens of seconds) and
+   * start the app; boots that cannot succeed fail long before (see runner-pod states).
+   */
+  bootTimeout: 300_000,
 } as const;
 
 export interface ResolvedKubernetesOptions {
@@ -79,11 +109,16 @@ export interface ResolvedKubernetesOptions {
   deleteGracePeriodSeconds: number | undefined;
   cookie: CookieDelivery;
   waitWhenUnschedulable: boolean;
+  inherit: ReadonlySet<InheritedSetting>;
+  automountServiceAccountToken: boolean;
+  secretEnv: Record<string, string>;
+  imagePullTimeout: number;
 }
 
 const KEYS = [
   'containerName', 'log', 'tokenPath', 'kubeconfig', 'podName', 'namespace', 'image', 'env', 'resources',
-  'podTemplate', 'omitOwnerReference', 'deleteGracePeriodSeconds', 'cookie', 'waitWhenUnschedulable',
+  'podTemplate', 'omitOwnerReference', 'deleteGracePeriodSeconds', 'cookie', 'waitWhenUnschedulable', 'inherit',
+  'automountServiceAccountToken', 'secretEnv', 'imagePullTimeout',
 ] as const;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -128,6 +163,22 @@ export function resolveKubernetesOptions(input: KubernetesBackendOptions | undef
     if (!ENV_NAME.test(name)) r.fail('env', `an object whose keys are valid environment variable names ("${name}" is not)`);
   }
 
+  const secretEnv = r.raw('secretEnv');
+  if (secretEnv !== undefined && !isStringRecord(secretEnv)) r.fail('secretEnv', 'an object of environment variable names to secret string values, e.g. { API_KEY: "..." }');
+  for (const name of Object.keys((secretEnv as Record<string, string> | undefined) ?? {})) {
+    if (!ENV_NAME.test(name) || name.startsWith('FLAME_') || name.startsWith('POD_')) {
+      r.fail('secretEnv', `an object whose keys are environment variable names not starting with FLAME_ or POD_ ("${name}" is not)`);
+    }
+  }
+  const cookie = r.oneOf('cookie', KUBERNETES_DEFAULTS.cookie, ['secret', 'env'] as const);
+  if (cookie === 'env' && secretEnv !== undefined && Object.keys(secretEnv as Record<string, string>).length > 0) {
+    r.fail('secretEnv', 'used with cookie: "secret" (the default): its values go into the pool\'s Secret');
+  }
+  const inherit = r.raw('inherit');
+  if (inherit !== undefined && !(Array.isArray(inherit) && inherit.every((s) => (INHERITED_SETTINGS as readonly unknown[]).includes(s)))) {
+    r.fail('inherit', `an array of ${INHERITED_SETTINGS.map((s) => JSON.stringify(s)).join(', ')}`);
+  }
+
   const resources = r.raw('resources');
   if (resources !== undefined && !isResources(resources)) {
     r.fail('resources', 'a ResourceRequirements object, e.g. { requests: { cpu: "500m", memory: "256Mi" }, limits: { memory: "512Mi" } }');
@@ -151,8 +202,12 @@ export function resolveKubernetesOptions(input: KubernetesBackendOptions | undef
     podTemplate: podTemplate as PodTemplate | undefined,
     omitOwnerReference: r.bool('omitOwnerReference', KUBERNETES_DEFAULTS.omitOwnerReference),
     deleteGracePeriodSeconds: grace,
-    cookie: r.oneOf('cookie', KUBERNETES_DEFAULTS.cookie, ['secret', 'env'] as const),
+    cookie,
     waitWhenUnschedulable: r.bool('waitWhenUnschedulable', KUBERNETES_DEFAULTS.waitWhenUnschedulable),
+    inherit: new Set((inherit as InheritedSetting[] | undefined) ?? INHERITED_SETTINGS),
+    automountServiceAccountToken: r.bool('automountServiceAccountToken', KUBERNETES_DEFAULTS.automountServiceAccountToken),
+    secretEnv: { ...((secretEnv as Record<string, string> | undefined) ?? {}) },
+    imagePullTimeout: r.ms('imagePullTimeout', KUBERNETES_DEFAULTS.imagePullTimeout, { min: 1 }),
   };
 }
 

@@ -4,12 +4,14 @@
  * is kept alive across everything a real API server does to it: a dropped connection or a
  * server-side timeout resumes from the last resourceVersion seen (bookmarks included); a 410
  * Gone (history compacted) relists and reports pods that vanished meanwhile as DELETED; refusals
- * and outages are retried with backoff. client-node 1.4.0's Watch has no inactivity timeout
- * (library-traps §2), so a silent connection is cut here after `timeoutSeconds` plus a margin.
+ * and outages are retried with backoff. client-node 1.4.0's Watch has no inactivity timeout, and a
+ * connection that died without a FIN (a node or NAT gone) stays open for ever, so a silent
+ * connection is cut here: after about two bookmark intervals once the server's bookmarks have
+ * been seen (an API server sends one about every minute), else after `timeoutSeconds` plus a margin.
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { backoffDelay, type BackoffPolicy } from '../../backoff.js';
-import type { KubernetesError } from '../../errors.js';
+import { KubernetesError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { KubernetesClient, WatchEventType } from './client.js';
 
@@ -29,6 +31,12 @@ export interface PodWatcherOptions {
 const WATCH_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 10_000 };
 /** Beyond the server-side timeout, how long a silent connection is trusted. */
 const INACTIVITY_MARGIN_MS = 60_000;
+/** Until bookmarks have been seen, the interval an API server sends them at. */
+const DEFAULT_BOOKMARK_INTERVAL_MS = 60_000;
+/** How many bookmark intervals of silence mean the connection is dead. */
+const SILENT_INTERVALS = 2;
+/** Slack for a bookmark sent a little late. */
+const BOOKMARK_SLACK_MS = 1000;
 /** A stream ending sooner than this without any event counts as a failure (no reconnect storm). */
 const MIN_HEALTHY_MS = 1000;
 
@@ -46,6 +54,9 @@ export class PodWatcher {
   readonly #emptyWaiters = new Set<() => void>();
   #reconnects = 0;
   #relists = 0;
+  #lastBookmark: number | undefined;
+  /** The longest gap seen between two bookmarks on one connection. */
+  #bookmarkInterval: number | undefined;
 
   constructor(options: PodWatcherOptions) {
     this.#o = options;
@@ -134,9 +145,14 @@ export class PodWatcher {
       const pod = object as V1Pod;
       const rv = pod?.metadata?.resourceVersion;
       switch (type) {
-        case 'BOOKMARK':
+        case 'BOOKMARK': {
           if (rv) this.#resourceVersion = rv;
+          const now = performance.now();
+          if (this.#lastBookmark !== undefined) this.#bookmarkInterval = Math.max(this.#bookmarkInterval ?? 0, now - this.#lastBookmark);
+          this.#lastBookmark = now;
+          this.#armInactivity();
           return;
+        }
         case 'ERROR': {
           const status = object as { code?: number; message?: string };
           if (status.code === 410) connection.gone = true;
@@ -160,7 +176,9 @@ export class PodWatcher {
     let established = false;
     let early: { error: unknown } | undefined;
     const done = (error: unknown) => {
-      if (!established) early = { error: error ?? new Error('the watch ended before it started') };
+      if (!established) {
+        early = { error: error ?? new KubernetesError('the pod watch ended before it started', { fields: { statusCode: 0, reason: 'WatchEnded', verb: 'watch', resource: 'pods', namespace: this.#o.namespace } }) };
+      }
       else if (current()) this.#ended(error, connection);
     };
     let controller: AbortController | undefined;
@@ -192,6 +210,7 @@ export class PodWatcher {
   /** A connection ended: resume, relist, or back off. */
   #ended(error: unknown, connection: { openedAt: number; events: number; gone: boolean }): void {
     clearTimeout(this.#inactivityTimer);
+    this.#lastBookmark = undefined;
     this.#controller = undefined;
     if (connection.gone || (error as { statusCode?: number } | null)?.statusCode === 410) {
       this.#o.logger.debug('pod watch: resourceVersion too old (410 Gone), relisting');
@@ -234,16 +253,23 @@ export class PodWatcher {
     this.#retryTimer.unref();
   }
 
+  /** How long a connection may stay silent before it is taken for dead. */
+  get silenceLimitMs(): number {
+    const interval = this.#bookmarkInterval ?? DEFAULT_BOOKMARK_INTERVAL_MS;
+    return Math.min(this.#timeoutSeconds * 1000 + INACTIVITY_MARGIN_MS, SILENT_INTERVALS * interval + BOOKMARK_SLACK_MS);
+  }
+
   #armInactivity(): void {
     clearTimeout(this.#inactivityTimer);
     this.#inactivityTimer = setTimeout(() => {
-      this.#o.logger.debug('pod watch silent for too long; reconnecting');
+      this.#o.logger.debug(`pod watch silent for ${Math.round(this.silenceLimitMs)} ms; reconnecting`);
       const controller = this.#controller;
       this.#generation++;
       this.#controller = undefined;
+      this.#lastBookmark = undefined;
       controller?.abort();
       this.#schedule(0, false);
-    }, this.#timeoutSeconds * 1000 + INACTIVITY_MARGIN_MS);
+    }, this.silenceLimitMs);
     this.#inactivityTimer.unref();
   }
 

@@ -1,21 +1,24 @@
 /**
- * How a runner pod is built from the parent pod, once per pool. Compared with FLAMEK8sBackend
- * (flame-behaviour §10.2, §12 rows 26-31): our own labels (never the parent's, whose selector
- * labels would let its ReplicaSet adopt and kill runners), an owner reference to the parent pod
- * without `controller`, `serviceAccountName` (not the deprecated field), a runner container named
- * `runner` put first (sidecars allowed after it), the downward-API variables first so the
- * inherited env may refer to `$(POD_IP)`, and a grace period above the pool's drain time.
+ * How a runner pod is built from the parent pod, once per pool. Compared with FLAMEK8sBackend:
+ * our own labels (never the parent's, whose selector labels would let its ReplicaSet adopt and
+ * kill runners), an owner reference to the parent pod marked as its controller (so `kubectl drain`
+ * and ReplicaSets treat the runner as managed), `serviceAccountName` (not the deprecated field),
+ * no service-account token unless asked, a runner container named `runner` put first (sidecars
+ * allowed after it), the downward-API variables first so the inherited env may refer to
+ * `$(POD_IP)`, a grace period above the pool's drain time, and the parent's scheduling, security
+ * and volume settings (see inherit.ts).
  *
- * Precedence, later wins: what is inherited from the app container (image, command, args,
- * workingDir, imagePullPolicy, resources, env, envFrom) < the `podTemplate` < the `image`,
- * `resources` and `env` options < what the backend forces (labels, owner, restartPolicy, the
- * POD_* and FLAME_* variables).
+ * Precedence, later wins: what is inherited from the parent pod and its app container < the
+ * `podTemplate` < the `image`, `resources` and `env` options < what the backend forces (labels,
+ * owner, restartPolicy, the token, the POD_* and FLAME_* variables).
  */
 import type { V1Container, V1EnvVar, V1OwnerReference, V1Pod, V1PodSpec, V1Secret } from '@kubernetes/client-node';
 import { Pod as PodModel } from 'kubernetes-models/v1/Pod';
 import { InvalidOptionError } from '../../errors.js';
 import type { RunnerSpec } from '../../flame/backend.js';
+import { followRenamedContainer, followRenamedEnv, inheritedContainerFields, inheritedPodFields, sanitizeSpec, withoutServing } from './inherit.js';
 import type { ResolvedKubernetesOptions } from './options.js';
+import { RUNNER_CONTAINER } from './pod-state.js';
 
 export const LABELS = {
   pool: 'flame-actors/pool',
@@ -23,7 +26,14 @@ export const LABELS = {
   parentUid: 'flame-actors/parent-uid',
 } as const;
 
-export const RUNNER_CONTAINER = 'runner';
+export { RUNNER_CONTAINER };
+/** The parent pod's name on runner pods and the cookie Secret, to find a dead parent's leftovers. */
+export const PARENT_ANNOTATION = 'flame-actors/parent-pod';
+/**
+ * Lets the cluster autoscaler remove a node running runner pods: a runner drains in its grace
+ * period and the pool boots a replacement elsewhere, so it never pins a node.
+ */
+export const SAFE_TO_EVICT = 'cluster-autoscaler.kubernetes.io/safe-to-evict';
 /** Key of the cookie in the pool's Secret. */
 export const COOKIE_KEY = 'FLAME_COOKIE';
 
@@ -45,7 +55,7 @@ const DRAIN_MARGIN_SECONDS = 5;
 
 export type TemplateOptions = Pick<
   ResolvedKubernetesOptions,
-  'containerName' | 'image' | 'env' | 'resources' | 'podTemplate' | 'omitOwnerReference'
+  'containerName' | 'image' | 'env' | 'resources' | 'podTemplate' | 'omitOwnerReference' | 'inherit' | 'automountServiceAccountToken' | 'secretEnv'
 >;
 
 export class RunnerPodTemplate {
@@ -64,7 +74,7 @@ export class RunnerPodTemplate {
     this.pool = pool;
     this.namespace = parentPod.metadata!.namespace!;
     this.#options = options;
-    this.#owner = { apiVersion: 'v1', kind: 'Pod', name: parentPod.metadata!.name!, uid: parentPod.metadata!.uid! };
+    this.#owner = { apiVersion: 'v1', kind: 'Pod', name: parentPod.metadata!.name!, uid: parentPod.metadata!.uid!, controller: true };
     this.labelSelector = `${LABELS.pool}=${pool},${LABELS.parentUid}=${this.#owner.uid}`;
   }
 
@@ -103,7 +113,7 @@ export class RunnerPodTemplate {
     return { [LABELS.pool]: this.pool, [LABELS.runner]: runnerId, [LABELS.parentUid]: this.#owner.uid };
   }
 
-  /** The Secret holding the cookie, shared by the pool's runner pods; owned by the parent pod. */
+  /** The Secret holding the cookie and the `secretEnv` values, shared by the pool's runner pods; owned by the parent pod. */
   cookieSecret(cookie: string): V1Secret {
     return {
       apiVersion: 'v1',
@@ -112,16 +122,21 @@ export class RunnerPodTemplate {
         name: this.cookieSecretName,
         namespace: this.namespace,
         labels: { [LABELS.pool]: this.pool, [LABELS.parentUid]: this.#owner.uid },
+        annotations: { [PARENT_ANNOTATION]: this.#owner.name },
         ...(this.#options.omitOwnerReference ? {} : { ownerReferences: [this.#owner] }),
       },
       type: 'Opaque',
-      stringData: { [COOKIE_KEY]: cookie },
+      stringData: { ...this.#options.secretEnv, [COOKIE_KEY]: cookie },
     };
   }
 
   /** One per parent pod and pool: a restarted parent container finds and replaces its own. */
   get cookieSecretName(): string {
-    return `${this.#owner.name}-${this.pool}-flame-cookie`.slice(0, 253).replace(/[-.]+$/, '');
+    return RunnerPodTemplate.cookieSecretNameFor(this.#owner.name, this.pool);
+  }
+
+  static cookieSecretNameFor(parentPod: string, pool: string): string {
+    return `${parentPod}-${pool}-flame-cookie`.slice(0, 253).replace(/[-.]+$/, '');
   }
 
   /**
@@ -133,17 +148,20 @@ export class RunnerPodTemplate {
     const metadata = base.metadata ?? {};
     const baseSpec: V1PodSpec = base.spec ?? { containers: [] };
     const templateContainers = baseSpec.containers ?? [];
-    const runnerIndex = runnerContainerIndex(templateContainers);
+    const app = this.appContainer;
+    const runnerIndex = runnerContainerIndex(templateContainers, app.name);
     const fromTemplate: Partial<V1Container> = runnerIndex >= 0 ? templateContainers[runnerIndex]! : {};
     const sidecars = templateContainers.filter((_, i) => i !== runnerIndex);
+    const parentSpec = this.parentPod.spec ?? { containers: [] };
+    const inherit = this.#options.inherit;
 
-    const app = this.appContainer;
-    const runner: V1Container = {
+    const runner: V1Container = withoutServing({
       ...pick(app, ['image', 'imagePullPolicy', 'command', 'args', 'workingDir', 'resources']),
+      ...inheritedContainerFields(app, parentSpec, inherit),
       ...withoutUndefined(fromTemplate),
       name: RUNNER_CONTAINER,
       env: this.#env(spec, fromTemplate.env ?? [], cookieSecret),
-    };
+    });
     const envFrom = [...(app.envFrom ?? []), ...(fromTemplate.envFrom ?? [])];
     if (envFrom.length > 0) runner.envFrom = envFrom;
     else delete runner.envFrom;
@@ -151,21 +169,26 @@ export class RunnerPodTemplate {
     if (this.#options.resources !== undefined) runner.resources = this.#options.resources;
 
     const drainSeconds = Math.ceil(spec.shutdownTimeout / 1000) + DRAIN_MARGIN_SECONDS;
-    const parentSpec = this.parentPod.spec ?? { containers: [] };
     const podSpec: V1PodSpec = {
+      ...inheritedPodFields(parentSpec, inherit),
       ...baseSpec,
       containers: [runner, ...sidecars],
       restartPolicy: 'Never',
       terminationGracePeriodSeconds: Math.max(baseSpec.terminationGracePeriodSeconds ?? 0, drainSeconds),
+      automountServiceAccountToken: this.#options.automountServiceAccountToken,
     };
     const account = baseSpec.serviceAccountName ?? baseSpec.serviceAccount ?? parentSpec.serviceAccountName ?? parentSpec.serviceAccount;
     delete podSpec.serviceAccount;
     if (account !== undefined) podSpec.serviceAccountName = account;
     const pullSecrets = baseSpec.imagePullSecrets ?? parentSpec.imagePullSecrets;
     if (pullSecrets !== undefined) podSpec.imagePullSecrets = pullSecrets;
+    // A downward-API volume may name the app container too (`resourceFieldRef.containerName`).
+    if (podSpec.volumes) podSpec.volumes = followRenamedContainer(structuredClone(podSpec.volumes), app.name, RUNNER_CONTAINER);
 
-    const owners = (metadata.ownerReferences ?? []).filter((o) => o.uid !== this.#owner.uid);
-    if (!this.#options.omitOwnerReference) owners.push(this.#owner);
+    // The parent's own owners (its ReplicaSet) would count the runner as one of their replicas.
+    const parentOwners = new Set((this.parentPod.metadata?.ownerReferences ?? []).map((o) => o.uid));
+    const owners = (metadata.ownerReferences ?? []).filter((o) => o.uid !== this.#owner.uid && !parentOwners.has(o.uid));
+    if (!this.#options.omitOwnerReference) owners.push(owners.some((o) => o.controller) ? { ...this.#owner, controller: false } : this.#owner);
     return {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -173,7 +196,7 @@ export class RunnerPodTemplate {
         generateName: `${this.#owner.name}-${this.pool}-`,
         namespace: this.namespace,
         labels: { ...(metadata.labels ?? {}), ...this.labels(spec.id) },
-        ...(metadata.annotations ? { annotations: metadata.annotations } : {}),
+        annotations: { [SAFE_TO_EVICT]: 'true', ...(metadata.annotations ?? {}), [PARENT_ANNOTATION]: this.#owner.name },
         ...(owners.length > 0 ? { ownerReferences: owners } : {}),
       },
       spec: podSpec,
@@ -184,10 +207,15 @@ export class RunnerPodTemplate {
   #env(spec: RunnerSpec, templateEnv: V1EnvVar[], cookieSecret: string | undefined): V1EnvVar[] {
     const env = new OrderedEnv();
     for (const v of DOWNWARD_API) env.set(structuredClone(v));
-    for (const v of this.appContainer.env ?? []) if (!PARENT_IDENTITY.has(v.name)) env.set(v);
+    const app = this.appContainer.name;
+    for (const v of followRenamedEnv(this.appContainer.env ?? [], app, RUNNER_CONTAINER)) if (!PARENT_IDENTITY.has(v.name)) env.set(v);
     // A template often spreads the app container (`{ ...app }`): its identity stays behind too.
-    for (const v of templateEnv) if (!PARENT_IDENTITY.has(v.name)) env.set(v);
+    for (const v of followRenamedEnv(templateEnv, app, RUNNER_CONTAINER)) if (!PARENT_IDENTITY.has(v.name)) env.set(v);
     for (const [name, value] of Object.entries(this.#options.env)) if (!FORCED.has(name)) env.set({ name, value });
+    // Secret values only by reference: the pod spec never holds them.
+    for (const name of Object.keys(this.#options.secretEnv)) {
+      if (cookieSecret !== undefined) env.set({ name, valueFrom: { secretKeyRef: { name: cookieSecret, key: name } } });
+    }
     for (const [name, value] of Object.entries(spec.env)) {
       if (name === COOKIE_KEY && cookieSecret !== undefined) {
         env.set({ name, valueFrom: { secretKeyRef: { name: cookieSecret, key: COOKIE_KEY } } });
@@ -217,7 +245,7 @@ export class RunnerPodTemplate {
     const m = copy.metadata;
     return {
       ...(m ? { metadata: pickDefined({ labels: m.labels, annotations: m.annotations, ownerReferences: m.ownerReferences }) } : {}),
-      ...(copy.spec ? { spec: copy.spec } : {}),
+      ...(copy.spec ? { spec: sanitizeSpec(copy.spec) } : {}),
     };
   }
 
@@ -241,10 +269,12 @@ export class RunnerPodTemplate {
   }
 }
 
-/** The template container named `runner`, else the first one (as FLAMEK8sBackend), or -1. */
-function runnerContainerIndex(containers: V1Container[]): number {
+/** The template container named `runner`, else the one named as the app container (`containerName`), else the first, or -1. */
+function runnerContainerIndex(containers: V1Container[], appName: string): number {
   const named = containers.findIndex((c) => c.name === RUNNER_CONTAINER);
-  return named >= 0 ? named : containers.length > 0 ? 0 : -1;
+  if (named >= 0) return named;
+  const app = containers.findIndex((c) => c.name === appName);
+  return app >= 0 ? app : containers.length > 0 ? 0 : -1;
 }
 
 /** An env list where setting a name again moves it to the end (Kubernetes expands `$(VAR)` only from earlier entries). */

@@ -1,10 +1,12 @@
 /**
- * The backend's supervisor actor (the design card: "the K8s backend acts as a supervisor actor
- * that spawns pods and tracks their liveness through watches"). One nact actor per pool takes,
- * in order, the boots waiting for their pod and every watch event, so each runner pod moves
- * through booting -> up -> ended exactly once, however events and API replies interleave: a
- * boot learns its pod is Running (or why it cannot start), and a pod that ends after its boot is
- * reported to the pool with its reason (`pod X failed: OOMKilled (exit 137)`).
+ * The backend's supervisor: one nact actor per pool that takes, in order, the boots waiting for
+ * their pod and every pod observation (watch events, and direct reads when the watch is quiet).
+ * It is the one owner of every runner pod's lifecycle, a transition table:
+ *
+ *   booting --started--> up          (Running with an IP: the boot resolves)
+ *   booting --cannotStart--> ended   (a state that cannot heal, or a deleted pod: the boot fails)
+ *   up --gone--> ended               (failed, exited, deleted, evicted: the pool is told why)
+ *   booting | up --released--> ended (the pool is done with it: nothing more is reported)
  *
  * Events may arrive before the create call returns the pod's name, so the last state of every
  * pod seen is kept until the pod is deleted (and briefly after, as a tombstone).
@@ -18,20 +20,39 @@ import { runnerPodState } from './pod-state.js';
 /** What a boot learns: the pod IP, or why the pod cannot run. */
 export type BootOutcome = { ok: true; ip: string } | { ok: false; reason: string };
 
+export type RunnerPodPhase = 'booting' | 'up' | 'ended';
+export type RunnerPodEvent = 'started' | 'cannotStart' | 'gone' | 'released';
+
+/** Every allowed transition; anything else is ignored (and logged at debug). */
+export const TRANSITIONS: Readonly<Record<RunnerPodPhase, Partial<Record<RunnerPodEvent, RunnerPodPhase>>>> = {
+  booting: { started: 'up', cannotStart: 'ended', released: 'ended' },
+  up: { gone: 'ended', released: 'ended' },
+  ended: {},
+};
+
 type Message =
   | { type: 'expect'; runnerId: string; pod: string; settle: (outcome: BootOutcome) => void }
   | { type: 'event'; event: PodEventType; pod: V1Pod }
   | { type: 'release'; pod: string };
 
 interface TrackedPod {
-  runnerId: string;
-  phase: 'booting' | 'up' | 'ended';
+  readonly runnerId: string;
+  readonly pod: string;
+  phase: RunnerPodPhase;
   settle?: (outcome: BootOutcome) => void;
+  /** What the pod waits for, as last seen (for a boot that times out). */
+  waitingFor?: string;
+  /** Image pull attempts seen failing (ErrImagePull), to fail only after the kubelet's back-offs. */
+  pullFailures: number;
+  /** When the current run of pull failures began. */
+  pullFailingSince?: number;
+  lastReason?: string;
 }
 
 interface LastSeen {
   pod: V1Pod;
   deleted: boolean;
+  at: number;
 }
 
 export interface RunnerPodSupervisorOptions {
@@ -40,11 +61,15 @@ export interface RunnerPodSupervisorOptions {
   name: string;
   logger: Logger;
   waitWhenUnschedulable: boolean;
+  /** How long a pod may keep failing to pull its image before its boot fails. */
+  imagePullTimeout: number;
   runnerExited: (runnerId: string, reason: string) => void;
 }
 
 /** Deleted pods remembered for a boot that learns its pod's name late. */
 const TOMBSTONES = 256;
+/** Failed pull attempts before a boot gives up on the image (the first try and two back-offs: about 30 s on a kubelet). */
+const PULL_ATTEMPTS = 3;
 
 export class RunnerPodSupervisor {
   readonly #o: RunnerPodSupervisorOptions;
@@ -76,7 +101,7 @@ export class RunnerPodSupervisor {
     return new Promise((settle) => dispatch(this.#actor, { type: 'expect', runnerId, pod, settle }));
   }
 
-  /** A watch event (from the PodWatcher). */
+  /** A pod observation: a watch event, or a direct read (MODIFIED, or DELETED for a 404). */
   observe(event: PodEventType, pod: V1Pod): void {
     dispatch(this.#actor, { type: 'event', event, pod });
   }
@@ -84,6 +109,17 @@ export class RunnerPodSupervisor {
   /** The pool is done with this pod (shut down, or its boot was abandoned): report nothing more. */
   release(pod: string): void {
     dispatch(this.#actor, { type: 'release', pod });
+  }
+
+  /** What a booting pod waits for, as last seen (the scheduler's or the kubelet's message). */
+  waitingFor(pod: string): string | undefined {
+    return this.#tracked.get(pod)?.waitingFor;
+  }
+
+  /** Milliseconds since the last observation of `pod` (Infinity when never seen). */
+  quietFor(pod: string): number {
+    const last = this.#seen.get(pod);
+    return last ? performance.now() - last.at : Infinity;
   }
 
   stop(): void {
@@ -97,7 +133,7 @@ export class RunnerPodSupervisor {
   #handle(message: Message): void {
     switch (message.type) {
       case 'expect': {
-        const tracked: TrackedPod = { runnerId: message.runnerId, phase: 'booting', settle: message.settle };
+        const tracked: TrackedPod = { runnerId: message.runnerId, pod: message.pod, phase: 'booting', settle: message.settle, pullFailures: 0 };
         this.#tracked.set(message.pod, tracked);
         const last = this.#seen.get(message.pod);
         if (last) this.#evaluate(tracked, last);
@@ -106,7 +142,7 @@ export class RunnerPodSupervisor {
       case 'event': {
         const name = message.pod.metadata?.name;
         if (!name) return;
-        const last: LastSeen = { pod: message.pod, deleted: message.event === 'DELETED' };
+        const last: LastSeen = { pod: message.pod, deleted: message.event === 'DELETED', at: performance.now() };
         this.#seen.set(name, last);
         const tracked = this.#tracked.get(name);
         if (tracked) this.#evaluate(tracked, last);
@@ -116,8 +152,7 @@ export class RunnerPodSupervisor {
       case 'release': {
         const tracked = this.#tracked.get(message.pod);
         if (tracked) {
-          tracked.phase = 'ended';
-          tracked.settle = undefined;
+          this.#transition(tracked, 'released', 'released by the pool');
           this.#tracked.delete(message.pod);
         }
         return;
@@ -125,30 +160,54 @@ export class RunnerPodSupervisor {
     }
   }
 
+  /** Moves a pod along the table; false (and nothing done) when the event does not apply in its phase. */
+  #transition(tracked: TrackedPod, event: RunnerPodEvent, why: string, ip = ''): boolean {
+    const next = TRANSITIONS[tracked.phase][event];
+    if (next === undefined) return false;
+    this.#o.logger.debug(`runner ${tracked.runnerId}: pod ${tracked.pod} ${tracked.phase} -> ${next} (${event}: ${why})`);
+    tracked.phase = next;
+    const settle = tracked.settle;
+    tracked.settle = undefined;
+    if (event === 'started') settle?.({ ok: true, ip });
+    else if (event === 'cannotStart') settle?.({ ok: false, reason: why });
+    else if (event === 'gone') this.#o.runnerExited(tracked.runnerId, why);
+    return true;
+  }
+
   #evaluate(tracked: TrackedPod, last: LastSeen): void {
     const state = runnerPodState(last.pod, { deleted: last.deleted, waitWhenUnschedulable: this.#o.waitWhenUnschedulable });
-    if (tracked.phase === 'booting') {
-      if (state.kind === 'pending') return;
-      const settle = tracked.settle!;
-      tracked.settle = undefined;
-      if (state.kind === 'running') {
-        tracked.phase = 'up';
-        settle({ ok: true, ip: state.ip });
-      } else {
-        tracked.phase = 'ended';
-        settle({ ok: false, reason: state.reason });
+    switch (state.kind) {
+      case 'pending': {
+        tracked.waitingFor = state.waitingFor;
+        const reason = last.pod.status?.containerStatuses?.[0]?.state?.waiting?.reason;
+        if (reason === 'ErrImagePull' && tracked.lastReason !== 'ErrImagePull') tracked.pullFailures++;
+        tracked.lastReason = reason;
+        if (!state.pullFailure) {
+          tracked.pullFailingSince = undefined;
+          return;
+        }
+        const now = performance.now();
+        tracked.pullFailingSince ??= now;
+        const failingFor = now - tracked.pullFailingSince;
+        if (tracked.pullFailures >= PULL_ATTEMPTS || failingFor >= this.#o.imagePullTimeout) {
+          this.#transition(
+            tracked,
+            'cannotStart',
+            `pod ${tracked.pod} cannot start: its image could not be pulled (${tracked.pullFailures} attempt(s) over ${Math.round(failingFor / 1000)} s): ${state.waitingFor}`,
+          );
+        }
+        return;
       }
-      return;
+      case 'running':
+        this.#transition(tracked, 'started', `running on ${state.ip}`, state.ip);
+        return;
+      case 'failed':
+      case 'ended':
+        // While booting the pod cannot start; once up, its runner is gone (or going: the
+        // runner drains in its grace period, but the pool must stop sending it work now).
+        if (!this.#transition(tracked, 'cannotStart', state.reason)) this.#transition(tracked, 'gone', state.reason);
+        return;
     }
-    if (tracked.phase !== 'up') return;
-    // Deleted by someone else (eviction, node drain, the parent's deletion cascading): the
-    // runner drains in its grace period, but the pool must stop sending it work and replace it now.
-    const deleting = last.pod.metadata?.deletionTimestamp ? `pod ${last.pod.metadata.name} is being deleted` : undefined;
-    const reason = state.kind === 'ended' ? state.reason : deleting;
-    if (reason === undefined) return;
-    tracked.phase = 'ended';
-    this.#o.logger.debug(`runner ${tracked.runnerId}: ${reason}`);
-    this.#o.runnerExited(tracked.runnerId, reason);
   }
 
   /** A deleted pod: keep a tombstone for a boot that has not claimed it yet, drop the rest. */

@@ -6,15 +6,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { apiGroupList, apiVersions, authorizationGroup, authorizationResourceList, coreResourceList, versionInfo } from './discovery.js';
+import { serveAction } from './actions.js';
+import { apiGroup, apiGroupList, apiVersions, resourceList, versionInfo } from './discovery.js';
 import type { FaultInjector } from './faults.js';
 import type { Kubelet } from './kubelet.js';
 import type { ContainerLog, LogQuery } from './logs.js';
-import { openApiV3CoreDocument, openApiV3Index } from './openapi.js';
-import { patchTypeOf } from './patch.js';
+import { openApiV3Document, openApiV3Index } from './openapi.js';
+import { applyPatch, patchTypeOf } from './patch.js';
 import { type Authorizer, type RequestAttributes, type User } from './rbac.js';
-import { resourceOrThrow, type DeleteOptions, type PropagationPolicy, type Registry } from './registry.js';
-import type { ResourceDefinition } from './resources.js';
+import type { DeleteOptions, PropagationPolicy, Registry } from './registry.js';
+import { findResourceIn, type ResourceDefinition } from './resources.js';
+import { apiVersionOf } from './strategy.js';
 import { decodeProtobufObject, isKubernetesProtobuf } from './protobuf.js';
 import { FUTURE_VERSION_WAIT_MS, integerParam, listVersion, queryBool, tooLargeResourceVersion } from './query.js';
 import { ApiError, apiErrors, failure } from './status.js';
@@ -43,27 +45,43 @@ interface ResourceRoute {
   subresource: string | undefined;
 }
 
-type Route = ResourceRoute | { kind: 'document'; body: unknown } | { kind: 'accessReview' };
+type Route = ResourceRoute | { kind: 'document'; body: unknown };
 
+function discoveryDocument(joined: string, parts: string[], serverAddress: string): unknown {
+  if (joined === '/api') return apiVersions(serverAddress);
+  if (joined === '/api/v1') return resourceList('', 'v1');
+  if (joined === '/apis') return apiGroupList();
+  if (joined === '/openapi/v3') return openApiV3Index();
+  if (joined === '/openapi/v3/api/v1') return openApiV3Document();
+  if (parts[0] === 'openapi' && parts[1] === 'v3' && parts[2] === 'apis' && parts.length === 5) return openApiV3Document(parts[3], parts[4]);
+  if (parts[0] === 'apis' && parts.length === 2) return apiGroup(parts[1]!);
+  if (parts[0] === 'apis' && parts.length === 3) return resourceList(parts[1]!, parts[2]!);
+  return undefined;
+}
+
+/** `/api/v1/...` (core group) or `/apis/GROUP/VERSION/...`, then `[namespaces/NS/]RESOURCE[/NAME[/SUBRESOURCE]]`. */
 function parseRoute(path: string, serverAddress: string): Route {
   const parts = path.split('/').filter((p) => p.length > 0).map(decodeURIComponent);
   const joined = `/${parts.join('/')}`;
-  if (joined === '/api') return { kind: 'document', body: apiVersions(serverAddress) };
-  if (joined === '/api/v1') return { kind: 'document', body: coreResourceList() };
-  if (joined === '/apis') return { kind: 'document', body: apiGroupList() };
-  if (joined === '/apis/authorization.k8s.io') return { kind: 'document', body: authorizationGroup() };
-  if (joined === '/apis/authorization.k8s.io/v1') return { kind: 'document', body: authorizationResourceList() };
-  if (joined === '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews') return { kind: 'accessReview' };
-  if (joined === '/openapi/v3') return { kind: 'document', body: openApiV3Index() };
-  if (joined === '/openapi/v3/api/v1') return { kind: 'document', body: openApiV3CoreDocument() };
-  if (parts[0] !== 'api' || parts[1] !== 'v1' || parts.length < 3) throw apiErrors.notFoundPath();
-  const rest = parts.slice(2);
+  const document = discoveryDocument(joined, parts, serverAddress);
+  if (document !== undefined) return { kind: 'document', body: document };
+  let group: string;
+  let version: string;
+  let rest: string[];
+  if (parts[0] === 'api' && parts[1] === 'v1' && parts.length >= 3) [group, version, rest] = ['', 'v1', parts.slice(2)];
+  else if (parts[0] === 'apis' && parts.length >= 4) [group, version, rest] = [parts[1]!, parts[2]!, parts.slice(3)];
+  else throw apiErrors.notFoundPath();
+  const lookup = (name: string): ResourceDefinition => {
+    const definition = findResourceIn(group, version, name);
+    if (!definition) throw apiErrors.notFoundPath();
+    return definition;
+  };
   if (rest[0] === 'namespaces' && rest.length >= 3) {
-    const definition = resourceOrThrow(rest[2]!);
+    const definition = lookup(rest[2]!);
     if (!definition.namespaced || rest.length > 5) throw apiErrors.notFoundPath();
     return { kind: 'resource', definition, namespace: rest[1]!, name: rest[3], subresource: rest[4] };
   }
-  const definition = resourceOrThrow(rest[0]!);
+  const definition = lookup(rest[0]!);
   if (rest.length > 3 || (definition.namespaced && rest.length > 1)) throw apiErrors.notFoundPath();
   return { kind: 'resource', definition, namespace: undefined, name: rest[1], subresource: rest[2] };
 }
@@ -75,7 +93,7 @@ function verbOf(method: string, route: ResourceRoute, query: URLSearchParams): s
       if (queryBool(query, 'watch')) return 'watch';
       return route.name === undefined ? 'list' : 'get';
     case 'POST':
-      if (route.name !== undefined) throw apiErrors.methodNotAllowed();
+      if (route.name !== undefined && route.subresource === undefined) throw apiErrors.methodNotAllowed();
       return 'create';
     case 'PUT':
       if (route.name === undefined) throw apiErrors.methodNotAllowed();
@@ -171,24 +189,36 @@ export class ApiServer {
       this.sendJson(response, 200, route.body);
       return;
     }
-    if (route.kind === 'accessReview') {
-      if (method !== 'POST') throw apiErrors.methodNotAllowed();
-      this.answerAccessReview(user, await this.readJson(request), response);
-      return;
-    }
     const query = url.searchParams;
     const verb = verbOf(method, route, query);
     const fault = this.options.faults.takeRequestFault(verb, route.definition.name);
     if (fault) throw fault.code === 429 ? apiErrors.tooManyRequests(fault.retryAfterSeconds) : apiErrors.internal('emulated server error (fault injected)');
-    const attributes: RequestAttributes = { verb, resource: route.definition.name };
+    const attributes: RequestAttributes = { verb, apiGroup: route.definition.group, resource: route.definition.name };
     if (route.subresource) attributes.subresource = route.subresource;
     const rbacNamespace = route.namespace ?? (route.definition.name === 'namespaces' ? route.name : undefined);
     if (rbacNamespace !== undefined) attributes.namespace = rbacNamespace;
     if (route.name !== undefined && verb !== 'create') attributes.name = route.name;
     this.options.authorizer.authorize(user, attributes);
     if (route.subresource && !(route.subresource in route.definition.subresources)) throw apiErrors.notFoundPath();
+    if (route.subresource && !(route.definition.subresources[route.subresource] as string[]).includes(verb)) throw apiErrors.methodNotAllowed();
     if (!(route.definition.verbs as string[]).includes(verb) && !route.subresource) throw apiErrors.methodNotAllowed();
     if (query.get('dryRun')) throw apiErrors.badRequest('dryRun is not supported by the emulated cluster');
+    const action = await serveAction({
+      registry: this.options.registry,
+      authorizer: this.options.authorizer,
+      user,
+      definition: route.definition,
+      verb,
+      namespace: route.namespace ?? '',
+      name: route.name ?? '',
+      subresource: route.subresource,
+      body: () => this.readJson(request),
+      patch: async (current) => applyPatch(patchTypeOf(request.headers['content-type']), current, await this.readJson(request)),
+    });
+    if (action) {
+      this.sendJson(response, action.code, action.body);
+      return;
+    }
     await this.serveResource(request, response, route, verb, query);
   }
 
@@ -238,7 +268,7 @@ export class ApiServer {
         if (wantsTable(request)) {
           this.sendJson(response, 200, tableForResource(resource, result.items, metadata, { withColumns: true, includeObject }));
         } else {
-          this.sendJson(response, 200, { kind: `${route.definition.kind}List`, apiVersion: 'v1', metadata, items: result.items });
+          this.sendJson(response, 200, { kind: `${route.definition.kind}List`, apiVersion: apiVersionOf(route.definition), metadata, items: result.items });
         }
         return;
       }
@@ -283,7 +313,7 @@ export class ApiServer {
         );
         this.sendJson(response, 200, {
           kind: `${route.definition.kind}List`,
-          apiVersion: 'v1',
+          apiVersion: apiVersionOf(route.definition),
           metadata: { resourceVersion: String(registry.resourceVersion) },
           items: deleted,
         });
@@ -357,27 +387,6 @@ export class ApiServer {
     const groups = request.headers['impersonate-group'];
     const asGroups = Array.isArray(groups) ? groups : typeof groups === 'string' ? groups.split(',').map((g) => g.trim()) : [];
     return { username: asUser, groups: [...asGroups.filter((g) => g !== 'system:masters'), 'system:authenticated'] };
-  }
-
-  private answerAccessReview(user: User, body: unknown, response: ServerResponse): void {
-    const attributes = ((body as { spec?: { resourceAttributes?: Record<string, string> } })?.spec?.resourceAttributes ?? {}) as Record<
-      string,
-      string | undefined
-    >;
-    const request: RequestAttributes = { verb: attributes.verb ?? '', resource: attributes.resource ?? '' };
-    if (attributes.subresource) request.subresource = attributes.subresource;
-    if (attributes.namespace) request.namespace = attributes.namespace;
-    if (attributes.name) request.name = attributes.name;
-    const allowed = this.options.authorizer.allows(user, request);
-    // RBAC gives no reason for a denial, so kubectl prints a bare "no", as with a real cluster.
-    const status: Record<string, unknown> = { allowed };
-    this.sendJson(response, 201, {
-      kind: 'SelfSubjectAccessReview',
-      apiVersion: 'authorization.k8s.io/v1',
-      metadata: { creationTimestamp: null },
-      spec: (body as { spec?: unknown })?.spec ?? {},
-      status,
-    });
   }
 
   private async deleteOptions(request: IncomingMessage, query: URLSearchParams): Promise<DeleteOptions> {

@@ -11,15 +11,19 @@ import { generateClusterCertificates } from './certs.js';
 import { EventRecorder } from './events.js';
 import { FaultInjector } from './faults.js';
 import { GarbageCollector } from './garbage-collector.js';
-import { ImageTable, type ImageDefinition } from './images.js';
+import { EXAMPLE_IMAGE, exampleImageDefinition, ImageTable, type ImageDefinition } from './images.js';
 import { Kubelet } from './kubelet.js';
 import { renderKubeconfig, writeKubeconfig } from './kubeconfig.js';
 import { ProcessLauncher, type ServiceAccountMode } from './process-launcher.js';
-import { ADMIN_USER, Authorizer, serviceAccountUsername, type PolicyRule } from './rbac.js';
+import { ADMIN_USER, Authorizer, type PolicyRule } from './rbac.js';
+import { bootstrapClusterRoleBindings, bootstrapClusterRoles, grantRules } from './rbac-bootstrap.js';
+import { NamespaceControllers } from './namespace-controllers.js';
+import { defaultTolerationSecondsAdmission, serviceAccountAdmission } from './pod-admission.js';
 import { Registry } from './registry.js';
 import { Scheduler } from './scheduler.js';
 import { ObjectStore } from './store.js';
 import { WatchHub } from './watch.js';
+import { WorkloadControllers } from './workload-controllers.js';
 
 export interface EmulatedClusterOptions {
   /** Address the API server listens on (default `127.0.0.1`; loopback only). */
@@ -77,11 +81,15 @@ export interface EmulatedCluster {
   /** Whether pods see their service-account files at the standard path (else via `FLAME_SERVICEACCOUNT_DIR`). */
   readonly mountsServiceAccount: boolean;
   /**
-   * Creates the service account (and its namespace) with a Role holding `rules` in that namespace,
-   * and returns its token. Pods with `serviceAccountName: name` get the same token.
+   * Creates the service account (and its namespace) and, with `rules`, a Role and RoleBinding
+   * granting them in that namespace (stored RBAC objects, named `NAME:grant-N`; apiGroups default
+   * to the core group). Returns its token; pods with `serviceAccountName: name` mount the same.
    */
   createServiceAccount(namespace: string, name: string, rules?: PolicyRule[]): string;
-  /** Adds rules for an existing service account, in `inNamespace` (default its own) or cluster-wide with `'*'`. */
+  /**
+   * Grants more rules to a service account: a Role and RoleBinding in `inNamespace` (default its
+   * own), or a ClusterRole and ClusterRoleBinding with `'*'`.
+   */
   grant(namespace: string, name: string, rules: PolicyRule[], inNamespace?: string): void;
   /** A kubeconfig (YAML text) for a token, e.g. a service account's. */
   kubeconfigFor(token: string, namespace?: string): string;
@@ -159,6 +167,7 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
   const images = new ImageTable();
   // `node` with any tag runs this Node.js, so `kubectl run x --image=node:20 -- -e '...'` works out of the box.
   images.register('node', { command: [process.execPath] }, { anyTag: true });
+  images.register(EXAMPLE_IMAGE, exampleImageDefinition());
   for (const [name, definition] of Object.entries(options.images ?? {})) images.register(name, definition);
 
   const store = new ObjectStore(historyLimit);
@@ -166,8 +175,10 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
   sweepAbandonedStateDirs();
   const root = mkdtempSync(join(tmpdir(), STATE_DIR_PREFIX));
   writeFileSync(join(root, 'owner.pid'), String(process.pid));
-  const registry = new Registry(store);
-  const authorizer = new Authorizer();
+  const registry = new Registry(store, [serviceAccountAdmission, defaultTolerationSecondsAdmission]);
+  const namespaceControllers = new NamespaceControllers(store, registry, certificates.caPem);
+  const workloadControllers = new WorkloadControllers(store, registry);
+  const authorizer = new Authorizer(registry);
   const adminToken = authorizer.addToken(ADMIN_USER);
   const watches = new WatchHub(store, { bookmarkIntervalMs: Math.max(100, bookmarkIntervalMs), minRequestTimeoutSeconds: Math.max(1, minRequestTimeoutSeconds) });
   const events = new EventRecorder(registry, 1000);
@@ -182,8 +193,9 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     rescheduleWaitingPods: () => scheduler?.retryWaiting(),
   });
 
-  registry.ensureNamespace('default');
-  registry.ensureNamespace('kube-system');
+  for (const namespace of ['default', 'kube-node-lease', 'kube-public', 'kube-system']) registry.ensureNamespace(namespace);
+  for (const role of bootstrapClusterRoles()) registry.create('clusterroles', '', role);
+  for (const binding of bootstrapClusterRoleBindings()) registry.create('clusterrolebindings', '', binding);
   store.insert('nodes', '', {
     apiVersion: 'v1',
     kind: 'Node',
@@ -232,7 +244,15 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
         apiHost,
         apiPort: address.port,
         caPem: certificates.caPem,
-        serviceAccountToken: (namespace, name) => authorizer.serviceAccountToken(namespace, name),
+        // An account deleted after its pod was admitted: the pod starts with an empty token, whose
+        // requests are refused as a real revoked token's are.
+        serviceAccountToken: (namespace, name) => {
+          try {
+            return authorizer.serviceAccountToken(namespace, name);
+          } catch {
+            return '';
+          }
+        },
         baseEnv: options.baseEnv ?? defaultBaseEnv(),
         defaultWorkingDir: options.workingDir ?? process.cwd(),
         logLimitBytes: positive(options.logLimitBytes, 1024 * 1024, 'logLimitBytes'),
@@ -276,16 +296,12 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     mountsServiceAccount: launcher.mountsServiceAccount,
     createServiceAccount(namespace, name, rules = []) {
       registry.ensureNamespace(namespace);
-      try {
-        registry.create('serviceaccounts', namespace, { metadata: { name } });
-      } catch (error) {
-        if ((error as { code?: number }).code !== 409) throw error;
-      }
-      if (rules.length > 0) authorizer.bind(serviceAccountUsername(namespace, name), namespace, rules);
+      if (!registry.find('serviceaccounts', namespace, name)) registry.create('serviceaccounts', namespace, { metadata: { name } });
+      if (rules.length > 0) grantRules(registry, namespace, name, rules, namespace);
       return authorizer.serviceAccountToken(namespace, name);
     },
     grant(namespace, name, rules, inNamespace = namespace) {
-      authorizer.bind(serviceAccountUsername(namespace, name), inNamespace === '*' ? undefined : inNamespace, rules);
+      grantRules(registry, namespace, name, rules, inNamespace === '*' ? undefined : inNamespace);
     },
     kubeconfigFor(token, namespace) {
       return renderKubeconfig({ server: url, caPem: certificates.caPem, token, ...(namespace ? { namespace } : {}) });
@@ -302,6 +318,8 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     stop() {
       stopped ??= (async () => {
         startedScheduler.stop();
+        namespaceControllers.stop();
+        workloadControllers.stop();
         startedCollector.stop();
         await startedKubelet.stop();
         await launcher.close();

@@ -1,8 +1,9 @@
 /**
- * Discovery documents (`/version`, `/api`, `/api/v1`, `/apis`): what kubectl reads before anything
- * else to learn which resources exist, their short names and verbs.
+ * Discovery documents (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/GROUP[/VERSION]`): what
+ * kubectl reads before anything else to learn which resources exist, in which group, with their
+ * short names, categories and verbs. Built from the catalog in resources.ts.
  */
-import { RESOURCES } from './resources.js';
+import { RESOURCES, servedGroups } from './resources.js';
 
 export const EMULATED_KUBERNETES_VERSION = { major: '1', minor: '32', gitVersion: 'v1.32.0-flame-emulator' };
 
@@ -26,47 +27,41 @@ export function apiVersions(serverAddress: string): unknown {
   };
 }
 
-export function coreResourceList(): unknown {
-  const resources: unknown[] = [];
-  for (const r of RESOURCES) {
-    const entry: Record<string, unknown> = {
-      name: r.name,
-      singularName: r.singularName,
-      namespaced: r.namespaced,
-      kind: r.kind,
-      verbs: r.verbs,
-    };
-    if (r.shortNames.length > 0) entry.shortNames = r.shortNames;
-    if (r.kind === 'Pod') entry.categories = ['all'];
-    resources.push(entry);
-    for (const [sub, verbs] of Object.entries(r.subresources)) {
-      resources.push({ name: `${r.name}/${sub}`, singularName: '', namespaced: r.namespaced, kind: sub === 'log' ? r.kind : r.kind, verbs });
-    }
-  }
-  return { kind: 'APIResourceList', groupVersion: 'v1', resources };
-}
-
-const AUTHORIZATION_GROUP = {
-  name: 'authorization.k8s.io',
-  versions: [{ groupVersion: 'authorization.k8s.io/v1', version: 'v1' }],
-  preferredVersion: { groupVersion: 'authorization.k8s.io/v1', version: 'v1' },
+/** Subresources whose body is another kind than their parent's. */
+const SUBRESOURCE_KINDS: Record<string, { group: string; version: string; kind: string }> = {
+  scale: { group: 'autoscaling', version: 'v1', kind: 'Scale' },
+  eviction: { group: 'policy', version: 'v1', kind: 'Eviction' },
+  token: { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest' },
 };
 
+/** The APIResourceList of one group version, or undefined when it is not served. */
+export function resourceList(group: string, version: string): unknown {
+  const served = RESOURCES.filter((r) => r.group === group && r.version === version);
+  if (served.length === 0) return undefined;
+  const resources: unknown[] = [];
+  for (const r of served) {
+    const entry: Record<string, unknown> = { name: r.name, singularName: r.singularName, namespaced: r.namespaced, kind: r.kind, verbs: r.verbs };
+    if (r.shortNames.length > 0) entry.shortNames = r.shortNames;
+    if (r.categories) entry.categories = r.categories;
+    resources.push(entry);
+    for (const [sub, verbs] of Object.entries(r.subresources)) {
+      resources.push({ name: `${r.name}/${sub}`, singularName: '', namespaced: r.namespaced, verbs, ...(SUBRESOURCE_KINDS[sub] ?? { kind: r.kind }) });
+    }
+  }
+  return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources };
+}
+
+function groupEntry(group: string, version: string): Record<string, unknown> {
+  const groupVersion = { groupVersion: `${group}/${version}`, version };
+  return { name: group, versions: [groupVersion], preferredVersion: groupVersion };
+}
+
 export function apiGroupList(): unknown {
-  return { kind: 'APIGroupList', apiVersion: 'v1', groups: [AUTHORIZATION_GROUP] };
+  return { kind: 'APIGroupList', apiVersion: 'v1', groups: servedGroups().map((g) => groupEntry(g.group, g.version)) };
 }
 
-export function authorizationGroup(): unknown {
-  return { kind: 'APIGroup', apiVersion: 'v1', ...AUTHORIZATION_GROUP };
-}
-
-export function authorizationResourceList(): unknown {
-  return {
-    kind: 'APIResourceList',
-    apiVersion: 'v1',
-    groupVersion: 'authorization.k8s.io/v1',
-    resources: [
-      { name: 'selfsubjectaccessreviews', singularName: 'selfsubjectaccessreview', namespaced: false, kind: 'SelfSubjectAccessReview', verbs: ['create'] },
-    ],
-  };
+/** The APIGroup document of a served group, or undefined. */
+export function apiGroup(group: string): unknown {
+  const served = servedGroups().find((g) => g.group === group);
+  return served ? { kind: 'APIGroup', apiVersion: 'v1', ...groupEntry(served.group, served.version) } : undefined;
 }

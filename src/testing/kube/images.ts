@@ -3,6 +3,8 @@
  * what a Dockerfile's ENTRYPOINT/CMD, WORKDIR and ENV would give: the command a container runs
  * when the pod names no `command`, where it runs, and the environment it starts with.
  */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface ImageDefinition {
   /** The entrypoint, e.g. `['node']` (ENTRYPOINT). */
@@ -81,4 +83,15 @@ export function parseImageArgument(argument: string, workingDir?: string): { nam
   const definition: ImageDefinition = { command };
   if (workingDir !== undefined) definition.workingDir = workingDir;
   return { name, definition };
+}
+
+/**
+ * The deploy kit's image (deploy/Dockerfile builds it): here, the compiled example app of this
+ * repository, so `kubectl apply -k deploy/kubernetes` runs on the emulated cluster as it is.
+ */
+export const EXAMPLE_IMAGE = 'flame-actors-example:dev';
+
+export function exampleImageDefinition(): ImageDefinition {
+  const root = fileURLToPath(new URL('../../../../', import.meta.url));
+  return { command: [process.execPath, join(root, 'dist/examples/k8s-square-service.js')], workingDir: root };
 }

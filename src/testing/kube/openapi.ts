@@ -7,15 +7,21 @@
  * The PATCH operations declare no strategic-merge body schema, so `kubectl apply` computes its
  * strategic merge patches from its built-in types, as it does with any server lacking schemas.
  */
-import { RESOURCES } from './resources.js';
+import { RESOURCES, servedGroups } from './resources.js';
 
 const DOCUMENT_HASH = 'flame-emulator-v1';
 
 export function openApiV3Index(): unknown {
-  return { paths: { 'api/v1': { serverRelativeURL: `/openapi/v3/api/v1?hash=${DOCUMENT_HASH}` } } };
+  const paths: Record<string, unknown> = { 'api/v1': { serverRelativeURL: `/openapi/v3/api/v1?hash=${DOCUMENT_HASH}` } };
+  for (const { group, version } of servedGroups()) {
+    paths[`apis/${group}/${version}`] = { serverRelativeURL: `/openapi/v3/apis/${group}/${version}?hash=${DOCUMENT_HASH}` };
+  }
+  return { paths };
 }
 
-export function openApiV3CoreDocument(): unknown {
+/** The document of one group version (`''`, `'v1'` for the core group), or undefined when not served. */
+export function openApiV3Document(group = '', version = 'v1'): unknown {
+  if (!RESOURCES.some((r) => r.group === group && r.version === version)) return undefined;
   const paths: Record<string, unknown> = {};
   const fieldValidation = {
     name: 'fieldValidation',
@@ -23,12 +29,13 @@ export function openApiV3CoreDocument(): unknown {
     description: 'Strict, Warn or Ignore: how the server treats unknown or duplicate fields.',
     schema: { type: 'string', uniqueItems: true },
   };
-  for (const resource of RESOURCES) {
-    const path = resource.namespaced ? `/api/v1/namespaces/{namespace}/${resource.name}/{name}` : `/api/v1/${resource.name}/{name}`;
-    const gvk = { group: '', version: 'v1', kind: resource.kind };
+  const prefix = group ? `/apis/${group}/${version}` : '/api/v1';
+  for (const resource of RESOURCES.filter((r) => r.group === group && r.version === version && !r.virtual)) {
+    const path = resource.namespaced ? `${prefix}/namespaces/{namespace}/${resource.name}/{name}` : `${prefix}/${resource.name}/{name}`;
+    const gvk = { group, version, kind: resource.kind };
     paths[path] = {
       patch: {
-        operationId: `patchCoreV1${resource.kind}`,
+        operationId: `patch${resource.kind}`,
         'x-kubernetes-action': 'patch',
         'x-kubernetes-group-version-kind': gvk,
         parameters: [fieldValidation],

@@ -5,72 +5,14 @@
  */
 import { Pod as PodModel } from 'kubernetes-models/v1/Pod';
 import type { StatusCause } from './status.js';
-import type { KubeObject, Pod } from './types.js';
+import { ALL_VERBS, fieldsOf, invalidValue, isDnsLabel, isValidObjectName, labelMessage, required, schemaCauses, subdomainMessage, type ResourceDefinition } from './strategy.js';
+import type { KubeObject, Pod, StoredObject } from './types.js';
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const C_IDENTIFIER_ENV = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
-
-export const subdomainMessage =
-  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start " +
-  "and end with an alphanumeric character (e.g. 'example.com', regex used for validation is " +
-  "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-
-const labelMessage =
-  "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end " +
-  "with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is " +
-  "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-
-export function isValidObjectName(name: string): boolean {
-  return name.length <= 253 && DNS1123_SUBDOMAIN.test(name);
-}
-
-function required(field: string): StatusCause {
-  return { reason: 'FieldValueRequired', message: 'Required value', field };
-}
-
-function invalidValue(field: string, value: unknown, why: string): StatusCause {
-  return { reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(value)}: ${why}`, field };
-}
-
-/** `/spec/containers/0/image` (the schema validator's pointer) as the API's `spec.containers[0].image`. */
-function fieldPathOf(pointer: string, extra?: string): string {
-  const parts = pointer.split('/').filter((p) => p.length > 0);
-  if (extra) parts.push(extra);
-  let path = '';
-  for (const part of parts) path += /^\d+$/.test(part) ? `[${part}]` : path ? `.${part}` : part;
-  return path || '<root>';
-}
-
-interface SchemaError {
-  instancePath?: string;
-  keyword?: string;
-  params?: { missingProperty?: string; type?: string; allowedValues?: unknown[] };
-  message?: string;
-}
-
-function schemaCauses(pod: KubeObject): StatusCause[] {
-  try {
-    new PodModel(structuredClone(pod) as ConstructorParameters<typeof PodModel>[0]).validate();
-    return [];
-  } catch (error) {
-    const errors = (error as { errors?: SchemaError[] }).errors ?? [];
-    if (errors.length === 0) return [{ reason: 'FieldValueInvalid', message: String(error) }];
-    return errors.map((e): StatusCause => {
-      if (e.keyword === 'required' && e.params?.missingProperty) {
-        return required(fieldPathOf(e.instancePath ?? '', e.params.missingProperty));
-      }
-      if (e.keyword === 'type') {
-        return { reason: 'FieldValueTypeInvalid', message: `Invalid value: must be of type ${e.params?.type}`, field: fieldPathOf(e.instancePath ?? '') };
-      }
-      return { reason: 'FieldValueInvalid', message: `Invalid value: ${e.message ?? 'invalid'}`, field: fieldPathOf(e.instancePath ?? '') };
-    });
-  }
-}
 
 /** All reasons this pod would be refused with 422; empty when it is acceptable. */
 export function validatePod(pod: KubeObject): StatusCause[] {
-  const schema = schemaCauses(pod);
+  const schema = schemaCauses(PodModel, pod);
   if (schema.length > 0) return schema;
   const causes: StatusCause[] = [];
   const p = pod as Pod;
@@ -82,7 +24,7 @@ export function validatePod(pod: KubeObject): StatusCause[] {
   containers.forEach((c, i) => {
     const at = `spec.containers[${i}]`;
     if (!c.name) causes.push(required(`${at}.name`));
-    else if (!DNS1123_LABEL.test(c.name) || c.name.length > 63) causes.push(invalidValue(`${at}.name`, c.name, labelMessage));
+    else if (!isDnsLabel(c.name)) causes.push(invalidValue(`${at}.name`, c.name, labelMessage));
     else if (seen.has(c.name)) causes.push({ reason: 'FieldValueDuplicate', message: `Duplicate value: ${JSON.stringify(c.name)}`, field: `${at}.name` });
     seen.add(c.name ?? '');
     if (!c.image) causes.push(required(`${at}.image`));
@@ -122,19 +64,14 @@ export const SUPPORTED_FIELD_REFS = [
   'status.podIPs',
 ];
 
-/** Defaults the real server fills in on create, and the status every new pod starts with. */
-export function defaultPod(pod: Pod): Pod {
-  const spec = pod.spec!;
+/** Defaults the real server fills in a pod spec (of a pod, or of a workload's pod template). */
+export function defaultPodSpec(spec: NonNullable<Pod['spec']>): void {
+  if (!Array.isArray(spec.containers)) return; // refused by validation
   spec.restartPolicy ??= 'Always';
   spec.terminationGracePeriodSeconds ??= 30;
   spec.dnsPolicy ??= 'ClusterFirst';
   spec.schedulerName ??= 'default-scheduler';
-  spec.serviceAccountName ??= spec.serviceAccount ?? 'default';
-  spec.serviceAccount = spec.serviceAccountName;
   spec.securityContext ??= {};
-  spec.enableServiceLinks ??= true;
-  spec.preemptionPolicy ??= 'PreemptLowerPriority';
-  spec.priority ??= 0;
   for (const c of spec.containers) {
     c.terminationMessagePath ??= '/dev/termination-log';
     c.terminationMessagePolicy ??= 'File';
@@ -144,8 +81,31 @@ export function defaultPod(pod: Pod): Pod {
       if (variable.valueFrom?.fieldRef) variable.valueFrom.fieldRef.apiVersion ??= 'v1';
     }
   }
-  pod.status = { phase: 'Pending', qosClass: 'BestEffort' };
+}
+
+/** Defaults the real server fills in on create (spec and admission's), and the status every new pod starts with. */
+export function defaultPod(pod: Pod): Pod {
+  const spec = pod.spec;
+  if (!spec || !Array.isArray(spec.containers)) return pod; // refused by validation
+  defaultPodSpec(spec);
+  spec.serviceAccountName ??= spec.serviceAccount ?? 'default';
+  spec.serviceAccount = spec.serviceAccountName;
+  spec.enableServiceLinks ??= true;
+  spec.preemptionPolicy ??= 'PreemptLowerPriority';
+  spec.priority ??= 0;
+  pod.status = { phase: 'Pending', qosClass: qosClassOf(spec) };
   return pod;
+}
+
+/** Guaranteed when every container has equal CPU and memory requests and limits, BestEffort when none has any. */
+function qosClassOf(spec: NonNullable<Pod['spec']>): 'BestEffort' | 'Burstable' | 'Guaranteed' {
+  const resources = spec.containers.map((c) => c.resources ?? {});
+  const any = resources.some((r) => Object.keys(r.requests ?? {}).length > 0 || Object.keys(r.limits ?? {}).length > 0);
+  if (!any) return 'BestEffort';
+  const guaranteed = resources.every((r) =>
+    ['cpu', 'memory'].every((k) => r.limits?.[k] !== undefined && (r.requests?.[k] === undefined || String(r.requests[k]) === String(r.limits[k]))),
+  );
+  return guaranteed ? 'Guaranteed' : 'Burstable';
 }
 
 /**
@@ -182,3 +142,32 @@ export function podGracePeriod(pod: Pod, requested: number | undefined): number 
   const grace = requested ?? pod.spec.terminationGracePeriodSeconds ?? 30;
   return Math.max(0, grace);
 }
+
+/** Pod updates: the schema and semantic checks, then only the spec changes the real server allows. */
+function validatePodUpdate(next: KubeObject, current: StoredObject): StatusCause[] {
+  const causes = validatePod(next);
+  const change = causes.length === 0 ? forbiddenSpecChange(current as Pod, next as Pod) : undefined;
+  if (change) causes.push(change);
+  return causes;
+}
+
+export const PODS: ResourceDefinition = {
+  group: '',
+  version: 'v1',
+  name: 'pods',
+  singularName: 'pod',
+  kind: 'Pod',
+  namespaced: true,
+  shortNames: ['po'],
+  categories: ['all'],
+  verbs: ALL_VERBS,
+  subresources: { status: ['get', 'patch', 'update'], log: ['get'], eviction: ['create'] },
+  fields: {
+    ...fieldsOf('spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'status.phase', 'status.podIP', 'status.nominatedNodeName'),
+    'spec.hostNetwork': (o) => String((o as Pod).spec?.hostNetwork ?? false),
+  },
+  prepareForCreate: (object) => void defaultPod(object as Pod),
+  validate: validatePod,
+  validateUpdate: validatePodUpdate,
+  gracePeriod: (object, requested) => podGracePeriod(object as Pod, requested),
+};

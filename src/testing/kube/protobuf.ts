@@ -1,6 +1,7 @@
 /**
- * The protobuf bodies kubectl sends. Its typed commands (`create secret`, `create configmap`,
- * `create namespace`, `create serviceaccount`, `auth can-i`) post `application/vnd.kubernetes.protobuf`
+ * The protobuf bodies kubectl sends. Its typed commands (`create secret|configmap|namespace|
+ * serviceaccount|role|rolebinding|clusterrole|clusterrolebinding|token`, `auth can-i [--list]`,
+ * `auth whoami`, `drain`'s evictions) post `application/vnd.kubernetes.protobuf`
  * (a "k8s\0" envelope around a runtime.Unknown); everything else kubectl and client-node send is
  * JSON. This decodes those few kinds into their JSON shape; answers are always JSON, which both
  * clients accept.
@@ -38,7 +39,50 @@ const OBJECT_META: Schema = {
 
 const NAME_REFERENCE: Schema = { 1: { name: 'name', type: 'string' } };
 
+const POLICY_RULE: Schema = {
+  1: { name: 'verbs', type: 'string', repeated: true },
+  2: { name: 'apiGroups', type: 'string', repeated: true },
+  3: { name: 'resources', type: 'string', repeated: true },
+  4: { name: 'resourceNames', type: 'string', repeated: true },
+  5: { name: 'nonResourceURLs', type: 'string', repeated: true },
+};
+
+const BINDING: Schema = {
+  1: { name: 'metadata', type: OBJECT_META },
+  2: {
+    name: 'subjects',
+    repeated: true,
+    type: { 1: { name: 'kind', type: 'string' }, 2: { name: 'apiGroup', type: 'string' }, 3: { name: 'name', type: 'string' }, 4: { name: 'namespace', type: 'string' } },
+  },
+  3: { name: 'roleRef', type: { 1: { name: 'apiGroup', type: 'string' }, 2: { name: 'kind', type: 'string' }, 3: { name: 'name', type: 'string' } } },
+};
+
+const DELETE_OPTIONS: Schema = {
+  1: { name: 'gracePeriodSeconds', type: 'int' },
+  2: { name: 'preconditions', type: { 1: { name: 'uid', type: 'string' }, 2: { name: 'resourceVersion', type: 'string' } } },
+  4: { name: 'propagationPolicy', type: 'string' },
+  5: { name: 'dryRun', type: 'string', repeated: true },
+};
+
 const KINDS: Record<string, Schema> = {
+  Role: { 1: { name: 'metadata', type: OBJECT_META }, 2: { name: 'rules', type: POLICY_RULE, repeated: true } },
+  ClusterRole: { 1: { name: 'metadata', type: OBJECT_META }, 2: { name: 'rules', type: POLICY_RULE, repeated: true } },
+  RoleBinding: BINDING,
+  ClusterRoleBinding: BINDING,
+  TokenRequest: {
+    1: { name: 'metadata', type: OBJECT_META },
+    2: {
+      name: 'spec',
+      type: {
+        1: { name: 'audiences', type: 'string', repeated: true },
+        3: { name: 'boundObjectRef', type: { 1: { name: 'kind', type: 'string' }, 2: { name: 'apiVersion', type: 'string' }, 3: { name: 'name', type: 'string' }, 4: { name: 'uid', type: 'string' } } },
+        4: { name: 'expirationSeconds', type: 'int' },
+      },
+    },
+  },
+  SelfSubjectRulesReview: { 1: { name: 'metadata', type: OBJECT_META }, 2: { name: 'spec', type: { 1: { name: 'namespace', type: 'string' } } } },
+  SelfSubjectReview: { 1: { name: 'metadata', type: OBJECT_META } },
+  Eviction: { 1: { name: 'metadata', type: OBJECT_META }, 2: { name: 'deleteOptions', type: DELETE_OPTIONS } },
   Secret: {
     1: { name: 'metadata', type: OBJECT_META },
     2: { name: 'data', type: 'bytesMap' },

@@ -4,14 +4,14 @@
  * propagation policies, and namespaces that come into being when first used. The HTTP layer, the
  * kubelet and the garbage collector all go through it, so they agree on what a change means.
  */
-import { randomBytes } from 'node:crypto';
 import { applyPatch, type PatchType } from './patch.js';
-import { defaultPod, forbiddenSpecChange, isValidObjectName, podGracePeriod, subdomainMessage, validatePod } from './pod-strategy.js';
-import { findResource, type ResourceDefinition } from './resources.js';
+import type { AdmissionPlugin } from './admission.js';
+import { findResource, RESOURCES, type ResourceDefinition } from './resources.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { apiErrors, type StatusCause } from './status.js';
 import type { ObjectStore } from './store.js';
-import type { KubeObject, Pod, StoredObject } from './types.js';
+import { apiVersionOf, nameCauses, nowSeconds, qualifiedKind, qualifiedResource, randomSuffix, type StrategyContext } from './strategy.js';
+import type { KubeObject, StoredObject } from './types.js';
 
 export interface ListOptions {
   labelSelector?: string;
@@ -43,20 +43,6 @@ export interface DeleteResult {
 
 export const FOREGROUND_FINALIZER = 'foregroundDeletion';
 
-/** Names made from `generateName` use the real server's alphabet (no vowels, no look-alikes). */
-const NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
-
-function randomSuffix(): string {
-  const bytes = randomBytes(5);
-  let suffix = '';
-  for (const b of bytes) suffix += NAME_ALPHABET[b % NAME_ALPHABET.length];
-  return suffix;
-}
-
-function nowSeconds(offsetSeconds = 0): string {
-  return new Date(Math.floor(Date.now() / 1000) * 1000 + offsetSeconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
-}
-
 /** A continue token remembers where the previous page ended. */
 function encodeContinue(afterKey: string, revision: string): string {
   return Buffer.from(JSON.stringify({ v: 'emulator/v1', rv: revision, start: afterKey })).toString('base64url');
@@ -82,16 +68,32 @@ export function resourceOrThrow(name: string): ResourceDefinition {
   return definition;
 }
 
-export class Registry {
-  constructor(private readonly store: ObjectStore) {}
+export class Registry implements StrategyContext {
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly admission: readonly AdmissionPlugin[] = [],
+  ) {}
 
   get resourceVersion(): number {
     return this.store.resourceVersion;
   }
 
+  find(resource: string, namespace: string, name: string): StoredObject | undefined {
+    return this.store.get(resource, namespace, name);
+  }
+
+  items(resource: string, namespace?: string): StoredObject[] {
+    return this.store.list(resource, namespace);
+  }
+
+  deleteQuietly(resource: string, namespace: string, name: string): void {
+    if (!this.store.get(resource, namespace, name)) return;
+    this.delete(resource, namespace, name, { propagationPolicy: 'Background' });
+  }
+
   get(resource: string, namespace: string, name: string): StoredObject {
     const object = this.store.get(resource, namespace, name);
-    if (!object) throw apiErrors.notFound(resource, name);
+    if (!object) throw apiErrors.notFound(qualifiedResource(resourceOrThrow(resource)), name);
     return object;
   }
 
@@ -134,7 +136,7 @@ export class Registry {
     const metadata = object.metadata!;
     if (!metadata.name) {
       if (!metadata.generateName) {
-        throw apiErrors.invalid(definition.kind, '', [
+        throw apiErrors.invalid(qualifiedKind(definition), '', [
           { reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name' },
         ]);
       }
@@ -143,28 +145,17 @@ export class Registry {
     for (const field of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds'] as const) {
       delete metadata[field];
     }
-    if (definition.namespaced) this.ensureNamespace(namespace, definition, metadata.name);
-    let causes: StatusCause[];
-    if (definition.kind === 'Pod') {
-      causes = validatePod(object);
-      if (causes.length === 0) {
-        defaultPod(object as Pod);
-        this.checkServiceAccount(namespace, object as Pod);
-      }
-    } else {
-      causes = isValidObjectName(metadata.name)
-        ? []
-        : [{ reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(metadata.name)}: ${subdomainMessage}`, field: 'metadata.name' }];
-      if (definition.kind === 'Secret') normalizeSecret(object);
-      if (definition.kind === 'Namespace') {
-        metadata.labels = { ...metadata.labels, 'kubernetes.io/metadata.name': metadata.name };
-        object.spec = { finalizers: ['kubernetes'] };
-        object.status = { phase: 'Active' };
-      }
-    }
-    if (causes.length > 0) throw apiErrors.invalid(definition.kind, metadata.name, causes);
+    if (definition.namespaced) this.requireNamespace(namespace, definition, metadata.name);
+    definition.prepareForCreate?.(object, this);
+    if (definition.tracksGeneration) metadata.generation = 1;
+    const request = { operation: 'CREATE' as const, definition, namespace, object };
+    for (const plugin of this.admission) plugin.admit?.(request, this);
+    const causes = (definition.validate ?? nameCauses)(object);
+    if (causes.length > 0) throw apiErrors.invalid(qualifiedKind(definition), metadata.name, causes);
+    for (const plugin of this.admission) plugin.validate?.(request, this);
+    if (this.store.get(resource, definition.namespaced ? namespace : '', metadata.name)) throw apiErrors.alreadyExists(qualifiedResource(definition), metadata.name);
     const stored = this.store.insert(resource, definition.namespaced ? namespace : '', object as KubeObject & { apiVersion: string; kind: string });
-    if (definition.kind === 'Namespace') this.ensureDefaultServiceAccount(metadata.name);
+    definition.afterCreate?.(stored, this);
     return stored;
   }
 
@@ -178,7 +169,7 @@ export class Registry {
     const current = this.get(resource, namespace, name);
     const expected = object.metadata.resourceVersion;
     if (expected !== undefined && expected !== '' && expected !== current.metadata.resourceVersion) {
-      throw apiErrors.conflict(resource, name, 'the object has been modified; please apply your changes to the latest version and try again');
+      throw apiErrors.conflict(qualifiedResource(definition), name, 'the object has been modified; please apply your changes to the latest version and try again');
     }
     return this.commit(definition, current, object, subresource);
   }
@@ -192,7 +183,7 @@ export class Registry {
     }
     const expected = patched.metadata?.resourceVersion;
     if (expected !== undefined && expected !== current.metadata.resourceVersion) {
-      throw apiErrors.conflict(resource, name, 'the object has been modified; please apply your changes to the latest version and try again');
+      throw apiErrors.conflict(qualifiedResource(definition), name, 'the object has been modified; please apply your changes to the latest version and try again');
     }
     if (patched.metadata?.name !== name) {
       throw apiErrors.badRequest(`the name of the object (${String(patched.metadata?.name)}) does not match the name on the URL (${name})`);
@@ -209,11 +200,11 @@ export class Registry {
     const current = this.get(resource, namespace, name);
     const { preconditions } = options;
     if (preconditions?.uid && preconditions.uid !== current.metadata.uid) {
-      throw apiErrors.conflict(resource, name, `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${current.metadata.uid}`);
+      throw apiErrors.conflict(qualifiedResource(definition), name, `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${current.metadata.uid}`);
     }
     if (preconditions?.resourceVersion && preconditions.resourceVersion !== current.metadata.resourceVersion) {
       throw apiErrors.conflict(
-        resource,
+        qualifiedResource(definition),
         name,
         `Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`,
       );
@@ -226,9 +217,14 @@ export class Registry {
       throw apiErrors.badRequest(`propagationPolicy must be Foreground, Background or Orphan, got ${String(policy)}`);
     }
     if (policy === 'Orphan') this.orphanDependents(current.metadata.uid);
-    if (definition.kind === 'Namespace') return this.deleteNamespace(current);
+    if (definition.beginDelete) {
+      definition.beginDelete(current, this);
+      this.releaseNamespaceIfEmpty(name);
+      const now = this.store.get(resource, namespace, name);
+      return { object: now ?? current, removed: now === undefined };
+    }
 
-    const grace = definition.kind === 'Pod' ? podGracePeriod(current as Pod, options.gracePeriodSeconds) : 0;
+    const grace = definition.gracePeriod?.(current, options.gracePeriodSeconds) ?? 0;
     const finalizers = [...(current.metadata.finalizers ?? [])];
     if (policy === 'Foreground' && !finalizers.includes(FOREGROUND_FINALIZER) && this.store.dependentsOf(current.metadata.uid).length > 0) {
       finalizers.push(FOREGROUND_FINALIZER);
@@ -281,38 +277,22 @@ export class Registry {
     return this.settle(resource, namespace, draft);
   }
 
-  /** Creates the namespace object (and its `default` service account) the first time it is used. */
-  ensureNamespace(namespace: string, definition?: ResourceDefinition, name?: string): void {
-    const existing = this.store.get('namespaces', '', namespace);
-    if (existing) {
-      if (existing.metadata.deletionTimestamp && definition) {
-        throw apiErrors.forbidden(
-          definition.name,
-          name,
-          `unable to create new content in namespace ${namespace} because it is being terminated`,
-        );
-      }
-      return;
-    }
-    if (!isValidObjectName(namespace) || namespace.length > 63 || namespace.includes('.')) {
-      throw apiErrors.notFound('namespaces', namespace);
-    }
+  /**
+   * Creates a namespace unless it exists (for the cluster's own setup and test helpers; the API
+   * itself refuses objects in a namespace that does not exist, as the real server does).
+   */
+  ensureNamespace(namespace: string): void {
+    if (this.store.get('namespaces', '', namespace)) return;
     this.create('namespaces', '', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
   }
 
-  private ensureDefaultServiceAccount(namespace: string): void {
-    if (this.store.get('serviceaccounts', namespace, 'default')) return;
-    this.store.insert('serviceaccounts', namespace, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace } });
-  }
-
-  private checkServiceAccount(namespace: string, pod: Pod): void {
-    const account = pod.spec?.serviceAccountName ?? 'default';
-    if (this.store.get('serviceaccounts', namespace, account)) return;
-    throw apiErrors.forbidden(
-      'pods',
-      pod.metadata?.name,
-      `error looking up service account ${namespace}/${account}: serviceaccount "${account}" not found`,
-    );
+  /** The NamespaceLifecycle admission check: the namespace exists and is not being terminated. */
+  private requireNamespace(namespace: string, definition: ResourceDefinition, name: string): void {
+    const existing = this.store.get('namespaces', '', namespace);
+    if (!existing) throw apiErrors.notFound('namespaces', namespace);
+    if (existing.metadata.deletionTimestamp) {
+      throw apiErrors.forbidden(qualifiedResource(definition), name, `unable to create new content in namespace ${namespace} because it is being terminated`);
+    }
   }
 
   /** Common checks on a request body: a JSON object of the right kind, in the URL's namespace. */
@@ -324,11 +304,12 @@ export class Registry {
     if (object.kind !== undefined && object.kind !== definition.kind) {
       throw apiErrors.badRequest(`the kind of the object (${String(object.kind)}) does not match the resource (${definition.name}, kind ${definition.kind})`);
     }
-    if (object.apiVersion !== undefined && object.apiVersion !== 'v1') {
-      throw apiErrors.badRequest(`the API version in the data (${String(object.apiVersion)}) does not match the expected API version (v1)`);
+    const apiVersion = apiVersionOf(definition);
+    if (object.apiVersion !== undefined && object.apiVersion !== apiVersion) {
+      throw apiErrors.badRequest(`the API version in the data (${String(object.apiVersion)}) does not match the expected API version (${apiVersion})`);
     }
     object.kind = definition.kind;
-    object.apiVersion = 'v1';
+    object.apiVersion = apiVersion;
     object.metadata = object.metadata && typeof object.metadata === 'object' ? object.metadata : {};
     if (definition.namespaced) {
       if (object.metadata.namespace && object.metadata.namespace !== namespace) {
@@ -356,13 +337,13 @@ export class Registry {
       if (meta.deletionTimestamp === undefined) delete meta.deletionTimestamp;
       if (meta.deletionGracePeriodSeconds === undefined) delete meta.deletionGracePeriodSeconds;
       if (meta.namespace === undefined && current.metadata.namespace !== undefined) meta.namespace = current.metadata.namespace;
-      if (definition.kind === 'Secret') normalizeSecret(next);
-      if (definition.kind === 'Pod') {
-        const causes = validatePod(next);
-        const change = causes.length === 0 ? forbiddenSpecChange(current as Pod, next as Pod) : undefined;
-        if (change) causes.push(change);
-        if (causes.length > 0) throw apiErrors.invalid('Pod', current.metadata.name, causes);
+      definition.prepareForUpdate?.(next, current);
+      if (definition.tracksGeneration) {
+        const generation = current.metadata.generation ?? 1;
+        meta.generation = JSON.stringify(next.spec) === JSON.stringify(current.spec) ? generation : generation + 1;
       }
+      const causes = definition.validateUpdate ? definition.validateUpdate(next, current) : (definition.validate ?? nameCauses)(next);
+      if (causes.length > 0) throw apiErrors.invalid(qualifiedKind(definition), current.metadata.name, causes);
     }
     if (JSON.stringify(stripVolatile(next)) === JSON.stringify(stripVolatile(current))) return current;
     return this.settle(definition.name, namespace, next);
@@ -386,49 +367,13 @@ export class Registry {
     }
   }
 
-  /** Marks the namespace Terminating and deletes its content; the garbage collector removes it once empty. */
-  private deleteNamespace(current: StoredObject): DeleteResult {
-    const name = current.metadata.name;
-    const object =
-      this.mutate('namespaces', '', name, (draft) => {
-        draft.metadata.deletionTimestamp ??= nowSeconds();
-        draft.metadata.deletionGracePeriodSeconds = 0;
-        draft.status = { phase: 'Terminating' };
-        draft.metadata.finalizers = ['kubernetes'];
-      }) ?? current;
-    for (const definition of namespacedResources()) {
-      for (const item of this.store.list(definition.name, name)) {
-        if (item.metadata.deletionTimestamp) continue;
-        this.delete(definition.name, name, item.metadata.name, {});
-      }
-    }
-    this.releaseNamespaceIfEmpty(name);
-    return { object: this.store.get('namespaces', '', name) ?? object, removed: !this.store.get('namespaces', '', name) };
-  }
-
   /** Removes a terminating namespace once nothing is left in it. */
   releaseNamespaceIfEmpty(name: string): void {
     const namespace = this.store.get('namespaces', '', name);
     if (!namespace?.metadata.deletionTimestamp) return;
-    const left = namespacedResources().some((d) => this.store.list(d.name, name).length > 0);
+    const left = RESOURCES.some((d) => d.namespaced && this.store.list(d.name, name).length > 0);
     if (!left) this.store.remove('namespaces', '', name);
   }
-}
-
-function namespacedResources(): ResourceDefinition[] {
-  return ['pods', 'secrets', 'configmaps', 'serviceaccounts', 'events'].map((n) => resourceOrThrow(n));
-}
-
-/** The real server folds write-only `stringData` into base64 `data` and defaults the type. */
-function normalizeSecret(secret: KubeObject): void {
-  const stringData = secret.stringData as Record<string, string> | undefined;
-  if (stringData && typeof stringData === 'object') {
-    const data = { ...((secret.data as Record<string, string> | undefined) ?? {}) };
-    for (const [key, value] of Object.entries(stringData)) data[key] = Buffer.from(String(value)).toString('base64');
-    secret.data = data;
-  }
-  delete secret.stringData;
-  secret.type ??= 'Opaque';
 }
 
 /** An update that changes nothing but the sender's copy of these fields is not a change. */

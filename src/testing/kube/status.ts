@@ -71,11 +71,16 @@ export const apiErrors = {
   forbidden(resource: string, name: string | undefined, why: string): ApiError {
     return new ApiError(failure(403, 'Forbidden', `${qualified(resource, name)} is forbidden: ${why}`, nameDetails(resource, name)));
   },
-  /** 422: `kind` is the object's kind ("Pod"), as in `Pod "x" is invalid: spec.containers: Required value`. */
+  /**
+   * 422: `kind` is the object's kind, qualified outside the core group ("Pod", "Deployment.apps"),
+   * as in `Pod "x" is invalid: spec.containers: Required value`; details carry kind and group apart.
+   */
   invalid(kind: string, name: string, causes: StatusCause[]): ApiError {
     const described = causes.map((c) => (c.field ? `${c.field}: ${c.message}` : (c.message ?? '')));
     const list = described.length === 1 ? described[0] : `[${described.join(', ')}]`;
-    return new ApiError(failure(422, 'Invalid', `${kind} "${name}" is invalid: ${list}`, { name, kind, causes }));
+    const dot = kind.indexOf('.');
+    const details: StatusDetails = dot < 0 ? { name, kind, causes } : { name, group: kind.slice(dot + 1), kind: kind.slice(0, dot), causes };
+    return new ApiError(failure(422, 'Invalid', `${kind} "${name}" is invalid: ${list}`, details));
   },
   expired(message: string): ApiError {
     return new ApiError(failure(410, 'Expired', message));

@@ -1,0 +1,20 @@
+/**
+ * `call-throughput-cold`: a fresh parent process starts a one-runner pool and times its first
+ * 10,000 calls (100 in flight), with nothing warmed up on either side; reports over IPC.
+ */
+import { ProcessBackend } from '../../src/backends/process/backend.js';
+import { Pool } from '../../src/flame/pool.js';
+import { pipelined } from './drive.js';
+
+const calls = Number(process.env.COLD_CALLS ?? 10_000);
+const pool = await Pool.start({
+  name: 'cold-throughput', min: 1, max: 1, maxConcurrency: 100, idleShutdownAfter: Infinity, shutdownTimeout: 1000,
+  backend: new ProcessBackend({ stdio: 'ignore' }),
+});
+try {
+  const rate = await pipelined((a, b) => pool.call((x: number, y: number) => x + y, [a, b]), calls);
+  process.send!({ rate });
+} finally {
+  await pool.stop();
+}
+process.disconnect();

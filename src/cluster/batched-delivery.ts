@@ -1,0 +1,127 @@
+/**
+ * Opt-in batched delivery for nact actors: an actor takes up to `maxPerTurn` queued messages in
+ * one event-loop turn instead of one message per `setImmediate`.
+ *
+ * nact 7.6.2 (`Actor#handleMessage`) schedules every message in its own `setImmediate` and an
+ * async closure, so one actor handles at most one message per loop iteration; a remote link
+ * delivers hundreds of messages per frame, and the actor, not the wire, becomes the ceiling.
+ * `enableBatchedDelivery()` replaces `handleMessage` on nact's `Actor` prototype (every actor of
+ * every system in this process, persistent actors included) with a loop that keeps nact's
+ * semantics:
+ * - order: messages are taken from the same mailbox in the same order, one at a time; an async
+ *   handler (one returning a promise) is awaited before the next message, as nact does;
+ * - supervision: a handler that throws (or rejects) goes to the actor's `onCrash` policy exactly
+ *   as before, with the message and sender, and the loop ends there: what happens next
+ *   (resume, reset, stop, escalate) is nact's own code;
+ * - `query`: a reply to a temporary ref resolves the query as before;
+ * - stop: an actor stopped by its own handler (or by anything the handler calls) takes no
+ *   further message; `afterStop` sees the undelivered mailbox;
+ * - each message gets its own context (`ctx.sender` is that message's sender, `ctx.children`
+ *   a snapshot), built by the actor's own `createContext`.
+ * What changes: within a batch, a handler that returns synchronously is followed directly by
+ * the next message, so microtasks it queued (promise callbacks) run after the batch rather than
+ * between two messages, and other actors and I/O wait at most one batch.
+ */
+import { createRequire } from 'node:module';
+import { OptionReader } from '../validate.js';
+
+const require = createRequire(import.meta.url);
+
+/** The parts of nact's `Actor` (lib/actor.js) this module reads and drives. */
+interface NactActor {
+  f: (this: unknown, state: unknown, message: unknown, ctx: unknown) => unknown;
+  state: unknown;
+  stopped: boolean;
+  busy: boolean;
+  immediate: NodeJS.Immediate | undefined;
+  mailbox: { shift(): { message: unknown; sender: unknown } | undefined };
+  createContext(sender: unknown): unknown;
+  afterMessage(): void;
+  setTimeout(): void;
+  handleFault(message: unknown, sender: unknown, error: unknown): Promise<void>;
+  handleMessage(message: unknown, sender: unknown): void;
+}
+
+const { Actor } = require('nact/lib/actor.js') as { Actor: { prototype: NactActor } };
+
+export interface BatchedDeliveryOptions {
+  /** Most messages one actor handles in one event-loop turn before yielding (default 64). */
+  maxPerTurn?: number;
+}
+
+export const BATCHED_DELIVERY_DEFAULTS = { maxPerTurn: 64 } as const;
+
+const original = Actor.prototype.handleMessage;
+let maxPerTurn: number = BATCHED_DELIVERY_DEFAULTS.maxPerTurn;
+
+function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return (typeof x === 'object' || typeof x === 'function') && x !== null && typeof (x as { then?: unknown }).then === 'function';
+}
+
+/**
+ * One batch: the message nact handed over, then what the mailbox holds, while the budget lasts.
+ * Mirrors nact's `handleMessage` + `processNext` for each message.
+ */
+async function drain(actor: NactActor, message: unknown, sender: unknown): Promise<void> {
+  for (let budget = maxPerTurn; ; budget--) {
+    try {
+      const ctx = actor.createContext(sender);
+      let next = actor.f.call(ctx, actor.state, message, ctx);
+      if (isThenable(next)) next = await next;
+      actor.state = next;
+      actor.afterMessage();
+    } catch (e) {
+      void actor.handleFault(message, sender, e);
+      return;
+    }
+    if (actor.stopped) return;
+    const queued = actor.mailbox.shift();
+    if (!queued) {
+      actor.busy = false;
+      actor.setTimeout(); // nact's shutdownAfter timer ticks while the mailbox is empty
+      return;
+    }
+    if (budget <= 1) {
+      // Budget spent: the rest waits for the next turn, so other actors and I/O get theirs.
+      actor.handleMessage(queued.message, queued.sender);
+      return;
+    }
+    message = queued.message;
+    sender = queued.sender;
+  }
+}
+
+function batchedHandleMessage(this: NactActor, message: unknown, sender: unknown): void {
+  this.busy = true;
+  this.immediate = setImmediate(() => void drain(this, message, sender));
+}
+
+/**
+ * Lets every nact actor in this process take up to `maxPerTurn` queued messages per event-loop
+ * turn (see the module comment for what is kept and what changes). Call it once at start-up, in
+ * the parent and (for placed actors) in the runner's entry point before `startRunner()`; calling
+ * it again changes `maxPerTurn`. Returns a function that restores nact's own delivery.
+ *
+ * ```ts
+ * import { enableBatchedDelivery, isRunner, startRunner } from 'flame-actors';
+ * enableBatchedDelivery({ maxPerTurn: 64 });
+ * if (isRunner()) await startRunner();
+ * ```
+ */
+export function enableBatchedDelivery(options?: BatchedDeliveryOptions): () => void {
+  const r = new OptionReader('enableBatchedDelivery', options, ['maxPerTurn']);
+  maxPerTurn = r.int('maxPerTurn', BATCHED_DELIVERY_DEFAULTS.maxPerTurn, 1, 1_000_000);
+  Actor.prototype.handleMessage = batchedHandleMessage;
+  return disableBatchedDelivery;
+}
+
+/** Restores nact's own one-message-per-`setImmediate` delivery (for messages scheduled from now on). */
+export function disableBatchedDelivery(): void {
+  Actor.prototype.handleMessage = original;
+  maxPerTurn = BATCHED_DELIVERY_DEFAULTS.maxPerTurn;
+}
+
+/** Whether `enableBatchedDelivery()` is in force. */
+export function batchedDeliveryEnabled(): boolean {
+  return Actor.prototype.handleMessage === batchedHandleMessage;
+}

@@ -1,0 +1,80 @@
+import { expect } from 'chai';
+import { EventEmitter } from 'node:events';
+import type { WebSocket } from 'ws';
+import { decode } from '../../src/cluster/codec.js';
+import { Peer, type PeerHost } from '../../src/cluster/peer.js';
+import { EncodeError } from '../../src/errors.js';
+import { createLogger } from '../../src/log.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** The socket side of a link, recording the frames written to it. */
+class RecordingSocket extends EventEmitter {
+  readonly CLOSED = 3;
+  readonly CLOSING = 2;
+  readyState = 1;
+  bufferedAmount = 0;
+  readonly frames: unknown[][] = [];
+  send(data: Buffer, _options: unknown, done?: () => void): void {
+    this.frames.push(decode(data, { peer: 'test', ref: () => null }) as unknown[]);
+    done?.();
+  }
+  close(): void {
+    this.readyState = this.CLOSED;
+  }
+  terminate(): void {
+    this.readyState = this.CLOSED;
+  }
+  ping(): void {}
+}
+
+const host: PeerHost = {
+  name: 'self@127.0.0.1',
+  logger: createLogger(false),
+  heartbeatInterval: 60_000,
+  heartbeatTimeout: 120_000,
+  maxQueuedMessages: 1000,
+  decodeContext: () => ({ peer: 'other', ref: () => null }),
+  receive: () => {},
+  dial: () => Promise.resolve(undefined),
+  peerUp: () => {},
+  peerDown: () => {},
+};
+
+describe('Peer (the outgoing side of one link)', function () {
+  let socket: RecordingSocket;
+  let peer: Peer;
+
+  beforeEach(function () {
+    socket = new RecordingSocket();
+    peer = new Peer(host, 'other@127.0.0.2');
+    peer.attach({ ws: socket as unknown as WebSocket, peerNode: 'other@127.0.0.2', incarnation: 'x', maxPayload: 1 << 20, dialer: 'other@127.0.0.2' });
+  });
+
+  afterEach(function () {
+    peer.close(1000, 'test over');
+  });
+
+  it('sends a message queued during a flush (from a failure callback) without waiting for another send', async function () {
+    // The first message cannot be encoded; its failure callback queues the error reply while the flush runs.
+    peer.send([4, 1, true, () => 'a function'], (error) => peer.send([4, 1, false, error]));
+    await waitFor(() => socket.frames.length > 0, 'the error reply to be written', 2000);
+    const [[op, id, ok, error]] = socket.frames[0] as [[number, number, boolean, Error]];
+    expect([op, id, ok]).to.deep.equal([4, 1, false]);
+    expect(error).to.be.instanceOf(EncodeError).with.property('message').that.matches(/functions cannot be sent/);
+  });
+
+  it('sends every message queued while a flush is writing', async function () {
+    let queuedDuringWrite = false;
+    const write = socket.send.bind(socket);
+    socket.send = (data, options, done) => {
+      write(data, options, done);
+      if (!queuedDuringWrite) {
+        queuedDuringWrite = true;
+        peer.send([1, 'late', 'queued during the write', undefined]);
+      }
+    };
+    peer.send([1, 'first', 'x', undefined]);
+    await waitFor(() => socket.frames.flat().length === 2, 'both messages to be written', 2000);
+    expect(socket.frames.flat().map((m) => (m as unknown[])[1])).to.deep.equal(['first', 'late']);
+  });
+});

@@ -1,0 +1,48 @@
+import { expect } from 'chai';
+import { startNode, type ClusterNode } from '../../src/cluster/node.js';
+import { EncodeError, PayloadTooLargeError } from '../../src/errors.js';
+import { settlesWithin } from '../helpers/wait.js';
+
+const COOKIE = 'requests-cookie';
+
+describe('ClusterNode requests and replies', function () {
+  let server: ClusterNode;
+  let client: ClusterNode;
+
+  beforeEach(async function () {
+    server = await startNode({ name: 'server@127.0.0.21', port: 0, cookie: COOKIE, log: false });
+    client = await startNode({ name: 'client@127.0.0.22', port: 0, cookie: COOKIE, log: false, maxPayload: 64 * 1024 });
+    await client.connect(server.name);
+  });
+
+  afterEach(async function () {
+    await Promise.all([client.stop(), server.stop()]);
+  });
+
+  for (const [what, result, pattern] of [
+    ['a function', () => () => 1, /functions cannot be sent/],
+    ['a Symbol', () => Symbol('s'), /Symbols cannot be sent/],
+    ['a circular object', () => {
+      const o: Record<string, unknown> = {};
+      o.self = o;
+      return o;
+    }, /circular or nested too deeply/],
+  ] as const) {
+    it(`rejects at once with EncodeError when the result is ${what}`, async function () {
+      server.handle('bad', () => result());
+      const { error, ms } = await settlesWithin(client.request(server.name, 'bad', null, { timeout: 20_000 }), 15_000, 'request');
+      expect(error).to.be.instanceOf(EncodeError);
+      expect((error as Error).message).to.match(/the result of "bad" on server@127\.0\.0\.21:\d+ cannot be sent/).and.to.match(pattern);
+      expect(ms).to.be.below(5000);
+    });
+  }
+
+  it('rejects at once with PayloadTooLargeError when the result exceeds what the requester accepts', async function () {
+    server.handle('huge', () => 'x'.repeat(200 * 1024));
+    const { error, ms } = await settlesWithin(client.request(server.name, 'huge', null, { timeout: 20_000 }), 15_000, 'request');
+    expect(error).to.be.instanceOf(PayloadTooLargeError);
+    expect((error as Error).message).to.match(/the result of "huge" .* cannot be sent: message of \d+ bytes exceeds the maxPayload/);
+    expect(ms).to.be.below(5000);
+    expect(await client.request(server.name, 'huge2', null).catch((e: Error) => e.message)).to.match(/unknown service/);
+  });
+});

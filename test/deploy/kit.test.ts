@@ -1,0 +1,119 @@
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CoreV1Api, V1Pod, V1PodSpec } from '@kubernetes/client-node';
+import { dump, loadAll } from 'js-yaml';
+import { startEmulatedCluster, type EmulatedCluster, type PolicyRule } from '../../src/testing/index.js';
+import { waitFor } from '../helpers/wait.js';
+import { coreApi, isAlive, kubectl, waitForPod } from '../kube/helpers.js';
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const KIT = join(ROOT, 'deploy/kubernetes');
+const NAMESPACE = 'flame-example';
+
+interface Manifest {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  rules?: PolicyRule[];
+  spec?: { template?: { metadata?: { labels?: Record<string, string> }; spec: V1PodSpec } };
+}
+
+/** The kit as `kubectl apply -k` applies it. */
+function kit(): Manifest[] {
+  return loadAll(execFileSync('kubectl', ['kustomize', KIT], { encoding: 'utf8' })) as Manifest[];
+}
+
+describe('The deploy kit on the emulated cluster', function () {
+  this.timeout(90_000);
+  let cluster: EmulatedCluster;
+  let api: CoreV1Api;
+  let dir: string;
+  let parents = 0;
+
+  before(async function () {
+    cluster = await startEmulatedCluster();
+    api = coreApi(cluster);
+    dir = mkdtempSync(join(tmpdir(), 'flame-kit-'));
+    const manifests = kit();
+    // The kinds today's emulator serves go through kubectl apply; the Role's rules are bound to
+    // the applied ServiceAccount as the RoleBinding does (the emulator enforces them).
+    const served = manifests.filter((m) => m.kind === 'Namespace' || m.kind === 'ServiceAccount');
+    const file = join(dir, 'served.yaml');
+    writeFileSync(file, served.map((m) => dump(m)).join('---\n'));
+    const applied = await kubectl(cluster.kubeconfigPath, ['apply', '-f', file]);
+    expect(applied.code, applied.stderr).to.equal(0);
+    const role = manifests.find((m) => m.kind === 'Role')!;
+    cluster.grant(NAMESPACE, 'flame-square', role.rules!);
+  });
+
+  after(async function () {
+    await cluster?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A pod of the kit's Deployment, as its ReplicaSet creates it; `edit` changes its spec first. */
+  async function deploymentPod(edit: (spec: V1PodSpec) => void = () => {}): Promise<string> {
+    const deployment = kit().find((m) => m.kind === 'Deployment')!;
+    const template = structuredClone(deployment.spec!.template!);
+    edit(template.spec);
+    const name = `flame-square-7d9c5-${++parents}`;
+    await api.createNamespacedPod({ namespace: NAMESPACE, body: { metadata: { name, labels: template.metadata?.labels ?? {} }, spec: template.spec } as V1Pod });
+    return name;
+  }
+
+  const runnersOf = async (parentUid: string) =>
+    (await api.listNamespacedPod({ namespace: NAMESPACE, labelSelector: `flame-actors/parent-uid=${parentUid}` })).items;
+
+  it('serves /square from a runner pod: runner pods carry our labels, the owner, the inherited security settings, no token, no cookie', async function () {
+    const name = await deploymentPod();
+    const parent = await waitForPod(cluster, NAMESPACE, name, (p) => p.status?.phase === 'Running' && !!p.status.podIP, 20_000);
+    const ip = parent.status!.podIP!;
+    await waitFor(async () => (await fetch(`http://${ip}:8080/healthz`).then((r) => r.ok, () => false)), 'the app to answer /healthz', 20_000, 100);
+    const response = await fetch(`http://${ip}:8080/square?x=7`);
+    const body = await response.json() as { result: number; runner: string };
+    expect(response.status, JSON.stringify(body)).to.equal(200);
+    expect(body.result).to.equal(49);
+
+    const [runner] = await runnersOf(parent.metadata!.uid!);
+    expect(runner, 'a runner pod').to.exist;
+    expect(body.runner).to.equal(`square-1@${runner!.status!.podIP}`);
+    expect(runner!.metadata!.labels).to.deep.equal({ 'flame-actors/pool': 'square', 'flame-actors/runner': 'square-1', 'flame-actors/parent-uid': parent.metadata!.uid });
+    expect(runner!.metadata!.ownerReferences).to.deep.equal([{ apiVersion: 'v1', kind: 'Pod', name, uid: parent.metadata!.uid, controller: true }]);
+    const spec = runner!.spec!;
+    expect(spec.securityContext).to.deep.include({ runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(spec.containers[0]!.securityContext).to.deep.include({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(spec.automountServiceAccountToken).to.equal(false);
+    expect(spec.serviceAccountName).to.equal('flame-square');
+    expect(spec.containers[0]!.ports).to.equal(undefined);
+    expect(spec.containers[0]!.readinessProbe).to.equal(undefined);
+    const cookie = spec.containers[0]!.env!.find((e) => e.name === 'FLAME_COOKIE')!;
+    expect(cookie.value).to.equal(undefined);
+    expect(cookie.valueFrom!.secretKeyRef!.name).to.equal(`${name}-square-flame-cookie`);
+
+    // Deleting the app's pod (as deleting the Deployment does) leaves no runner pod, Secret or process.
+    const pids = cluster.podProcesses().filter((p) => p.namespace === NAMESPACE).map((p) => p.pid);
+    expect(pids.length).to.be.at.least(2);
+    await api.deleteNamespacedPod({ namespace: NAMESPACE, name });
+    await waitFor(async () => (await api.listNamespacedPod({ namespace: NAMESPACE })).items.length === 0, 'every pod to be gone', 50_000, 100);
+    await waitFor(async () => (await api.listNamespacedSecret({ namespace: NAMESPACE, labelSelector: 'flame-actors/pool=square' })).items.length === 0, 'the cookie Secret to be gone', 10_000, 100);
+    await waitFor(() => pids.every((pid) => !isAlive(pid)), 'every pod process to exit', 10_000, 50);
+  });
+
+  it('the Deployment without POD_IP fails fast, naming POD_IP and showing the YAML', async function () {
+    const name = await deploymentPod((spec) => {
+      spec.containers[0]!.env = spec.containers[0]!.env!.filter((e) => e.name !== 'POD_IP' && e.name !== 'FLAME_NODE_NAME');
+    });
+    // The Deployment's pods restart (restartPolicy Always): the first exit is what a user sees.
+    const crashed = await waitForPod(cluster, NAMESPACE, name, (p) => (p.status?.containerStatuses?.[0]?.restartCount ?? 0) > 0 && !!p.status?.containerStatuses?.[0]?.lastState?.terminated, 20_000);
+    const exited = crashed.status!.containerStatuses![0]!.lastState!.terminated!;
+    // In CrashLoopBackOff the container's log is still the crashed run's.
+    const log = await api.readNamespacedPodLog({ namespace: NAMESPACE, name });
+    expect(exited.exitCode, log).to.not.equal(0);
+    expect(log).to.match(/MissingEnvError[\s\S]*listens on 127\.0\.0\.1, which runner pods cannot reach[\s\S]*POD_IP is not set[\s\S]*fieldPath: status\.podIP/);
+    expect(await runnersOf(crashed.metadata!.uid!)).to.have.length(0);
+    await api.deleteNamespacedPod({ namespace: NAMESPACE, name, gracePeriodSeconds: 0 });
+  });
+});
