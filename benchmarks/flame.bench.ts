@@ -29,7 +29,7 @@ const QUERY_TIMEOUT = 30_000;
 
 const add = (a: number, b: number) => a + b;
 
-function nactTarget(ref: Ref<CounterMsg>): StreamTarget {
+export function nactTarget(ref: Ref<CounterMsg>): StreamTarget {
   let id = 0;
   return {
     send(size) {

@@ -1,7 +1,7 @@
 /**
  * `--html FILE`: one self-contained page (inline CSS and SVG, no script, nothing fetched) with the
- * rows as a table and the charts: latency distributions (value per percentile, log-scaled
- * percentile axis as HDR plots are) and bars (e.g. throughput per runner count).
+ * rows as a table and the charts: latency distributions (value per percentile, both axes log-scaled
+ * as HDR plots are) and bars (e.g. throughput per runner count).
  */
 import type { Row } from './report.js';
 import type { Chart } from './suite.js';
@@ -15,7 +15,7 @@ export interface HtmlMeta {
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
 const W = 640;
 const H = 300;
-const PAD = { left: 70, right: 20, top: 20, bottom: 50 };
+const PAD = { left: 85, right: 20, top: 20, bottom: 50 };
 
 function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -33,15 +33,18 @@ function nines(p: number): number {
 function latencySvg(chart: Extract<Chart, { kind: 'latency' }>): string {
   const all = chart.series.flatMap((s) => s.points);
   const maxX = Math.max(...all.map(([p]) => nines(p)), 1);
-  const maxY = Math.max(...all.map(([, v]) => v), 1);
+  // Logarithmic values: the tail (p99.9, max) is often 100x the median, which a linear axis would flatten.
+  const lo = Math.floor(Math.log10(Math.max(1, Math.min(...all.map(([, v]) => v)))));
+  const hi = Math.max(lo + 1, Math.ceil(Math.log10(Math.max(1, ...all.map(([, v]) => v)))));
   const x = (p: number) => PAD.left + (nines(p) / maxX) * (W - PAD.left - PAD.right);
-  const y = (v: number) => H - PAD.bottom - (v / maxY) * (H - PAD.top - PAD.bottom);
+  const y = (v: number) => H - PAD.bottom - ((Math.log10(Math.max(1, v)) - lo) / (hi - lo)) * (H - PAD.top - PAD.bottom);
   const ticks = [0, 50, 90, 99, 99.9, 99.99].filter((p) => nines(p) <= maxX + 1e-9);
+  const decades = Array.from({ length: hi - lo + 1 }, (_, i) => 10 ** (lo + i));
   const parts = [
     ...ticks.map((p) => `<line x1="${x(p)}" x2="${x(p)}" y1="${PAD.top}" y2="${H - PAD.bottom}" class="grid"/><text x="${x(p)}" y="${H - PAD.bottom + 16}" text-anchor="middle">p${p}</text>`),
-    ...[0, 0.25, 0.5, 0.75, 1].map((f) => `<text x="${PAD.left - 6}" y="${y(f * maxY) + 4}" text-anchor="end">${fmt(f * maxY)}</text>`),
+    ...decades.map((v) => `<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${y(v)}" y2="${y(v)}" class="grid"/><text x="${PAD.left - 6}" y="${y(v) + 4}" text-anchor="end">${fmt(v)}</text>`),
     `<text x="${W / 2}" y="${H - 8}" text-anchor="middle">percentile</text>`,
-    `<text x="14" y="${H / 2}" transform="rotate(-90 14 ${H / 2})" text-anchor="middle">${esc(chart.unit)}</text>`,
+    `<text x="14" y="${H / 2}" transform="rotate(-90 14 ${H / 2})" text-anchor="middle">${esc(chart.unit)} (log scale)</text>`,
     ...chart.series.map((s, i) => {
       const d = s.points.map(([p, v], k) => `${k ? 'L' : 'M'}${x(p).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
       const color = COLORS[i % COLORS.length];

@@ -28,10 +28,12 @@ export interface PeersBenchOptions {
   messages: number;
   /** Cold starts per system per repetition (their median is that repetition's figure). */
   coldStarts: number;
+  /** Streaming time of each placed-actor one-way row, in ms. */
+  placedMs: number;
 }
 
-export const PEERS_OPTIONS: PeersBenchOptions = { repetitions: 3, calls: 40_000, workerpoolCalls: 10_000, coldCalls: 10_000, messages: 200_000, coldStarts: 3 };
-export const PEERS_QUICK: PeersBenchOptions = { repetitions: 1, calls: 5_000, workerpoolCalls: 1_000, coldCalls: 2_000, messages: 30_000, coldStarts: 1 };
+export const PEERS_OPTIONS: PeersBenchOptions = { repetitions: 3, calls: 40_000, workerpoolCalls: 10_000, coldCalls: 10_000, messages: 200_000, coldStarts: 3, placedMs: 1500 };
+export const PEERS_QUICK: PeersBenchOptions = { repetitions: 1, calls: 5_000, workerpoolCalls: 1_000, coldCalls: 2_000, messages: 30_000, coldStarts: 1, placedMs: 300 };
 
 const COOKIE = 'peers-cookie';
 type CountMsg = { type: 'expect'; n: number; sender: Ref<number> } | { n: number };
@@ -97,7 +99,7 @@ async function loadPeers() {
 
 export async function peersBenchmarks(ctx: BenchContext): Promise<Row[]> {
   const opts = ctx.quick ? PEERS_QUICK : PEERS_OPTIONS;
-  const { comedyCalls, comedyColdStarts, comedyIdleRss, comedyOneway, coldPoolThroughput, flameCalls, workerpoolCalls, wsMsgpackrCalls } = await loadPeers();
+  const { comedyCalls, comedyColdStarts, comedyIdleRss, comedyOneway, coldPoolThroughput, flameCalls, placedDispatch, workerpoolCalls, wsMsgpackrCalls } = await loadPeers();
   const loadStart = loadavg()[0]!;
   ctx.progress(`load average at start ${loadStart.toFixed(2)} (1 min), ${loadavg()[1]!.toFixed(2)} (5 min)`);
   const runs = new Map<string, number[]>();
@@ -122,6 +124,8 @@ export async function peersBenchmarks(ctx: BenchContext): Promise<Row[]> {
   await interleave(1, reps, (rep) => [
     ['remote-dispatch vs fork-ipc-oneway', () => flameOneway(opts.messages, rep, false)],
     ['remote-dispatch-batched', () => flameOneway(opts.messages, rep, true)],
+    ['placed-dispatch-1 vs fork-ipc-oneway', () => placedDispatch(opts.placedMs, false)],
+    ['placed-dispatch-1-batched', () => placedDispatch(opts.placedMs, true)],
     ['fork-ipc-oneway', () => forkIpcOneway(opts.messages)],
     ['comedy-oneway', () => comedyOneway(opts.messages)],
   ], ctx, runs);
@@ -142,6 +146,7 @@ export async function peersBenchmarks(ctx: BenchContext): Promise<Row[]> {
   ctx.progress(`load average at end ${loadEnd.toFixed(2)} (1 min), ${loadavg()[1]!.toFixed(2)} (5 min)`);
   runs.set('remote-dispatch-batched vs fork-ipc-oneway', runs.get('remote-dispatch-batched')!);
   runs.set('call-throughput-1 vs fork-ipc-call-throughput-1', runs.get('call-throughput-1')!);
+  runs.set('placed-dispatch-1-batched vs fork-ipc-oneway', runs.get('placed-dispatch-1-batched')!);
 
   const row = (name: string, unit: string, digits = 0): Row => {
     const xs = runs.get(name)!;
@@ -165,6 +170,9 @@ export async function peersBenchmarks(ctx: BenchContext): Promise<Row[]> {
     row('remote-dispatch vs fork-ipc-oneway', 'msgs/s'),
     row('remote-dispatch-batched', 'msgs/s'),
     row('remote-dispatch-batched vs fork-ipc-oneway', 'msgs/s'),
+    row('placed-dispatch-1 vs fork-ipc-oneway', 'msgs/s'),
+    row('placed-dispatch-1-batched', 'msgs/s'),
+    row('placed-dispatch-1-batched vs fork-ipc-oneway', 'msgs/s'),
     row('fork-ipc-oneway', 'msgs/s'),
     row('comedy-oneway', 'msgs/s'),
     row('cold-call vs fork-ipc-cold-start', 'ms', 1),
@@ -190,6 +198,9 @@ export const peersComparisons: Comparison[] = [
   { name: 'remote-dispatch vs fork-ipc-oneway', baseline: 'fork-ipc-oneway', target: atLeast(1.0) },
   { name: 'remote-dispatch-batched', baseline: 'remote-dispatch vs fork-ipc-oneway' },
   { name: 'remote-dispatch-batched vs fork-ipc-oneway', baseline: 'fork-ipc-oneway', target: atLeast(1.0) },
+  { name: 'placed-dispatch-1 vs fork-ipc-oneway', baseline: 'fork-ipc-oneway', target: atLeast(1.0) },
+  { name: 'placed-dispatch-1-batched', baseline: 'placed-dispatch-1 vs fork-ipc-oneway' },
+  { name: 'placed-dispatch-1-batched vs fork-ipc-oneway', baseline: 'fork-ipc-oneway', target: atLeast(1.0) },
   { name: 'cold-call vs fork-ipc-cold-start', baseline: 'fork-ipc-cold-start', target: atMost(1.5) },
   { name: 'idle-runner-rss vs fork-ipc-idle-rss', baseline: 'fork-ipc-idle-rss', target: atMost(1.15) },
 ];

@@ -14,6 +14,7 @@ import { flameBenchmarks, flameComparisons } from './flame.bench.js';
 import { k8sBenchmarks, k8sComparisons } from './k8s.bench.js';
 import { peersBenchmarks, peersComparisons } from './peers.bench.js';
 import { startupBenchmarks, startupComparisons } from './startup.bench.js';
+import { InvalidOptionError } from '../src/errors.js';
 import { compare, type Row } from './report.js';
 import type { BenchContext, BackendName, Chart, Suite } from './suite.js';
 
@@ -50,7 +51,10 @@ export interface BenchResult {
 export function selectSuites(names: string[] | undefined, backend: BackendName): { run: Suite[]; skipped: string[] } {
   const all = names?.includes('all');
   const unknown = (names ?? []).filter((n) => n !== 'all' && !suites.some((s) => s.name === n));
-  if (unknown.length > 0) throw new RangeError(`unknown suite ${unknown.join(', ')}: one of ${suites.map((s) => s.name).join(', ')}, all`);
+  if (unknown.length > 0) {
+    const known = `${suites.map((s) => s.name).join(', ')}, all`;
+    throw new InvalidOptionError(`--suite: unknown suite ${unknown.join(', ')} (one of ${known})`, { option: 'suite', expected: known });
+  }
   const chosen = suites.filter((s) => (names === undefined ? s.byDefault : all || names.includes(s.name)));
   const fits = (s: Suite) => !s.backends || s.backends.includes(backend);
   return { run: chosen.filter(fits), skipped: chosen.filter((s) => !fits(s)).map((s) => s.name) };
@@ -68,7 +72,8 @@ export async function runBenchmarks(selection: BenchSelection): Promise<BenchRes
       runners: selection.runners,
       durationMs: selection.durationMs,
       quick: selection.quick,
-      progress: (label, fraction = 0) => selection.progress?.(`${suite.name}: ${label}`, (i + Math.min(1, fraction)) / run.length),
+      progress: (label, fraction = 0) => selection.progress?.(
+        label.startsWith(`${suite.name}:`) ? label : `${suite.name}: ${label}`, (i + Math.min(1, fraction)) / run.length),
       chart: (c) => charts.push(c),
     };
     rows.push(...(await suite.run(ctx)));

@@ -129,10 +129,14 @@ export interface QueueOverloadMessage {
   maxQueue: number;
 }
 
-/** What a pool reports about itself to gauges (a subset of `PoolStatus`). */
+/** What a pool reports about itself to gauges and the status endpoint (its `PoolStatus`). */
 export interface PoolSnapshot {
-  runners: readonly { state: string }[];
+  state: string;
+  runners: readonly { id: string; node: string | undefined; state: string; load: number; description: string | undefined }[];
   queued: number;
+  min: number;
+  max: number;
+  maxConcurrency: number;
 }
 
 export interface PoolStartMessage {

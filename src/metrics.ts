@@ -90,9 +90,9 @@ async function globalMeterProvider(): Promise<MeterProviderLike> {
  * | `flame_actors.handshakes.refused` | counter | `node` |
  */
 export async function enableMetrics(options: MetricsOptions = {}): Promise<Metrics> {
-  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('enableMetrics: options must be an object');
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('enableMetrics: options must be an object', { option: 'options', expected: 'an object' });
   const unknown = Object.keys(options).filter((k) => k !== 'meterProvider');
-  if (unknown.length > 0) throw new InvalidOptionError(`enableMetrics: unknown option ${unknown.join(', ')} (allowed: meterProvider)`, { details: { option: unknown[0] } });
+  if (unknown.length > 0) throw new InvalidOptionError(`enableMetrics: unknown option ${unknown.join(', ')} (allowed: meterProvider)`, { option: unknown[0], expected: 'meterProvider' });
   const provider = options.meterProvider ?? (await globalMeterProvider());
   const meter = provider.getMeter('flame-actors');
 

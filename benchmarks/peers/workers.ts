@@ -8,12 +8,18 @@ import { Packr } from 'msgpackr';
 import workerpool from 'workerpool';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ProcessBackend } from '../../src/backends/process/backend.js';
+import { moduleRef } from '../../src/flame/fn-ref.js';
 import { Pool } from '../../src/flame/pool.js';
+import type { counter, CounterMsg } from '../bench-actors.js';
+import { nactTarget } from '../flame.bench.js';
+import { streamFor } from '../measure.js';
 import { killLeftovers, type CallSystem } from './drive.js';
 
 const WORKER = new URL('./workerpool-worker.js', import.meta.url).pathname;
 const WS_CHILD = new URL('./ws-child.js', import.meta.url);
 const COLD_POOL = new URL('./cold-pool.js', import.meta.url);
+const RUNNER_ENTRY = new URL('./runner-entry.js', import.meta.url).pathname;
+const ACTORS = new URL('../bench-actors.js', import.meta.url);
 
 /** workerpool with `n` process workers; it hands a worker one task at a time. */
 export async function workerpoolCalls(n: number): Promise<CallSystem> {
@@ -93,5 +99,27 @@ export async function coldPoolThroughput(calls: number): Promise<number> {
       await exited;
       clearTimeout(timer);
     }
+  }
+}
+
+/**
+ * One-way messages per second to a counting actor placed (`pool.placeChild`) on a one-runner
+ * pool, streamed for `ms`; the runner is started from an app-style entry point that enables
+ * batched delivery when `batched`, and otherwise only differs by that one call.
+ */
+export async function placedDispatch(ms: number, batched: boolean): Promise<number> {
+  const pool = await Pool.start({
+    name: `peers-placed${batched ? '-batched' : ''}`, min: 1, max: 1, idleShutdownAfter: Infinity, shutdownTimeout: 1000, log: 'warn',
+    backend: new ProcessBackend({
+      stdio: 'ignore', env: { BENCH_BATCHED: batched ? '1' : '0' },
+      command: [process.execPath, '--v8-pool-size=1', '--no-experimental-detect-module', RUNNER_ENTRY],
+    }),
+  });
+  try {
+    const target = nactTarget(await pool.placeChild<CounterMsg>(moduleRef<typeof counter>(ACTORS, 'counter')));
+    await streamFor(Math.min(ms / 4, 300), [target]); // warm-up
+    return await streamFor(ms, [target]);
+  } finally {
+    await pool.stop();
   }
 }

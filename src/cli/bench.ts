@@ -62,15 +62,15 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   });
   const backend = values.backend ?? (env.FLAME_BACKEND || 'process');
   if (!(BACKEND_NAMES as readonly string[]).includes(backend)) {
-    throw new InvalidOptionError(`--backend must be one of ${BACKEND_NAMES.join(', ')} (got ${JSON.stringify(backend)})`, { details: { option: 'backend' } });
+    throw new InvalidOptionError(`--backend must be one of ${BACKEND_NAMES.join(', ')} (got ${JSON.stringify(backend)})`, { option: 'backend', expected: BACKEND_NAMES.join(', ') });
   }
   const runners = Number(values.runners ?? 2);
   if (!Number.isInteger(runners) || runners < 1 || runners > 64) {
-    throw new InvalidOptionError(`--runners must be a whole number from 1 to 64 (got ${JSON.stringify(values.runners)})`, { details: { option: 'runners' } });
+    throw new InvalidOptionError(`--runners must be a whole number from 1 to 64 (got ${JSON.stringify(values.runners)})`, { option: 'runners', expected: 'a whole number from 1 to 64' });
   }
   const duration = Number(values.duration ?? 20);
   if (!Number.isFinite(duration) || duration <= 0 || duration > 3600) {
-    throw new InvalidOptionError(`--duration must be a number of seconds above 0, at most 3600 (got ${JSON.stringify(values.duration)})`, { details: { option: 'duration' } });
+    throw new InvalidOptionError(`--duration must be a number of seconds above 0, at most 3600 (got ${JSON.stringify(values.duration)})`, { option: 'duration', expected: 'seconds above 0, at most 3600' });
   }
   return {
     backend: backend as BackendName,
