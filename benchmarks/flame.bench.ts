@@ -170,7 +170,7 @@ export async function flameBenchmarks(ctx: BenchContext): Promise<Row[]> {
   const record = (k: string, v: number) => (runs[k] ??= []).push(v);
   const hist: Record<string, Histogram> = { 'placed-query': histogram(), 'link-ws-pingpong': histogram(), 'warm-call': histogram() };
   let step = 0;
-  const steps = 2 + REPETITIONS * 2 + 1;
+  const steps = 3 + REPETITIONS * 2; // every progress() below, the last one included
   const progress = (label: string) => ctx.progress(label, step++ / steps);
 
   progress(`cold calls (${coldSamples})`);
