@@ -35,7 +35,11 @@ export interface NodeOptions {
    * synchronous CPU work (it cannot answer pings meanwhile); a closed socket is down at once.
    */
   heartbeatTimeout?: number;
-  /** Time allowed for a connection's handshake. Default 5000 ms. */
+  /**
+   * Time allowed for a connection's handshake: for a dial to complete, and for an inbound
+   * connection to prove the cookie from its first byte (short: unproven connections cost memory).
+   * Default 3000 ms.
+   */
   handshakeTimeout?: number;
   /** Messages queued for one peer before sends fail with OverloadedError. Default 1,000,000. */
   maxQueuedMessages?: number;
@@ -71,7 +75,7 @@ export const NODE_DEFAULTS = {
   maxPayload: 16 * 1024 * 1024,
   heartbeatInterval: 5000,
   heartbeatTimeout: 30_000,
-  handshakeTimeout: 5000,
+  handshakeTimeout: 3000,
   maxQueuedMessages: 1_000_000,
   log: 'warn' as LogLevel | false,
 } as const;

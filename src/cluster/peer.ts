@@ -91,6 +91,12 @@ export class Peer {
     this.node = node;
   }
 
+  /** Nothing is pending on this peer: no request either way, no query, nothing queued or awaited. */
+  get idle(): boolean {
+    return this.requests.size === 0 && this.inbound.size === 0 && this.replies.size === 0 &&
+      this.#queue.length === 0 && this.#writableWaiters.length === 0 && this.#connecting === undefined;
+  }
+
   get connection(): Connection | undefined {
     return this.#conn;
   }
