@@ -11,6 +11,8 @@ setDefaultBackendFactory(() => defaultBackend());
 export { Pool, type PoolStatus, type PoolEvents, type CallInfo, type RunnerErrorInfo } from './flame/pool.js';
 export type { PoolOptions, CallOptions, PlaceOptions, PoolSizeInfo } from './flame/options.js';
 export type { RunnerStatus, RunnerState } from './flame/runner-handle.js';
+/** Streams from generators on runners (`pool.stream`). */
+export type { RemoteStream, StreamOptions, StreamItem, StreamRest } from './flame/stream.js';
 /** Refer to an exported function of a module the runner imports itself. */
 export { moduleRef, type ModuleRef, type FnArgs, type FnResult, type AnyFunction } from './flame/fn-ref.js';
 /** Is this process a runner, and who is its parent (skip the web server on runners). */

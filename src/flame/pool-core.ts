@@ -11,6 +11,7 @@ import { AbortError, BootError, CallTimeoutError, ConnectError, NodeDownError, P
 import type { Logger } from '../log.js';
 import type { Backend } from './backend.js';
 import type { ShippedFunction } from './fn-ref.js';
+import type { Lease } from './lease.js';
 import type { ResolvedPoolOptions } from './options.js';
 import { releaseParentNode } from './parent-node.js';
 import { registerPool, unregisterPool, type PoolInternals } from './parent-services.js';
@@ -97,6 +98,11 @@ export class PoolCore implements PoolInternals {
     this.#supervisor?.runnerExited(runnerId, reason);
   }
 
+  /** The parent node its runners are linked to. */
+  get node(): ClusterNode {
+    return this.#node;
+  }
+
   get state(): PoolState {
     return this.#state;
   }
@@ -132,11 +138,36 @@ export class PoolCore implements PoolInternals {
         }
       }
     } finally {
-      this.#inFlight--;
-      if (this.#inFlight === 0 && this.#idleCallers.length > 0) {
-        for (const resolve of this.#idleCallers.splice(0)) resolve();
-      }
+      this.#ended();
     }
+  }
+
+  #ended(): void {
+    this.#inFlight--;
+    if (this.#inFlight === 0 && this.#idleCallers.length > 0) {
+      for (const resolve of this.#idleCallers.splice(0)) resolve();
+    }
+  }
+
+  /** A slot held by a stream or a tracked resource until released (see lease.ts); in flight meanwhile. */
+  async lease(deadline: number, signal: AbortSignal | undefined, what: string, timeout: number): Promise<Lease> {
+    const runner = await this.#checkout(deadline, signal);
+    this.#inFlight++;
+    let held = true;
+    return {
+      runner: runner.id,
+      node: runner.node!,
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.#supervisor!.placement.checkin(runner);
+        this.#ended();
+      },
+      failure: async (error) => {
+        if (error instanceof NodeDownError) await runner.exitReason(EXIT_REASON_GRACE);
+        return this.#callError(error, runner, timeout, deadline, signal, what);
+      },
+    };
   }
 
   /** One placement and run of a call. */

@@ -15,6 +15,8 @@ import { checkNactPeer } from './nact-peer.js';
 import { acquireParentNode, releaseParentNode } from './parent-node.js';
 import { PoolCore, type CoreContext } from './pool-core.js';
 import type { CallRest, CallResult, PlaceRest, PoolEvents, PoolStatus } from './pool-types.js';
+import { resolveLeaseOptions } from './lease.js';
+import { RemoteStream, type StreamItem, type StreamRest } from './stream.js';
 
 export type { PoolStatus, PoolEvents, CallInfo, PoolState, CallRest, PlaceRest, CallResult, RunnerErrorInfo } from './pool-types.js';
 
@@ -121,6 +123,21 @@ export class Pool extends EventEmitter<PoolEvents> {
     const { timeout, signal, link } = resolveCallOptions('pool.placeChild', options, this.#timeout, true);
     const shipped = shipFunction(factory);
     return (await this.#core.place(shipped, list, timeout, signal, link)) as Ref<Msg>;
+  }
+
+  /**
+   * Runs `fn(...args)` on a runner, where it returns an async generator, an AsyncIterable (a
+   * Readable) or an Iterable, and streams its items back in order, with backpressure. Holds one
+   * slot until the stream ends; `break`, `return()`, the deadline and the signal cancel the
+   * remote generator (its `finally` runs). See stream.ts.
+   */
+  stream<F extends AnyFunction | ModuleRef>(fn: F, ...[args, options]: StreamRest<F>): RemoteStream<StreamItem<F>> {
+    const list = argsArray('pool.stream', args);
+    const { timeout, signal, highWaterMark } = resolveLeaseOptions('pool.stream', options, this.#timeout, true);
+    const shipped = shipFunction(fn, true);
+    const stopped = this.#core.refuseWhenStopped();
+    if (stopped) throw stopped;
+    return new RemoteStream({ source: this.#core, shipped, args: list, timeout, signal, highWaterMark });
   }
 
   /** The runners with their state and load, and the callers waiting. */
