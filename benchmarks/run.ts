@@ -14,6 +14,7 @@ import { flameBenchmarks, flameComparisons } from './flame.bench.js';
 import { k8sBenchmarks, k8sComparisons } from './k8s.bench.js';
 import { peersBenchmarks, peersComparisons } from './peers.bench.js';
 import { startupBenchmarks, startupComparisons } from './startup.bench.js';
+import { streamBenchmarks, streamComparisons } from './stream.bench.js';
 import { InvalidOptionError } from '../src/errors.js';
 import { compare, type Row } from './report.js';
 import type { BenchContext, BackendName, Chart, Suite } from './suite.js';
@@ -31,6 +32,7 @@ suites.push({
 });
 suites.push({ name: 'peers', backends: LOCAL_ONLY, comparisons: peersComparisons, run: (ctx) => peersBenchmarks(ctx) });
 suites.push({ name: 'startup', backends: LOCAL_ONLY, comparisons: startupComparisons, run: (ctx) => startupBenchmarks(ctx) });
+suites.push({ name: 'stream', comparisons: streamComparisons, run: (ctx) => streamBenchmarks(ctx) });
 suites.push({ name: 'k8s', backends: LOCAL_ONLY, comparisons: k8sComparisons, run: (ctx) => k8sBenchmarks(ctx) });
 
 export interface BenchSelection extends Omit<BenchContext, 'progress' | 'chart'> {
