@@ -74,7 +74,8 @@ export async function runBenchmarks(selection: BenchSelection): Promise<BenchRes
       runners: selection.runners,
       durationMs: selection.durationMs,
       quick: selection.quick,
-      progress: (label, fraction = 0) => selection.progress?.(`${suite.name}: ${label}`, (i + Math.min(1, fraction)) / run.length),
+      progress: (label, fraction = 0) => selection.progress?.(
+        label.startsWith(`${suite.name}:`) ? label : `${suite.name}: ${label}`, (i + Math.min(1, fraction)) / run.length),
       chart: (c) => charts.push(c),
     };
     rows.push(...(await suite.run(ctx)));

@@ -8,13 +8,15 @@ import { defaultBackend } from './backends/default.js';
 setDefaultBackendFactory(() => defaultBackend());
 
 /** Pools of runners: `Pool.start`, `pool.call`, `pool.cast`, `pool.placeChild`, `pool.status`, `pool.stop`. */
-export { Pool, type PoolStatus, type PoolEvents, type CallInfo, type RunnerErrorInfo } from './flame/pool.js';
+export { Pool, type PoolStatus, type PoolState, type PoolEvents, type CallInfo, type RunnerErrorInfo, type CallRest, type PlaceRest, type CallResult } from './flame/pool.js';
 export type { PoolOptions, CallOptions, PlaceOptions, PoolSizeInfo } from './flame/options.js';
 export type { RunnerStatus, RunnerState } from './flame/runner-handle.js';
 /** Streams from generators on runners (`pool.stream`). */
 export type { RemoteStream, StreamOptions, StreamItem, StreamRest } from './flame/stream.js';
 /** Refer to an exported function of a module the runner imports itself. */
-export { moduleRef, type ModuleRef, type FnArgs, type FnResult, type AnyFunction } from './flame/fn-ref.js';
+export { moduleRef, type ModuleRef, type FnArgs, type FactoryArgs, type FnResult, type AnyFunction } from './flame/fn-ref.js';
+/** What a value becomes after crossing the wire (the type of a call's result). */
+export type { Wire } from './flame/wire-types.js';
 /** Is this process a runner, and who is its parent (skip the web server on runners). */
 export { isRunner, parentInfo, type ParentInfo } from './flame/parent.js';
 /** The Backend contract, for writing your own. */

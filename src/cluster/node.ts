@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import https from 'node:https';
+import tls from 'node:tls';
 import { start as startSystem, stop as stopActor, type Ref } from 'nact';
 import {
   AbortError,
@@ -28,6 +28,7 @@ import { registerLocalSystem, unregisterLocalSystem, type DecodeContext } from '
 import { ACCEPT_FRAME } from './handshake.js';
 import { Deadlines, type Deadline } from './deadlines.js';
 import { Acceptor } from './acceptor.js';
+import { Listener } from './listener.js';
 import { dialNode } from './dialer.js';
 import {
   localActorRef,
@@ -42,6 +43,7 @@ import { Peer, type Connection, type PeerHost } from './peer.js';
 import { RemoteHandle, RemoteRef, remoteSystemName, type RefKind, type RemoteOps } from './remote-ref.js';
 import { InboundRequest } from './inbound-request.js';
 import { OP_CANCEL, OP_DISPATCH, OP_NO_ACTOR, OP_REPLY, OP_REQUEST, OP_STOP, describe } from './wire.js';
+import { handshakeRefusedChannel, linkDownChannel, linkUpChannel, publish } from '../diagnostics.js';
 
 
 /** A module export resolved on the peer: `{ module: 'file:///app/actors.js', export: 'counter' }`. */
@@ -72,6 +74,10 @@ export type ServiceHandler = (payload: unknown, context: RequestContext) => unkn
 export interface NodeStats {
   /** Nodes this node keeps a link record for (up, connecting, or down and still referenced). */
   readonly peers: number;
+  /** Inbound WebSocket connections open (authenticated or not). */
+  readonly connections: number;
+  /** Inbound connections that have not proven the cookie yet (capped). */
+  readonly unproven: number;
   /** Replies to requests whose requester was gone (or overloaded) by the time they were ready: dropped. */
   readonly droppedReplies: number;
 }
@@ -94,6 +100,9 @@ interface PendingReply {
 }
 
 const REMOTE_HANDLE = Symbol('flame.remoteHandle');
+const SILENT = createLogger(false);
+/** How long a down peer is kept before it is forgotten (if nothing refers to it). */
+const PRUNE_AFTER_MS = 1000;
 
 type WithHandle = RemoteRef & { [REMOTE_HANDLE]?: ConcreteActor };
 
@@ -115,6 +124,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
 
   readonly #options: ResolvedNodeOptions;
   readonly #server: http.Server;
+  readonly #listener: Listener;
   readonly #acceptor: Acceptor;
   readonly #peers = new Map<string, Peer>();
   readonly #replies = new Map<number, PendingReply>();
@@ -129,17 +139,18 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   #droppedReplies = 0;
   #stopped = false;
 
-  private constructor(options: ResolvedNodeOptions, server: http.Server, port: number) {
+  private constructor(options: ResolvedNodeOptions, server: http.Server, listener: Listener, port: number) {
     super();
     this.#options = options;
     this.name = formatNodeName(options.shortName, options.host, port);
     this.address = parseNodeName(this.name);
-    this.logger = createLogger(options.log, `[${this.name}]`, options.logSink);
+    this.logger = createLogger(options.log, `[${this.name}]`, options.logSink, options.logger && { logger: options.logger, fields: { node: this.name } });
     this.heartbeatInterval = options.heartbeatInterval;
     this.heartbeatTimeout = options.heartbeatTimeout;
     this.maxQueuedMessages = options.maxQueuedMessages;
     this.cookie = options.cookie;
     this.#server = server;
+    this.#listener = listener;
     const node = this;
     this.#host = {
       get name() { return node.name; },
@@ -154,16 +165,16 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         this.#waitingInbound.get(peer.node)?.();
         this.logger.info(`connected to ${peer.node}`);
         this.emit('nodeup', peer.node);
+        publish(linkUpChannel, () => ({ node: this.name, peer: peer.node }));
       },
       peerDown: (peer, reason, undelivered, wasUp) => this.#peerDown(peer, reason, undelivered, wasUp),
     };
     this.#acceptor = new Acceptor({
       get name() { return node.name; },
       get incarnation() { return node.incarnation; },
-      get logger() { return node.logger; },
       get stopped() { return node.#stopped; },
       options,
-      refused: (info) => this.emit('refused', info),
+      listener,
       authenticated: (conn) => this.#acceptInbound(conn),
     });
     server.on('upgrade', (req, socket, head) => this.#acceptor.handleUpgrade(req, socket, head));
@@ -183,21 +194,22 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   /** Starts a node: its nact system and its ws server, bound to its host and port. */
   static async start(options?: NodeOptions): Promise<ClusterNode> {
     const resolved = resolveNodeOptions(options);
-    const server = resolved.tls
-      ? https.createServer({ key: resolved.tls.key, cert: resolved.tls.cert })
-      : http.createServer();
-    await new Promise<void>((resolve, reject) => {
-      const onError = (e: NodeJS.ErrnoException) => {
-        reject(new ConnectError(`cannot listen on ${resolved.host}:${resolved.port}: ${e.message}`, { cause: e }));
-      };
-      server.once('error', onError);
-      server.listen(resolved.port, resolved.host, () => {
-        server.off('error', onError);
-        resolve();
-      });
-    });
-    const port = (server.address() as { port: number }).port;
-    const node = new ClusterNode(resolved, server, port);
+    const secureContext = resolved.tls ? tls.createSecureContext({ key: resolved.tls.key, cert: resolved.tls.cert }) : undefined;
+    const server = http.createServer();
+    // The listener exists before the node (the node's name holds the port it got).
+    let node: ClusterNode | undefined;
+    const listener = new Listener({
+      get logger() { return node?.logger ?? SILENT; },
+      handshakeTimeout: resolved.handshakeTimeout,
+      get stopped() { return node === undefined || node.#stopped; },
+      refused: (info) => {
+        if (!node) return;
+        node.emit('refused', info);
+        publish(handshakeRefusedChannel, () => ({ node: node!.name, address: info.address, peer: info.node, reason: info.reason }));
+      },
+    }, server, secureContext);
+    const port = await listener.listen(resolved.port, resolved.host);
+    node = new ClusterNode(resolved, server, listener, port);
     node.logger.info(`node started on ${resolved.tls ? 'wss' : 'ws'}://${resolved.host}:${port}`);
     return node;
   }
@@ -341,7 +353,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   whenWritable(target: string | Ref<unknown>): Promise<void> {
     const node = typeof target === 'string' ? parseNodeName(target).node : (target as unknown as RemoteRef).node;
     if (node === undefined || node === this.name) return Promise.resolve();
-    return this.#peer(node).whenWritable();
+    return this.#peers.get(node)?.whenWritable() ?? Promise.resolve();
   }
 
   /** Closes every link and the server and stops the actor system. Idempotent. */
@@ -350,10 +362,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     this.#stopped = true;
     for (const peer of this.#peers.values()) peer.close(1001, 'node stopping');
     this.#acceptor.close();
-    await new Promise<void>((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections?.();
-    });
+    await this.#listener.close();
+    this.#server.closeAllConnections();
     try {
       stopActor(this.system);
     } catch {
@@ -370,7 +380,12 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
 
   /** Counters: links, dropped replies. */
   stats(): NodeStats {
-    return { peers: this.#peers.size, droppedReplies: this.#droppedReplies };
+    return {
+      peers: this.#peers.size,
+      connections: this.#acceptor.connections,
+      unproven: this.#listener.unproven,
+      droppedReplies: this.#droppedReplies,
+    };
   }
 
   // ---------------------------------------------------------------- PeerHost
@@ -429,7 +444,22 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         this.#undeliverable(describeTarget(message[1], peer.node), reason);
       }
     }
+    if (wasUp) publish(linkDownChannel, () => ({ node: this.name, peer: peer.node, reason: reason.message, code: (reason as { code?: string }).code }));
     if (wasUp && !this.#stopped) this.emit('nodedown', peer.node, reason);
+    this.#schedulePrune(peer);
+  }
+
+  /**
+   * Forgets a peer that is down once nothing refers to it any more, so that a long-lived parent
+   * whose runners come and go does not keep one record per runner. Not at once: a send in the
+   * next moments should still find it down (and not redial a dead node on every message).
+   */
+  #schedulePrune(peer: Peer): void {
+    setTimeout(() => {
+      if (this.#peers.get(peer.node) !== peer || peer.state !== 'down') return;
+      if (peer.idle) this.#peers.delete(peer.node);
+      else this.#schedulePrune(peer); // a request it made is still being served
+    }, PRUNE_AFTER_MS).unref();
   }
 
   #undeliverable(target: string, reason: Error): void {

@@ -4,7 +4,7 @@
  * `app@$(POD_IP)`, else `POD_IP` as the host, and `FLAME_COOKIE` (or `RELEASE_COOKIE`).
  */
 import { MissingEnvError } from '../errors.js';
-import { LOG_LEVELS, type LogLevel, type LogSink } from '../log.js';
+import { LOG_LEVELS, loggerOption, type LogLevel, type LogSink, type StructuredLogger } from '../log.js';
 import { OptionReader } from '../validate.js';
 import { DEFAULT_PORT, hasExplicitPort, isValidShortName, parseNodeName } from './address.js';
 
@@ -35,7 +35,11 @@ export interface NodeOptions {
    * synchronous CPU work (it cannot answer pings meanwhile); a closed socket is down at once.
    */
   heartbeatTimeout?: number;
-  /** Time allowed for a connection's handshake. Default 5000 ms. */
+  /**
+   * Time allowed for a connection's handshake: for a dial to complete, and for an inbound
+   * connection to prove the cookie from its first byte (short: unproven connections cost memory).
+   * Default 3000 ms.
+   */
   handshakeTimeout?: number;
   /** Messages queued for one peer before sends fail with OverloadedError. Default 1,000,000. */
   maxQueuedMessages?: number;
@@ -45,6 +49,8 @@ export interface NodeOptions {
   log?: LogLevel | false;
   /** Where log lines go. Default: stderr. */
   logSink?: LogSink;
+  /** A pino-compatible logger (instead of logSink); records carry `node`. */
+  logger?: StructuredLogger;
 }
 
 export interface ResolvedNodeOptions {
@@ -60,6 +66,7 @@ export interface ResolvedNodeOptions {
   tls: TlsOptions | undefined;
   log: LogLevel | false;
   logSink: LogSink | undefined;
+  logger: StructuredLogger | undefined;
 }
 
 export const NODE_DEFAULTS = {
@@ -68,14 +75,14 @@ export const NODE_DEFAULTS = {
   maxPayload: 16 * 1024 * 1024,
   heartbeatInterval: 5000,
   heartbeatTimeout: 30_000,
-  handshakeTimeout: 5000,
+  handshakeTimeout: 3000,
   maxQueuedMessages: 1_000_000,
   log: 'warn' as LogLevel | false,
 } as const;
 
 const KEYS = [
   'name', 'host', 'port', 'cookie', 'maxPayload', 'heartbeatInterval', 'heartbeatTimeout',
-  'handshakeTimeout', 'maxQueuedMessages', 'tls', 'log', 'logSink',
+  'handshakeTimeout', 'maxQueuedMessages', 'tls', 'log', 'logSink', 'logger',
 ] as const;
 
 export function resolveNodeOptions(input: NodeOptions | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedNodeOptions {
@@ -126,5 +133,6 @@ export function resolveNodeOptions(input: NodeOptions | undefined, env: NodeJS.P
     tls,
     log,
     logSink,
+    logger: loggerOption(r),
   };
 }

@@ -9,6 +9,7 @@ import type { WebSocket } from 'ws';
 import { encode, decode, type DecodeContext } from './codec.js';
 import { EncodeError, NodeDownError, OverloadedError, PayloadTooLargeError, ProtocolError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { frameMessages, linkTrafficChannel } from '../diagnostics.js';
 import { closeReason, describe } from './wire.js';
 
 /** An authenticated WebSocket to a peer, as the handshake hands it over. */
@@ -88,6 +89,12 @@ export class Peer {
   constructor(host: PeerHost, node: string) {
     this.#host = host;
     this.node = node;
+  }
+
+  /** Nothing is pending on this peer: no request either way, no query, nothing queued or awaited. */
+  get idle(): boolean {
+    return this.requests.size === 0 && this.inbound.size === 0 && this.replies.size === 0 &&
+      this.#queue.length === 0 && this.#writableWaiters.length === 0 && this.#connecting === undefined;
   }
 
   get connection(): Connection | undefined {
@@ -246,6 +253,7 @@ export class Peer {
       this.protocolError(e as Error);
       return;
     }
+    if (linkTrafficChannel.hasSubscribers) linkTrafficChannel.publish({ node: this.#host.name, peer: this.node, direction: 'in', bytes: data.length, messages: batch.length });
     for (const message of batch) {
       if (this.#conn === undefined) return; // a message closed the link
       try {
@@ -370,6 +378,7 @@ export class Peer {
 
   #write(conn: Connection, frame: Buffer): void {
     this.#lastFrameAt = performance.now();
+    if (linkTrafficChannel.hasSubscribers) linkTrafficChannel.publish({ node: this.#host.name, peer: this.node, direction: 'out', bytes: frame.length, messages: frameMessages(frame) });
     conn.ws.send(frame, { binary: true }, () => {
       if (this.#waitingDrain && conn.ws.bufferedAmount <= HIGH_WATER / 2) {
         this.#waitingDrain = false;

@@ -3,7 +3,7 @@
  */
 import type { ClusterNode } from '../cluster/node.js';
 import { InvalidOptionError } from '../errors.js';
-import { LOG_LEVELS, type LogLevel, type LogSink } from '../log.js';
+import { LOG_LEVELS, loggerOption, type LogLevel, type LogSink, type StructuredLogger } from '../log.js';
 import { OptionReader } from '../validate.js';
 import type { Backend } from './backend.js';
 
@@ -64,6 +64,8 @@ export interface PoolOptions {
   /** Log level, or false (FLAME's default). */
   log?: LogLevel | false;
   logSink?: LogSink;
+  /** A pino-compatible logger; records carry `pool` (and `runner` where one is concerned). Default level with it: 'info'. */
+  logger?: StructuredLogger;
   /** The parent node runners connect to. Default: one shared node for the process (see README). */
   node?: ClusterNode;
 }
@@ -89,6 +91,7 @@ export interface ResolvedPoolOptions {
   onShrink: ((info: PoolSizeInfo & { reason: string }) => void) | undefined;
   log: LogLevel | false;
   logSink: LogSink | undefined;
+  logger: StructuredLogger | undefined;
   node: ClusterNode | undefined;
 }
 
@@ -116,7 +119,7 @@ const KEYS = [
   'name', 'backend', 'min', 'max', 'maxConcurrency', 'idleShutdownAfter', 'minIdleShutdownAfter', 'bootTimeout',
   'timeout', 'shutdownTimeout', 'failsafeTimeout', 'singleUse', 'maxQueue', 'retries', 'maxPayload', 'onGrowStart', 'onGrowEnd',
   'onShrink',
-  'log', 'logSink', 'node',
+  'log', 'logSink', 'logger', 'node',
 ] as const;
 
 export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
@@ -157,8 +160,9 @@ export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
     onGrowStart: r.fn('onGrowStart'),
     onGrowEnd: r.fn('onGrowEnd'),
     onShrink: r.fn('onShrink'),
-    log: r.oneOf<LogLevel | false>('log', POOL_DEFAULTS.log, [false, ...LOG_LEVELS]),
+    log: r.oneOf<LogLevel | false>('log', r.has('logger') ? 'info' : POOL_DEFAULTS.log, [false, ...LOG_LEVELS]),
     logSink: r.fn('logSink'),
+    logger: loggerOption(r),
     node,
   };
 }

@@ -8,7 +8,7 @@ import { hasExplicitPort } from '../cluster/address.js';
 import { startNode, type ClusterNode } from '../cluster/node.js';
 import { InvalidOptionError } from '../errors.js';
 import { POOL_DEFAULTS } from './options.js';
-import type { LogLevel, LogSink } from '../log.js';
+import type { LogLevel, LogSink, StructuredLogger } from '../log.js';
 
 let shared: { node: Promise<ClusterNode>; users: number; maxPayload: number } | undefined;
 
@@ -18,7 +18,7 @@ let shared: { node: Promise<ClusterNode>; users: number; maxPayload: number } | 
  * that name, else FLAME_PORT, else a free port; with FLAME_COOKIE (else a random cookie, which
  * the pool hands to runners).
  */
-export function acquireParentNode(log: LogLevel | false, logSink: LogSink | undefined, maxPayload: number = POOL_DEFAULTS.maxPayload): Promise<ClusterNode> {
+export function acquireParentNode(log: LogLevel | false, logSink: LogSink | undefined, maxPayload: number = POOL_DEFAULTS.maxPayload, logger?: StructuredLogger): Promise<ClusterNode> {
   if (shared && shared.maxPayload < maxPayload) {
     throw new InvalidOptionError(
       `Pool.start: option "maxPayload" (${maxPayload} bytes) is larger than the shared parent node's (${shared.maxPayload} bytes, set by the pool that started it): ` +
@@ -38,6 +38,7 @@ export function acquireParentNode(log: LogLevel | false, logSink: LogSink | unde
         log: log === false ? 'warn' : log,
         maxPayload,
         ...(logSink ? { logSink } : {}),
+        ...(logger ? { logger } : {}),
       }),
     };
     const attempt = shared;

@@ -9,6 +9,7 @@ import { onAbort } from '../abort.js';
 import { backoffDelay, type BackoffPolicy } from '../backoff.js';
 import { AbortError, BootError, CallTimeoutError, ConnectError, NodeDownError, PayloadTooLargeError, PoolStoppedError, QueryTimeoutError, RunnerDownError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { CallOutcome } from '../diagnostics.js';
 import type { Backend } from './backend.js';
 import type { ShippedFunction } from './fn-ref.js';
 import type { Lease } from './lease.js';
@@ -30,6 +31,8 @@ export interface RunOptions {
   /** Further attempts allowed after RunnerDownError or BootError. */
   retries: number;
   what: 'call' | 'cast';
+  /** Filled where the call settles when `flame-actors:call` is traced (the last attempt's runner and times). */
+  outcome?: CallOutcome | undefined;
 }
 
 /** The final error of a retried call, saying how many attempts were made. */
@@ -171,7 +174,7 @@ export class PoolCore implements PoolInternals {
   }
 
   /** One placement and run of a call. */
-  async #attempt(shipped: ShippedFunction, args: unknown[], { timeout, signal, what }: RunOptions, deadline: number): Promise<unknown> {
+  async #attempt(shipped: ShippedFunction, args: unknown[], { timeout, signal, what, outcome }: RunOptions, deadline: number): Promise<unknown> {
     const started = performance.now();
     let runner: RunnerHandle | undefined;
     let placedAt = started;
@@ -189,7 +192,8 @@ export class PoolCore implements PoolInternals {
       throw failure;
     } finally {
       if (runner) this.#supervisor!.placement.checkin(runner);
-      // A call ended: the `call` event.
+      // A call ended: the `call` event, and the flame-actors:call trace when traced.
+      if (outcome) Object.assign(outcome, { runner: runner?.id, node: runner?.node, waitMs: placedAt - started, runMs: performance.now() - placedAt });
       if (this.#events.listenerCount('call') > 0) {
         this.#events.emit('call', { runner: runner?.id, waitMs: placedAt - started, runMs: performance.now() - placedAt, error: failure });
       }

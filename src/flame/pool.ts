@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Ref } from 'nact';
 import { BootError, FlameError, InvalidOptionError } from '../errors.js';
 import { createLogger } from '../log.js';
+import { poolStarted, poolStopped, traceCall, type PoolStartMessage } from '../diagnostics.js';
 import { resolveDefaultBackend, type Backend } from './backend.js';
 import { shipFunction, type AnyFunction, type ModuleRef } from './fn-ref.js';
 import { resolveCallOptions, resolvePoolOptions, type PoolOptions } from './options.js';
@@ -35,6 +36,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   readonly name: string;
   readonly #core: PoolCore;
   readonly #timeout: number;
+  #diagnostics: PoolStartMessage | undefined;
   readonly #retries: number;
 
   private constructor(context: Omit<CoreContext, 'events'>) {
@@ -54,8 +56,8 @@ export class Pool extends EventEmitter<PoolEvents> {
     const o = resolvePoolOptions(options);
     checkNactPeer();
     const ownsNode = o.node === undefined;
-    const node = o.node ?? (await acquireParentNode(o.log, o.logSink, o.maxPayload));
-    const logger = createLogger(o.log, `[pool ${o.name}]`, o.logSink);
+    const node = o.node ?? (await acquireParentNode(o.log, o.logSink, o.maxPayload, o.logger));
+    const logger = createLogger(o.log, `[pool ${o.name}]`, o.logSink, o.logger && { logger: o.logger, fields: { pool: o.name } });
     let pool: Pool;
     let backend: Backend;
     try {
@@ -80,6 +82,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       await pool.stop();
       throw error;
     }
+    pool.#diagnostics = poolStarted({ pool: o.name, node: node.name, snapshot: () => core.status() });
     logger.info(`started with backend ${backend.name} (min ${o.min}, max ${o.max}, maxConcurrency ${o.maxConcurrency})`);
     return pool;
   }
@@ -93,7 +96,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     const list = argsArray('pool.call', args);
     const { timeout, signal, retries } = resolveCallOptions('pool.call', options, this.#timeout, false, this.#retries);
     const shipped = shipFunction(fn);
-    return (await this.#core.run(shipped, list, { timeout, signal, retries, what: 'call' })) as CallResult<F>;
+    return (await traceCall(this.name, 'call', fn, (outcome) => this.#core.run(shipped, list, { timeout, signal, retries, what: 'call', outcome }))) as CallResult<F>;
   }
 
   /**
@@ -107,7 +110,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     const shipped = shipFunction(fn);
     const stopped = this.#core.refuseWhenStopped();
     if (stopped) throw stopped;
-    this.#core.run(shipped, list, { timeout, signal, retries, what: 'cast' }).catch((error: Error) => {
+    traceCall(this.name, 'cast', fn, (outcome) => this.#core.run(shipped, list, { timeout, signal, retries, what: 'cast', outcome })).catch((error: Error) => {
       if (this.listenerCount('castError') > 0) this.emit('castError', error);
     });
   }
@@ -151,7 +154,7 @@ export class Pool extends EventEmitter<PoolEvents> {
    * releases everything. Idempotent.
    */
   stop(): Promise<void> {
-    return this.#core.stop();
+    return this.#core.stop().finally(() => poolStopped(this.#diagnostics));
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

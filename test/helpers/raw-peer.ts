@@ -4,6 +4,8 @@
  */
 import { WebSocket } from 'ws';
 import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
 import {
   ACCEPT_FRAME, HEADER_INCARNATION, HEADER_MAX_PAYLOAD, HEADER_NODE, HEADER_NONCE, HEADER_TO, HEADER_VERSION,
   PROTOCOL_VERSION, clientProof, newNonce,
@@ -42,4 +44,58 @@ export async function rawPeer(target: string, cookie: string | undefined, as = '
     if (first && !first.equals(ACCEPT_FRAME)) throw new Error('unexpected handshake answer');
   }
   return { ws, closed };
+}
+
+export interface RawUpgrade {
+  socket: Socket;
+  /** Resolves when the server closes (or resets) the connection. */
+  closed: Promise<void>;
+}
+
+/**
+ * A WebSocket upgrade written by hand on a plain TCP socket from `localAddress`, with valid
+ * handshake headers but no proof: for tests that must send frames ws itself would refuse to
+ * build (a header announcing 16 MiB, then raw bytes). Resolves once the 101 arrived, or to
+ * undefined when the server refused or dropped the connection first.
+ */
+export async function rawUpgrade(target: string, localAddress: string, as = 'raw@127.0.0.9'): Promise<RawUpgrade | undefined> {
+  const [, hostPort] = target.split('@') as [string, string];
+  const [host, port] = hostPort.split(':') as [string, string];
+  const socket = connect({ host, port: Number(port), localAddress });
+  socket.on('error', () => {});
+  // Not events.once: it would reject on the 'error' (ECONNRESET) that precedes the close.
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const request = [
+    'GET /flame HTTP/1.1', `Host: ${hostPort}`, 'Upgrade: websocket', 'Connection: Upgrade',
+    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`, 'Sec-WebSocket-Version: 13',
+    `${HEADER_VERSION}: ${PROTOCOL_VERSION}`, `${HEADER_NODE}: ${as}`, `${HEADER_TO}: ${target}`,
+    `${HEADER_NONCE}: ${newNonce()}`, `${HEADER_INCARNATION}: raw`, '', '',
+  ].join('\r\n');
+  socket.write(request);
+  const answered = new Promise<boolean>((resolve) => {
+    let head = '';
+    const onData = (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      resolve(head.startsWith('HTTP/1.1 101'));
+    };
+    socket.on('data', onData);
+    void closed.then(() => resolve(false));
+  });
+  if (!(await answered)) {
+    socket.destroy();
+    return undefined;
+  }
+  return { socket, closed };
+}
+
+/** The header of a masked binary frame announcing `length` payload bytes (a client frame). */
+export function frameHeader(length: number): Buffer {
+  const header = Buffer.alloc(14);
+  header[0] = 0x82;
+  header[1] = 0x80 | 127;
+  header.writeBigUInt64BE(BigInt(length), 2);
+  randomBytes(4).copy(header, 10);
+  return header;
 }

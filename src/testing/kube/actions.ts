@@ -6,6 +6,7 @@
 import type { Authorizer, RequestAttributes, User } from './rbac.js';
 import type { Registry } from './registry.js';
 import { apiErrors } from './status.js';
+import { readScale, writeScale } from './scale.js';
 import { apiVersionOf, invalidValue, nowSeconds, type ResourceDefinition } from './strategy.js';
 
 export interface ActionContext {
@@ -138,6 +139,15 @@ export async function serveAction(ctx: ActionContext): Promise<ActionResult | un
   if (subresource === 'token' && definition.name === 'serviceaccounts') {
     if (verb !== 'create') throw apiErrors.methodNotAllowed();
     return tokenRequest(ctx, await ctx.body());
+  }
+  if (subresource === 'scale') {
+    if (verb === 'get') return { code: 200, body: readScale(ctx.registry, definition, ctx.namespace, ctx.name) };
+    if (verb === 'update') return { code: 200, body: writeScale(ctx.registry, definition, ctx.namespace, ctx.name, await ctx.body()) };
+    if (verb === 'patch') {
+      const patched = await ctx.patch(readScale(ctx.registry, definition, ctx.namespace, ctx.name));
+      return { code: 200, body: writeScale(ctx.registry, definition, ctx.namespace, ctx.name, patched) };
+    }
+    throw apiErrors.methodNotAllowed();
   }
   return undefined;
 }

@@ -10,7 +10,7 @@ import { serveAction } from './actions.js';
 import { apiGroup, apiGroupList, apiVersions, resourceList, versionInfo } from './discovery.js';
 import type { FaultInjector } from './faults.js';
 import type { Kubelet } from './kubelet.js';
-import type { LogQuery } from './logs.js';
+import type { ContainerLog, LogQuery } from './logs.js';
 import { openApiV3Document, openApiV3Index } from './openapi.js';
 import { applyPatch, patchTypeOf } from './patch.js';
 import { type Authorizer, type RequestAttributes, type User } from './rbac.js';
@@ -18,6 +18,7 @@ import type { DeleteOptions, PropagationPolicy, Registry } from './registry.js';
 import { findResourceIn, type ResourceDefinition } from './resources.js';
 import { apiVersionOf } from './strategy.js';
 import { decodeProtobufObject, isKubernetesProtobuf } from './protobuf.js';
+import { FUTURE_VERSION_WAIT_MS, integerParam, listVersion, queryBool, tooLargeResourceVersion } from './query.js';
 import { ApiError, apiErrors, failure } from './status.js';
 import { tableForResource, type Table } from './table.js';
 import type { Pod, StoredObject } from './types.js';
@@ -85,22 +86,11 @@ function parseRoute(path: string, serverAddress: string): Route {
   return { kind: 'resource', definition, namespace: undefined, name: rest[1], subresource: rest[2] };
 }
 
-function isTrue(value: string | null): boolean {
-  return value === 'true' || value === '1';
-}
-
-function integerParam(query: URLSearchParams, name: string): number | undefined {
-  const raw = query.get(name);
-  if (raw === null || raw === '') return undefined;
-  if (!/^-?\d+$/.test(raw)) throw apiErrors.badRequest(`${name}: Invalid value: "${raw}": must be an integer`);
-  return Number(raw);
-}
-
 function verbOf(method: string, route: ResourceRoute, query: URLSearchParams): string {
   switch (method) {
     case 'GET':
     case 'HEAD':
-      if (isTrue(query.get('watch'))) return 'watch';
+      if (queryBool(query, 'watch')) return 'watch';
       return route.name === undefined ? 'list' : 'get';
     case 'POST':
       if (route.name !== undefined && route.subresource === undefined) throw apiErrors.methodNotAllowed();
@@ -250,8 +240,8 @@ export class ApiServer {
           namespace: route.namespace,
           matches,
           resourceVersion: query.get('resourceVersion') ?? undefined,
-          allowBookmarks: isTrue(query.get('allowWatchBookmarks')),
-          sendInitialEvents: isTrue(query.get('sendInitialEvents')),
+          allowBookmarks: queryBool(query, 'allowWatchBookmarks'),
+          sendInitialEvents: queryBool(query, 'sendInitialEvents'),
           timeoutSeconds: integerParam(query, 'timeoutSeconds'),
           encode: (object, first) =>
             table ? tableForResource(resource, [object], { resourceVersion: object.metadata.resourceVersion }, { withColumns: first, includeObject }) : object,
@@ -259,6 +249,12 @@ export class ApiServer {
         return;
       }
       case 'list': {
+        const version = listVersion(query);
+        if (version.minimum !== undefined && version.minimum > registry.resourceVersion) {
+          // The real watch cache waits a little for the revision to arrive before giving up.
+          const reached = await this.options.watches.waitForRevision(version.minimum, FUTURE_VERSION_WAIT_MS);
+          if (!reached) throw tooLargeResourceVersion(version.minimum, registry.resourceVersion);
+        }
         const limit = integerParam(query, 'limit');
         const result = registry.list(resource, route.namespace, {
           labelSelector: query.get('labelSelector') ?? undefined,
@@ -338,19 +334,26 @@ export class ApiServer {
     if (!names.includes(container)) throw apiErrors.badRequest(`container ${container} is not valid for pod ${name}`);
     const waitingReason = (): string =>
       pod.status?.containerStatuses?.find((s) => s.name === container)?.state?.waiting?.reason ?? 'ContainerCreating';
-    let worker;
+    let runner;
     try {
-      worker = this.options.kubelet.worker(namespace, name);
+      runner = this.options.kubelet.worker(namespace, name).container(container);
     } catch {
-      throw apiErrors.badRequest(`container "${container}" in pod "${name}" is waiting to start: ${waitingReason()}`);
+      runner = undefined;
     }
-    if (worker.containerName !== container || worker.neverStarted) {
-      throw apiErrors.badRequest(`container "${container}" in pod "${name}" is waiting to start: ${waitingReason()}`);
+    const previous = queryBool(query, 'previous');
+    if (previous) {
+      const log = runner?.logs(true);
+      if (!log) throw apiErrors.badRequest(`previous terminated container "${container}" in pod "${name}" not found`);
+      this.streamLog(response, log, query);
+      return;
     }
-    const previous = isTrue(query.get('previous'));
-    const log = worker.logs(previous);
-    if (!log) throw apiErrors.badRequest(`previous terminated container "${container}" in pod "${name}" not found`);
-    const logQuery: LogQuery = { timestamps: isTrue(query.get('timestamps')) };
+    const log = runner?.logs(false);
+    if (!log) throw apiErrors.badRequest(`container "${container}" in pod "${name}" is waiting to start: ${runner?.waitingReason ?? waitingReason()}`);
+    this.streamLog(response, log, query);
+  }
+
+  private streamLog(response: ServerResponse, log: ContainerLog, query: URLSearchParams): void {
+    const logQuery: LogQuery = { timestamps: queryBool(query, 'timestamps') };
     const tailLines = integerParam(query, 'tailLines');
     const sinceSeconds = integerParam(query, 'sinceSeconds');
     const limitBytes = integerParam(query, 'limitBytes');
@@ -359,7 +362,7 @@ export class ApiServer {
     if (limitBytes !== undefined) logQuery.limitBytes = limitBytes;
     response.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-cache, private' });
     response.write(log.read(logQuery));
-    if (!isTrue(query.get('follow'))) {
+    if (!queryBool(query, 'follow')) {
       response.end();
       return;
     }
@@ -395,7 +398,7 @@ export class ApiServer {
     if (grace !== undefined && grace !== null) options.gracePeriodSeconds = grace;
     const policy = (query.get('propagationPolicy') as PropagationPolicy | null) ?? body?.propagationPolicy;
     if (policy) options.propagationPolicy = policy;
-    else if (query.get('orphanDependents') === 'true' || body?.orphanDependents === true) options.propagationPolicy = 'Orphan';
+    else if (queryBool(query, 'orphanDependents') || body?.orphanDependents === true) options.propagationPolicy = 'Orphan';
     if (body?.preconditions) options.preconditions = body.preconditions;
     return options;
   }

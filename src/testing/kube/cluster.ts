@@ -3,7 +3,7 @@
  * and gives tests and the command line one handle on it.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { PodAddressAllocator } from './addresses.js';
 import { ApiServer } from './api-server.js';
@@ -19,10 +19,13 @@ import { ADMIN_USER, Authorizer, type PolicyRule } from './rbac.js';
 import { bootstrapClusterRoleBindings, bootstrapClusterRoles, grantRules } from './rbac-bootstrap.js';
 import { NamespaceControllers } from './namespace-controllers.js';
 import { defaultTolerationSecondsAdmission, serviceAccountAdmission } from './pod-admission.js';
+import { podSecurityAdmission } from './pod-security.js';
 import { Registry } from './registry.js';
+import { QuotaController, resourceQuotaAdmission } from './resource-quota.js';
 import { Scheduler } from './scheduler.js';
 import { ObjectStore } from './store.js';
 import { WatchHub } from './watch.js';
+import { WorkloadControllers } from './workload-controllers.js';
 
 export interface EmulatedClusterOptions {
   /** Address the API server listens on (default `127.0.0.1`; loopback only). */
@@ -47,8 +50,13 @@ export interface EmulatedClusterOptions {
   serviceAccountMode?: ServiceAccountMode;
   /** How many changes watches can resume from before 410 Gone (default 1000). */
   historyLimit?: number;
-  /** Interval of watch bookmarks when asked for (default 10 s, under client watch inactivity timeouts). */
+  /** Interval of watch bookmarks when asked for (default 60 s, as the real watch cache). */
   bookmarkIntervalMs?: number;
+  /**
+   * The API server's `--min-request-timeout`: a watch without `timeoutSeconds` ends after this
+   * times a random 1 to 2 (default 1800 s, so 30 to 60 min, as the real server).
+   */
+  minRequestTimeoutSeconds?: number;
   /** Crash-loop back-off: first delay and cap (default 10 s and 300 s, as a real kubelet). */
   restartBackoffMs?: { initial?: number; max?: number };
   /** Delay before `ErrImagePull` becomes `ImagePullBackOff` (default 2 s). */
@@ -107,6 +115,10 @@ function defaultBaseEnv(): Record<string, string> {
   return env;
 }
 
+function nodeResources(): Record<string, string> {
+  return { cpu: String(availableParallelism()), memory: `${Math.floor(totalmem() / 1024)}Ki`, pods: '110', 'ephemeral-storage': '10Gi' };
+}
+
 const STATE_DIR_PREFIX = 'flame-emulator-';
 
 /**
@@ -151,7 +163,8 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     throw new Error(`the emulated cluster listens on loopback only; got host ${JSON.stringify(host)}`);
   }
   const historyLimit = options.historyLimit ?? 1000;
-  const bookmarkIntervalMs = positive(options.bookmarkIntervalMs, 10_000, 'bookmarkIntervalMs');
+  const bookmarkIntervalMs = positive(options.bookmarkIntervalMs, 60_000, 'bookmarkIntervalMs');
+  const minRequestTimeoutSeconds = positive(options.minRequestTimeoutSeconds, 1800, 'minRequestTimeoutSeconds');
   const launcher = new ProcessLauncher(options.serviceAccountMode ?? 'auto');
   const images = new ImageTable();
   // `node` with any tag runs this Node.js, so `kubectl run x --image=node:20 -- -e '...'` works out of the box.
@@ -164,11 +177,13 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
   sweepAbandonedStateDirs();
   const root = mkdtempSync(join(tmpdir(), STATE_DIR_PREFIX));
   writeFileSync(join(root, 'owner.pid'), String(process.pid));
-  const registry = new Registry(store, [serviceAccountAdmission, defaultTolerationSecondsAdmission]);
+  const registry = new Registry(store, [serviceAccountAdmission, defaultTolerationSecondsAdmission, podSecurityAdmission, resourceQuotaAdmission]);
   const namespaceControllers = new NamespaceControllers(store, registry, certificates.caPem);
+  const workloadControllers = new WorkloadControllers(store, registry);
+  const quotaController = new QuotaController(store, registry);
   const authorizer = new Authorizer(registry);
   const adminToken = authorizer.addToken(ADMIN_USER);
-  const watches = new WatchHub(store, Math.max(100, bookmarkIntervalMs));
+  const watches = new WatchHub(store, { bookmarkIntervalMs: Math.max(100, bookmarkIntervalMs), minRequestTimeoutSeconds: Math.max(1, minRequestTimeoutSeconds) });
   const events = new EventRecorder(registry, 1000);
   const nodeName = options.nodeName ?? 'emulated-node';
   const addresses = new PodAddressAllocator();
@@ -191,6 +206,9 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     spec: {},
     status: {
       addresses: [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: nodeName }],
+      // This machine's, as a kubelet reports them; `resourceFieldRef` falls back to allocatable.
+      capacity: nodeResources(),
+      allocatable: nodeResources(),
       conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
       nodeInfo: { kubeletVersion: 'v1.32.0-flame-emulator', operatingSystem: 'linux', architecture: process.arch, containerRuntimeVersion: 'emulator://1' },
     },
@@ -304,8 +322,11 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
       stopped ??= (async () => {
         startedScheduler.stop();
         namespaceControllers.stop();
+        workloadControllers.stop();
+        quotaController.stop();
         startedCollector.stop();
         await startedKubelet.stop();
+        await launcher.close();
         await startedServer.close();
         rmSync(root, { recursive: true, force: true });
       })();

@@ -74,7 +74,13 @@ export function fieldValue(pod: Pod, fieldPath: string): string {
  * service variables); throws {@link ContainerConfigError} where the real kubelet would report
  * `CreateContainerConfigError` (a missing Secret or key that is not optional).
  */
-export function resolveEnvironment(pod: Pod, container: Container, base: Record<string, string>, read: ObjectKeyReader): Map<string, string> {
+export function resolveEnvironment(
+  pod: Pod,
+  container: Container,
+  base: Record<string, string>,
+  read: ObjectKeyReader,
+  allocatable: Record<string, string> = {},
+): Map<string, string> {
   const namespace = pod.metadata?.namespace ?? 'default';
   const env = new Map<string, string>(Object.entries(base));
   for (const source of container.envFrom ?? []) {
@@ -105,7 +111,7 @@ export function resolveEnvironment(pod: Pod, container: Container, base: Record<
       }
       value = found;
     } else if (from?.resourceFieldRef) {
-      value = '0';
+      value = resourceFieldValue(pod, container, from.resourceFieldRef, allocatable);
     } else {
       value = expandReferences(variable.value ?? '', resolvedSoFar);
     }
@@ -113,4 +119,44 @@ export function resolveEnvironment(pod: Pod, container: Container, base: Record<
     resolvedSoFar.set(variable.name, value);
   }
   return env;
+}
+
+const BINARY_SUFFIXES: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+const DECIMAL_SUFFIXES: Record<string, number> = { n: 1e-9, u: 1e-6, m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
+
+/** A resource quantity (`500m`, `128Mi`, `1e3`, `2`) as a number; undefined when it is not one. */
+export function parseQuantity(text: string): number | undefined {
+  const match = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$/.exec(text.trim());
+  if (!match) return undefined;
+  const number = Number(match[1]);
+  if (match[2]) return number * 10 ** Number(match[2].slice(1));
+  const suffix = match[3] ?? '';
+  return number * (BINARY_SUFFIXES[suffix] ?? DECIMAL_SUFFIXES[suffix] ?? 1);
+}
+
+type ResourceFieldSelector = NonNullable<NonNullable<NonNullable<Container['env']>[number]['valueFrom']>['resourceFieldRef']>;
+
+/**
+ * A `resourceFieldRef` value as the kubelet computes it: the named container's limit or request;
+ * a limit that is not set is the node's allocatable; a request that is not set is its limit when
+ * one is (the API server's defaulting), else 0. Divided by `divisor` (default 1) and rounded up;
+ * CPU is counted in millicores first, so `limits.cpu` with divisor `1m` gives millicores.
+ */
+export function resourceFieldValue(pod: Pod, container: Container, ref: ResourceFieldSelector, allocatable: Record<string, string>): string {
+  const target = ref.containerName ? pod.spec?.containers.find((c) => c.name === ref.containerName) : container;
+  if (!target) throw new ContainerConfigError(`container ${ref.containerName} not found in pod ${pod.metadata?.name ?? ''}`);
+  const [kind, resource] = ref.resource.split('.', 2) as [string, string | undefined];
+  if ((kind !== 'limits' && kind !== 'requests') || !resource) throw new ContainerConfigError(`unsupported container resource : ${ref.resource}`);
+  const limits = (target.resources?.limits ?? {}) as Record<string, string | number>;
+  const requests = (target.resources?.requests ?? {}) as Record<string, string | number>;
+  let raw: string | number | undefined;
+  if (kind === 'limits') raw = limits[resource] ?? allocatable[resource];
+  else raw = requests[resource] ?? limits[resource] ?? 0;
+  const amount = parseQuantity(String(raw ?? 0)) ?? 0;
+  const divisor = parseQuantity(String(ref.divisor ?? '1')) || 1;
+  if (resource === 'cpu') {
+    const milli = Math.ceil(amount * 1000 - 1e-9);
+    return String(Math.ceil(milli / Math.round(divisor * 1000 || 1) - 1e-9));
+  }
+  return String(Math.ceil(amount / divisor - 1e-9));
 }

@@ -3,7 +3,7 @@
  * node, passes it deletions, and tears it down when the pod object is gone. It also answers for
  * the node (logs, node failure) and kills every pod process when the cluster stops.
  */
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PodAddressAllocator } from './addresses.js';
 import type { NodeFailureOptions } from './faults.js';
@@ -38,7 +38,7 @@ export class Kubelet {
   /** Every pod process now running (tests check that none is left behind). */
   processes(): { namespace: string; name: string; pid: number }[] {
     const found: { namespace: string; name: string; pid: number }[] = [];
-    for (const w of this.workers.values()) if (w.pid !== undefined) found.push({ namespace: w.namespace, name: w.name, pid: w.pid });
+    for (const w of this.workers.values()) for (const pid of w.pids) found.push({ namespace: w.namespace, name: w.name, pid });
     return found;
   }
 
@@ -73,13 +73,14 @@ export class Kubelet {
       return;
     }
     if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return;
-    const sandbox = mkdtempSync(join(this.sandboxRoot, `${change.namespace}_${pod.metadata.name}_`));
+    // Named by uid, so that no file-system call is needed here (the worker creates it, asynchronously).
+    const sandbox = join(this.sandboxRoot, `${change.namespace}_${pod.metadata.name}_${uid}`);
     const fixedIP = pod.metadata.annotations?.[EXTERNAL_POD_ANNOTATION] === 'true' ? pod.metadata.annotations[POD_IP_ANNOTATION] : undefined;
     const started = new PodWorker(pod, this.ctx, fixedIP ?? this.addresses.allocate(), sandbox);
     this.workers.set(uid, started);
     // Starting writes status, which this very listener hears: let the current notification finish first.
     queueMicrotask(() => {
-      if (this.workers.get(uid) === started) started.start();
+      if (this.workers.get(uid) === started) void started.start();
     });
   }
 

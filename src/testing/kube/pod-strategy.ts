@@ -64,31 +64,50 @@ export const SUPPORTED_FIELD_REFS = [
   'status.podIPs',
 ];
 
-/** Defaults the real server fills in on create, and the status every new pod starts with. */
-export function defaultPod(pod: Pod): Pod {
-  const spec = pod.spec;
-  if (!spec || !Array.isArray(spec.containers)) return pod; // refused by validation
+/** Defaults the real server fills in a pod spec (of a pod, or of a workload's pod template). */
+export function defaultPodSpec(spec: NonNullable<Pod['spec']>): void {
+  if (!Array.isArray(spec.containers)) return; // refused by validation
   spec.restartPolicy ??= 'Always';
   spec.terminationGracePeriodSeconds ??= 30;
   spec.dnsPolicy ??= 'ClusterFirst';
   spec.schedulerName ??= 'default-scheduler';
-  spec.serviceAccountName ??= spec.serviceAccount ?? 'default';
-  spec.serviceAccount = spec.serviceAccountName;
   spec.securityContext ??= {};
-  spec.enableServiceLinks ??= true;
-  spec.preemptionPolicy ??= 'PreemptLowerPriority';
-  spec.priority ??= 0;
   for (const c of spec.containers) {
     c.terminationMessagePath ??= '/dev/termination-log';
     c.terminationMessagePolicy ??= 'File';
     c.imagePullPolicy ??= c.image?.endsWith(':latest') || !c.image?.includes(':') ? 'Always' : 'IfNotPresent';
     c.resources ??= {};
+    // Requests default to the limits given (so a container with only limits is quota'd by them).
+    if (c.resources.limits) c.resources.requests = { ...c.resources.limits, ...c.resources.requests };
     for (const variable of c.env ?? []) {
       if (variable.valueFrom?.fieldRef) variable.valueFrom.fieldRef.apiVersion ??= 'v1';
     }
   }
-  pod.status = { phase: 'Pending', qosClass: 'BestEffort' };
+}
+
+/** Defaults the real server fills in on create (spec and admission's), and the status every new pod starts with. */
+export function defaultPod(pod: Pod): Pod {
+  const spec = pod.spec;
+  if (!spec || !Array.isArray(spec.containers)) return pod; // refused by validation
+  defaultPodSpec(spec);
+  spec.serviceAccountName ??= spec.serviceAccount ?? 'default';
+  spec.serviceAccount = spec.serviceAccountName;
+  spec.enableServiceLinks ??= true;
+  spec.preemptionPolicy ??= 'PreemptLowerPriority';
+  spec.priority ??= 0;
+  pod.status = { phase: 'Pending', qosClass: qosClassOf(spec) };
   return pod;
+}
+
+/** Guaranteed when every container has equal CPU and memory requests and limits, BestEffort when none has any. */
+function qosClassOf(spec: NonNullable<Pod['spec']>): 'BestEffort' | 'Burstable' | 'Guaranteed' {
+  const resources = spec.containers.map((c) => c.resources ?? {});
+  const any = resources.some((r) => Object.keys(r.requests ?? {}).length > 0 || Object.keys(r.limits ?? {}).length > 0);
+  if (!any) return 'BestEffort';
+  const guaranteed = resources.every((r) =>
+    ['cpu', 'memory'].every((k) => r.limits?.[k] !== undefined && (r.requests?.[k] === undefined || String(r.requests[k]) === String(r.limits[k]))),
+  );
+  return guaranteed ? 'Guaranteed' : 'Burstable';
 }
 
 /**

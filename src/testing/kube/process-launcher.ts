@@ -1,5 +1,6 @@
 /**
- * Starts a container's process. Three wrappers, each replaced by the next with `exec` so that the
+ * Starts a container's process, in a worker thread (spawner-thread.ts) so that the API server's
+ * event loop never waits for one. Three wrappers, each replaced by the next with `exec` so that the
  * container process keeps the pid the kubelet signals:
  *  - `setpriv --pdeathsig KILL`: the process gets SIGKILL if the emulator dies, so no pod outlives it;
  *  - `unshare --mount` + `mount --bind`: the pod's service-account folder appears at the standard
@@ -8,10 +9,13 @@
  * Where a wrapper is not available the process starts without it (and the pod is told where its
  * service-account folder is through `FLAME_SERVICEACCOUNT_DIR`).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { SpawnReport, SpawnRequest } from './spawner-thread.js';
 
 export const SERVICE_ACCOUNT_MOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -66,7 +70,7 @@ export function canSetParentDeathSignal(): boolean {
   return pdeathsigSupport;
 }
 
-/** Where `command` would be found, as execvp looks for it, or undefined. */
+/** Where `command` would be found, as execvp looks for it, or undefined (synchronous: for the wrappers, once at start). */
 export function findExecutable(command: string, path: string | undefined, cwd: string): string | undefined {
   const candidates = command.includes('/')
     ? [isAbsolute(command) ? command : resolve(cwd, command)]
@@ -84,9 +88,87 @@ export function findExecutable(command: string, path: string | undefined, cwd: s
   return undefined;
 }
 
+/** What a launched pod process tells: its pid, output, and how it ended (or why it never started). */
+export interface PodProcessEvents {
+  spawn: [pid: number];
+  output: [data: Buffer];
+  exit: [code: number | null, signal: NodeJS.Signals | null];
+  /** The working directory does not exist, or the command is not found: what runc reports as a StartError. */
+  refused: [problem: 'cwd' | 'executable'];
+  error: [message: string];
+}
+
+/**
+ * A pod process being started in the spawner thread, then running. Signals sent before it has a
+ * pid are kept and delivered as soon as it has one (a pod deleted while starting).
+ */
+export class PodProcess extends EventEmitter<PodProcessEvents> {
+  private processId: number | undefined;
+  private pendingSignal: { signal: NodeJS.Signals; group: boolean } | undefined;
+  private ended = false;
+
+  get pid(): number | undefined {
+    return this.processId;
+  }
+
+  /** Whether the process has exited, or never started. */
+  get hasEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Signals the process (`group`: its whole process group, i.e. what it started as well). */
+  kill(signal: NodeJS.Signals, group = false): void {
+    if (this.ended) return;
+    const pid = this.processId;
+    if (pid === undefined) {
+      if (!this.pendingSignal || signal === 'SIGKILL') this.pendingSignal = { signal, group };
+      return;
+    }
+    try {
+      process.kill(group ? -pid : pid, signal);
+    } catch {
+      try {
+        if (group) process.kill(pid, signal);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  /** @internal the launcher reports what the spawner thread says. */
+  report(report: SpawnReport): void {
+    switch (report.type) {
+      case 'spawn':
+        this.processId = report.pid;
+        this.emit('spawn', report.pid);
+        if (this.pendingSignal) this.kill(this.pendingSignal.signal, this.pendingSignal.group);
+        return;
+      case 'output':
+        this.emit('output', Buffer.from(report.data.buffer, report.data.byteOffset, report.data.byteLength));
+        return;
+      case 'exit':
+        this.ended = true;
+        this.emit('exit', report.code, report.signal);
+        return;
+      case 'refused':
+        this.ended = true;
+        this.emit('refused', report.problem);
+        return;
+      case 'error':
+        this.ended = true;
+        this.emit('error', report.message);
+        return;
+    }
+  }
+}
+
 export class ProcessLauncher {
   readonly mountsServiceAccount: boolean;
   private readonly pdeathsig: boolean;
+  private readonly tools: { unshare: string; sh: string; mount: string; setpriv: string };
+  private spawner: Worker | undefined;
+  private readonly launching = new Map<number, PodProcess>();
+  private nextId = 1;
 
   constructor(mode: ServiceAccountMode) {
     this.mountsServiceAccount = mode === 'folder' ? false : canMountServiceAccount();
@@ -96,6 +178,7 @@ export class ProcessLauncher {
       );
     }
     this.pdeathsig = canSetParentDeathSignal();
+    this.tools = { unshare: tool('unshare'), sh: tool('sh'), mount: tool('mount'), setpriv: tool('setpriv') };
   }
 
   /** The folder the pod's process sees its service-account files in. */
@@ -103,28 +186,61 @@ export class ProcessLauncher {
     return this.mountsServiceAccount ? SERVICE_ACCOUNT_MOUNT : serviceAccountDir;
   }
 
-  launch(spec: LaunchSpec): ChildProcess {
+  /** Starts a pod process in the spawner thread; returns at once. */
+  launch(spec: LaunchSpec): PodProcess {
+    const { unshare, sh, mount, setpriv } = this.tools;
     let argv = [...spec.command];
     if (this.mountsServiceAccount) {
       argv = [
-        tool('unshare'),
+        unshare,
         '--mount',
         '--propagation',
         'private',
-        tool('sh'),
+        sh,
         '-c',
-        `${tool('mount')} --bind "$0" "$1" && shift && exec "$@"`,
+        `${mount} --bind "$0" "$1" && shift && exec "$@"`,
         spec.serviceAccountDir,
         SERVICE_ACCOUNT_MOUNT,
         ...argv,
       ];
     }
-    if (this.pdeathsig) argv = [tool('setpriv'), '--pdeathsig', 'KILL', ...argv];
-    return spawn(argv[0]!, argv.slice(1), {
-      cwd: spec.cwd,
-      env: spec.env,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+    if (this.pdeathsig) argv = [setpriv, '--pdeathsig', 'KILL', ...argv];
+    const id = this.nextId++;
+    const launched = new PodProcess();
+    this.launching.set(id, launched);
+    const request: SpawnRequest = { op: 'launch', id, argv, command: spec.command[0] ?? '', path: spec.env.PATH, cwd: spec.cwd, env: spec.env };
+    this.thread().postMessage(request);
+    return launched;
+  }
+
+  /** Ends the spawner thread (every pod process still running gets SIGKILL through its parent-death signal). */
+  async close(): Promise<void> {
+    const spawner = this.spawner;
+    this.spawner = undefined;
+    this.launching.clear();
+    if (spawner) await spawner.terminate();
+  }
+
+  private thread(): Worker {
+    if (this.spawner) return this.spawner;
+    const spawner = new Worker(new URL('./spawner-thread.js', import.meta.url));
+    // The thread never keeps the process alive on its own; the cluster's stop() closes it.
+    spawner.unref();
+    spawner.on('message', (report: SpawnReport) => {
+      const target = this.launching.get(report.id);
+      if (!target) return;
+      if (report.type === 'exit' || report.type === 'refused' || report.type === 'error') this.launching.delete(report.id);
+      target.report(report);
     });
+    spawner.on('error', (error) => {
+      // A crashed spawner thread: every process it was watching is reported failed.
+      for (const [id, target] of this.launching) {
+        this.launching.delete(id);
+        target.report({ id, type: 'error', message: `the emulator's process spawner failed: ${error.message}` });
+      }
+      if (this.spawner === spawner) this.spawner = undefined;
+    });
+    this.spawner = spawner;
+    return spawner;
   }
 }

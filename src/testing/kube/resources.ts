@@ -2,7 +2,10 @@
  * The catalog of served kinds: one definition (discovery entry, field selectors, strategy) per
  * kind, kept in `kinds/` and `pod-strategy.ts`. Adding a kind is adding it here.
  */
+import { DEPLOYMENTS, REPLICA_SETS } from './kinds/apps.js';
 import { CONFIG_MAPS, EVENTS, namespacesDefinition, NODES, RESOURCE_QUOTAS, SECRETS, SERVICE_ACCOUNTS } from './kinds/core.js';
+import { NETWORK_POLICIES } from './kinds/networking.js';
+import { POD_DISRUPTION_BUDGETS } from './kinds/policy.js';
 import { CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, ROLE_BINDINGS, ROLES } from './kinds/rbac.js';
 import { SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_REVIEWS, SELF_SUBJECT_RULES_REVIEWS } from './kinds/reviews.js';
 import { PODS } from './pod-strategy.js';
@@ -23,6 +26,10 @@ export const RESOURCES: readonly ResourceDefinition[] = [
   ROLE_BINDINGS,
   CLUSTER_ROLES,
   CLUSTER_ROLE_BINDINGS,
+  DEPLOYMENTS,
+  REPLICA_SETS,
+  NETWORK_POLICIES,
+  POD_DISRUPTION_BUDGETS,
   SELF_SUBJECT_ACCESS_REVIEWS,
   SELF_SUBJECT_RULES_REVIEWS,
   SELF_SUBJECT_REVIEWS,

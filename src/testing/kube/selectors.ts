@@ -83,3 +83,37 @@ export function parseFieldSelector(selector: string | undefined, supported: read
   });
   return (fields) => requirements.every((r) => matches(r, fields[r.key] ?? ''));
 }
+
+/** A `metav1.LabelSelector` object, as Deployments, ReplicaSets and PodDisruptionBudgets carry it. */
+export interface LabelSelectorObject {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[];
+}
+
+/** Whether labels satisfy a selector object (an empty selector matches everything). */
+export function matchesLabelSelector(selector: LabelSelectorObject, labels: Record<string, string> | undefined): boolean {
+  const have = labels ?? {};
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) if (have[key] !== value) return false;
+  for (const e of selector.matchExpressions ?? []) {
+    const value = have[e.key];
+    const ok =
+      e.operator === 'In' ? value !== undefined && (e.values ?? []).includes(value)
+      : e.operator === 'NotIn' ? value === undefined || !(e.values ?? []).includes(value)
+      : e.operator === 'Exists' ? value !== undefined
+      : value === undefined;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/** The selector in the string grammar (`app=web,tier in (a,b)`), as a Scale's `status.selector`. */
+export function selectorString(selector: LabelSelectorObject): string {
+  const terms = Object.entries(selector.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const e of selector.matchExpressions ?? []) {
+    if (e.operator === 'In') terms.push(`${e.key} in (${(e.values ?? []).join(',')})`);
+    else if (e.operator === 'NotIn') terms.push(`${e.key} notin (${(e.values ?? []).join(',')})`);
+    else if (e.operator === 'Exists') terms.push(e.key);
+    else terms.push(`!${e.key}`);
+  }
+  return terms.join(',');
+}

@@ -91,11 +91,14 @@ function podCells(pod: Pod & StoredObject): unknown[] {
   const statuses = pod.status?.containerStatuses ?? [];
   const ready = statuses.filter((s) => s.ready).length;
   const restarts = statuses.reduce((sum, s) => sum + (s.restartCount ?? 0), 0);
+  // "2 (5m ago)": the count, and how long since the latest restart (the newest lastState finish).
+  const lastRestart = Math.max(0, ...statuses.map((s) => Date.parse(s.lastState?.terminated?.finishedAt ?? '') || 0));
+  const restartsCell = restarts !== 0 && lastRestart > 0 ? `${restarts} (${humanDuration(Date.now() - lastRestart)} ago)` : String(restarts);
   return [
     pod.metadata.name,
     `${ready}/${pod.spec?.containers.length ?? 0}`,
     podStatusWord(pod),
-    restarts,
+    restartsCell,
     age(pod),
     pod.status?.podIP ?? '<none>',
     pod.spec?.nodeName ?? '<none>',

@@ -3,6 +3,11 @@
  * response, starting from a resourceVersion (or with the current state as ADDED events), with
  * optional bookmarks, a server-side timeout, and an in-stream `ERROR` event carrying 410 Expired
  * when the asked-for history is gone.
+ *
+ * Timing as kube-apiserver's: a watch without `timeoutSeconds` (or with 0) ends after a random
+ * time between `--min-request-timeout` (1800 s) and twice that, so clients never rely on a watch
+ * lasting forever; bookmarks, when asked for, come once a minute and once more 2 s before the
+ * watch's deadline (the watch cache's heartbeat rule). Tests shorten both through the options.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError, apiErrors } from './status.js';
@@ -30,13 +35,53 @@ interface OpenWatch {
   close(): void;
 }
 
+export interface WatchTiming {
+  /** Time between bookmarks (the real watch cache: one minute). */
+  bookmarkIntervalMs: number;
+  /** `--min-request-timeout`: a watch without its own timeout lasts this, times 1 to 2 at random (real: 1800 s). */
+  minRequestTimeoutSeconds: number;
+}
+
+export const DEFAULT_WATCH_TIMING: WatchTiming = { bookmarkIntervalMs: 60_000, minRequestTimeoutSeconds: 1800 };
+
+/** The last bookmark before a deadline comes this long before it, so the client resumes from a fresh revision. */
+const PRE_TIMEOUT_BOOKMARK_MS = 2000;
+/** setTimeout's largest delay; a longer watch (a huge `timeoutSeconds`) ends at that point instead. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class WatchHub {
   private readonly open = new Set<OpenWatch>();
 
   constructor(
     private readonly store: ObjectStore,
-    private readonly bookmarkIntervalMs: number,
+    private readonly timing: WatchTiming = DEFAULT_WATCH_TIMING,
   ) {}
+
+  /** How long a watch asking for `timeoutSeconds` (undefined or 0: the server's choice) lasts, in ms. */
+  timeoutMs(timeoutSeconds: number | undefined): number {
+    if (timeoutSeconds !== undefined && timeoutSeconds > 0) return timeoutSeconds * 1000;
+    return this.timing.minRequestTimeoutSeconds * 1000 * (1 + Math.random());
+  }
+
+  /**
+   * Resolves true as soon as the store reaches `revision`, false after `waitMs` (a list at a
+   * revision not there yet waits that long, as the real watch cache does).
+   */
+  waitForRevision(revision: number, waitMs: number): Promise<boolean> {
+    if (this.store.resourceVersion >= revision) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (reached: boolean): void => {
+        unsubscribe();
+        clearTimeout(timer);
+        resolve(reached);
+      };
+      const unsubscribe = this.store.subscribe((change) => {
+        if (change.revision >= revision) done(true);
+      });
+      const timer = setTimeout(() => done(false), waitMs);
+      timer.unref();
+    });
+  }
 
   get openCount(): number {
     return this.open.size;
@@ -59,6 +104,7 @@ export class WatchHub {
     response.flushHeaders();
     let first = true;
     const send = (type: WatchEventKind, object: unknown): void => {
+      if (response.writableEnded) return;
       response.write(`${JSON.stringify({ type, object })}\n`);
     };
     const sendObject = (type: WatchEventKind, object: StoredObject): void => {
@@ -96,6 +142,7 @@ export class WatchHub {
 
     const unsubscribe = this.store.subscribe(onChange);
     const timers: NodeJS.Timeout[] = [];
+    let bookmarkTimer: NodeJS.Timeout | undefined;
     const entry: OpenWatch = {
       response,
       close: () => {
@@ -106,6 +153,7 @@ export class WatchHub {
     const cleanup = (): void => {
       unsubscribe();
       for (const t of timers) clearTimeout(t);
+      clearTimeout(bookmarkTimer);
       this.open.delete(entry);
     };
     response.on('close', cleanup);
@@ -119,16 +167,25 @@ export class WatchHub {
     } else {
       for (const change of backlog) onChange(change);
     }
+    const deadline = Date.now() + this.timeoutMs(watch.timeoutSeconds);
     if (watch.allowBookmarks) {
-      const interval = setInterval(() => bookmark(), this.bookmarkIntervalMs);
-      interval.unref();
-      timers.push(interval);
+      const scheduleBookmark = (): void => {
+        const now = Date.now();
+        let at = now + this.timing.bookmarkIntervalMs;
+        const preTimeout = deadline - PRE_TIMEOUT_BOOKMARK_MS;
+        if (preTimeout < at) at = preTimeout;
+        if (at < now) return;
+        bookmarkTimer = setTimeout(() => {
+          bookmark();
+          scheduleBookmark();
+        }, Math.min(at - now, MAX_TIMER_MS));
+        bookmarkTimer.unref();
+      };
+      scheduleBookmark();
     }
-    if (watch.timeoutSeconds !== undefined && watch.timeoutSeconds > 0) {
-      const timeout = setTimeout(() => entry.close(), watch.timeoutSeconds * 1000);
-      timeout.unref();
-      timers.push(timeout);
-    }
+    const timeout = setTimeout(() => entry.close(), Math.min(deadline - Date.now(), MAX_TIMER_MS));
+    timeout.unref();
+    timers.push(timeout);
   }
 
   /** Cuts every open watch without ending the chunked body, as a broken connection would. */

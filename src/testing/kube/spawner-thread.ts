@@ -1,0 +1,118 @@
+/**
+ * The worker thread that starts pod processes, so that the API server's event loop never blocks
+ * on them: Node's `spawn` waits (synchronously) until the child has `exec`ed, which on a busy
+ * machine is tens of milliseconds per pod, and the checks before it (does the working directory
+ * exist, where is the command on PATH) are file-system calls. Here they are all asynchronous or
+ * off the main thread; output, the pid and the exit come back as messages.
+ *
+ * The pod processes are children of this thread: `setpriv --pdeathsig KILL` ties them to it, so
+ * they are killed when the thread ends (the launcher closes) or the emulator dies.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { parentPort } from 'node:worker_threads';
+
+export interface SpawnRequest {
+  op: 'launch';
+  id: number;
+  /** What runs, wrappers included. */
+  argv: string[];
+  /** The container's own command, looked up as execvp would with the container's PATH. */
+  command: string;
+  path: string | undefined;
+  cwd: string;
+  env: Record<string, string>;
+}
+
+export type SpawnReport =
+  | { id: number; type: 'refused'; problem: 'cwd' | 'executable' }
+  | { id: number; type: 'spawn'; pid: number }
+  | { id: number; type: 'output'; data: Uint8Array }
+  | { id: number; type: 'exit'; code: number | null; signal: NodeJS.Signals | null }
+  | { id: number; type: 'error'; message: string };
+
+/** How long output may still drain after the main process exits (its group is killed first). */
+const DRAIN_MS = 300;
+
+async function isExecutableFile(candidate: string): Promise<boolean> {
+  try {
+    if (!(await stat(candidate)).isFile()) return false;
+    await access(candidate, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Where `command` would be found, as execvp looks for it, or undefined. */
+export async function findExecutableAsync(command: string, path: string | undefined, cwd: string): Promise<string | undefined> {
+  const candidates = command.includes('/')
+    ? [isAbsolute(command) ? command : resolve(cwd, command)]
+    : (path ?? '').split(delimiter).filter((d) => d.length > 0).map((d) => join(isAbsolute(d) ? d : resolve(cwd, d), command));
+  for (const candidate of candidates) if (await isExecutableFile(candidate)) return candidate;
+  return undefined;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // the group is gone already
+  }
+}
+
+function launch(request: SpawnRequest, post: (report: SpawnReport) => void): void {
+  const { id } = request;
+  void (async () => {
+    if (!(await isDirectory(request.cwd))) return post({ id, type: 'refused', problem: 'cwd' });
+    if (!(await findExecutableAsync(request.command, request.path, request.cwd))) return post({ id, type: 'refused', problem: 'executable' });
+    let child: ChildProcess;
+    try {
+      child = spawn(request.argv[0]!, request.argv.slice(1), { cwd: request.cwd, env: request.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (error) {
+      return post({ id, type: 'error', message: error instanceof Error ? error.message : String(error) });
+    }
+    let settled = false;
+    const forward = (chunk: Buffer): void => post({ id, type: 'output', data: chunk });
+    child.stdout?.on('data', forward);
+    child.stderr?.on('data', forward);
+    child.once('spawn', () => post({ id, type: 'spawn', pid: child.pid! }));
+    child.once('error', (error) => {
+      if (settled) return;
+      settled = true;
+      post({ id, type: 'error', message: error.message });
+    });
+    child.once('exit', (code, signal) => {
+      if (settled) return;
+      settled = true;
+      // The container runtime kills what is left in the container once its main process is gone.
+      killGroup(child.pid);
+      let reported = false;
+      const report = (): void => {
+        if (reported) return;
+        reported = true;
+        post({ id, type: 'exit', code, signal });
+      };
+      child.once('close', report);
+      setTimeout(report, DRAIN_MS).unref();
+    });
+  })();
+}
+
+if (parentPort) {
+  const port = parentPort;
+  port.on('message', (request: SpawnRequest) => {
+    if (request?.op === 'launch') launch(request, (report) => port.postMessage(report));
+  });
+}
