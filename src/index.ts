@@ -13,6 +13,8 @@ export type { PoolOptions, CallOptions, PlaceOptions, PoolSizeInfo } from './fla
 export type { RunnerStatus, RunnerState } from './flame/runner-handle.js';
 /** Streams from generators on runners (`pool.stream`). */
 export type { RemoteStream, StreamOptions, StreamItem, StreamRest } from './flame/stream.js';
+/** Resources kept on a runner until released (`pool.track`, FLAME's track_resources). */
+export type { Tracked, Trackable, TrackOptions, TrackRest, TrackedValue, TrackedState } from './flame/tracked.js';
 /** Refer to an exported function of a module the runner imports itself. */
 export { moduleRef, type ModuleRef, type FnArgs, type FactoryArgs, type FnResult, type AnyFunction } from './flame/fn-ref.js';
 /** What a value becomes after crossing the wire (the type of a call's result). */

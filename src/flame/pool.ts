@@ -18,6 +18,7 @@ import { PoolCore, type CoreContext } from './pool-core.js';
 import type { CallRest, CallResult, PlaceRest, PoolEvents, PoolStatus } from './pool-types.js';
 import { resolveLeaseOptions } from './lease.js';
 import { RemoteStream, type StreamItem, type StreamRest } from './stream.js';
+import { track, type Tracked, type TrackedValue, type TrackRest } from './tracked.js';
 
 export type { PoolStatus, PoolEvents, CallInfo, PoolState, CallRest, PlaceRest, CallResult, RunnerErrorInfo } from './pool-types.js';
 
@@ -141,6 +142,21 @@ export class Pool extends EventEmitter<PoolEvents> {
     const stopped = this.#core.refuseWhenStopped();
     if (stopped) throw stopped;
     return new RemoteStream({ source: this.#core, shipped, args: list, timeout, signal, highWaterMark });
+  }
+
+  /**
+   * Runs `fn(...args)` on a runner and keeps what it made there: resolves to a handle holding its
+   * value (a `Trackable`'s `value`), and the runner stays, its slot held, until the handle is
+   * released (`release()`, `await using`, or garbage collection), which runs the Trackable's
+   * `release()` on the runner. See tracked.ts.
+   */
+  async track<F extends AnyFunction | ModuleRef>(fn: F, ...[args, options]: TrackRest<F>): Promise<Tracked<TrackedValue<F>>> {
+    const list = argsArray('pool.track', args);
+    const { timeout, signal } = resolveLeaseOptions('pool.track', options, this.#timeout, false);
+    const shipped = shipFunction(fn);
+    const stopped = this.#core.refuseWhenStopped();
+    if (stopped) throw stopped;
+    return track<TrackedValue<F>>({ source: this.#core, shipped, args: list, timeout, signal });
   }
 
   /** The runners with their state and load, and the callers waiting. */
