@@ -33,6 +33,10 @@ export { stopOnSignals, type StopOnSignalsOptions, type StopOutcome } from './ba
 /** Runner side: boot an app's own entry point as a runner; the current call's AbortSignal. */
 export { startRunner, type Runner, type RunnerOptions } from './runner/runner.js';
 export { callSignal } from './runner/call-context.js';
+/** Runner side of restartable actors: nact persistence for actors a factory places. */
+export { usePersistence } from './runner/persistence.js';
+/** Actors that survive their runner (`placeChild` with `restart`). */
+export type { RestartOptions, RestartInfo } from './flame/restartable.js';
 /** The cluster layer: nodes named name@host, authenticated links, remote nact refs. */
 export { startNode, ClusterNode, type NodeEvents, type ModuleSpecifier, type RequestOptions } from './cluster/node.js';
 export type { NodeOptions, TlsOptions } from './cluster/options.js';

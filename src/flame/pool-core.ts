@@ -101,6 +101,11 @@ export class PoolCore implements PoolInternals {
     this.#supervisor?.runnerExited(runnerId, reason);
   }
 
+  /** The pool's logger (off unless its `log` or `logger` option says otherwise). */
+  get logger(): Logger {
+    return this.#c.logger;
+  }
+
   /** The parent node its runners are linked to. */
   get node(): ClusterNode {
     return this.#node;

@@ -19,6 +19,7 @@ import type { CallRest, CallResult, PlaceRest, PoolEvents, PoolStatus } from './
 import { resolveLeaseOptions } from './lease.js';
 import { RemoteStream, type StreamItem, type StreamRest } from './stream.js';
 import { track, type Tracked, type TrackedValue, type TrackRest } from './tracked.js';
+import { placeRestartable, resolveRestartOptions } from './restartable.js';
 
 export type { PoolStatus, PoolEvents, CallInfo, PoolState, CallRest, PlaceRest, CallResult, RunnerErrorInfo } from './pool-types.js';
 
@@ -124,8 +125,21 @@ export class Pool extends EventEmitter<PoolEvents> {
    */
   async placeChild<Msg = unknown, F extends AnyFunction | ModuleRef = AnyFunction | ModuleRef>(factory: F, ...[args, options]: PlaceRest<F>): Promise<Ref<Msg>> {
     const list = argsArray('pool.placeChild', args);
-    const { timeout, signal, link } = resolveCallOptions('pool.placeChild', options, this.#timeout, true);
+    // `restart` is taken out here; the rest are a placement's options.
+    const { restart, ...rest } = typeof options === 'object' && options !== null ? options : { restart: undefined };
+    const { timeout, signal, link } = resolveCallOptions('pool.placeChild', typeof options === 'object' && options !== null ? rest : options, this.#timeout, true);
     const shipped = shipFunction(factory);
+    if (restart !== undefined) {
+      const core = this.#core;
+      let first = true;
+      return (await placeRestartable({
+        node: core.node,
+        logger: core.logger,
+        options: resolveRestartOptions(restart),
+        // The first placement honours the caller's signal; later ones run on their own.
+        place: () => core.place(shipped, list, timeout, first ? ((first = false), signal) : undefined, link) as Promise<Ref<unknown>>,
+      })) as Ref<Msg>;
+    }
     return (await this.#core.place(shipped, list, timeout, signal, link)) as Ref<Msg>;
   }
 
