@@ -26,9 +26,10 @@ export interface LeaseSource {
   readonly node: ClusterNode;
   /**
    * Takes a slot within `deadline` (monotonic ms), or rejects as a call's checkout would
-   * (CheckoutTimeoutError, AbortError, PoolStoppedError, PoolOverloadedError).
+   * (CheckoutTimeoutError, AbortError, PoolStoppedError, PoolOverloadedError). With `inFlight`,
+   * the pool's stop waits for the lease (within its shutdownTimeout) like for a call.
    */
-  lease(deadline: number, signal: AbortSignal | undefined, what: string, timeout: number): Promise<Lease>;
+  lease(deadline: number, signal: AbortSignal | undefined, what: string, timeout: number, inFlight: boolean): Promise<Lease>;
 }
 
 /** Ids of streams and tracked resources, unique per process (so per parent node). */

@@ -157,10 +157,13 @@ export class PoolCore implements PoolInternals {
     }
   }
 
-  /** A slot held by a stream or a tracked resource until released (see lease.ts); in flight meanwhile. */
-  async lease(deadline: number, signal: AbortSignal | undefined, what: string, timeout: number): Promise<Lease> {
+  /**
+   * A slot held by a stream or a tracked resource until released (see lease.ts). A stream is
+   * work in flight, which stop() lets finish; a tracked resource only holds its runner.
+   */
+  async lease(deadline: number, signal: AbortSignal | undefined, what: string, timeout: number, inFlight: boolean): Promise<Lease> {
     const runner = await this.#checkout(deadline, signal);
-    this.#inFlight++;
+    if (inFlight) this.#inFlight++;
     let held = true;
     return {
       runner: runner.id,
@@ -169,7 +172,7 @@ export class PoolCore implements PoolInternals {
         if (!held) return;
         held = false;
         this.#supervisor!.placement.checkin(runner);
-        this.#ended();
+        if (inFlight) this.#ended();
       },
       failure: async (error) => {
         if (error instanceof NodeDownError) await runner.exitReason(EXIT_REASON_GRACE);

@@ -104,7 +104,7 @@ class StreamCore {
     const { source, shipped, args, timeout, highWaterMark } = this.#s;
     let lease: Lease;
     try {
-      lease = await source.lease(this.#deadline, this.#controller.signal, 'stream', timeout);
+      lease = await source.lease(this.#deadline, this.#controller.signal, 'stream', timeout, true);
     } catch (error) {
       this.#fail(error as Error);
       return;

@@ -134,7 +134,7 @@ export interface TrackStart {
 /** Runs a tracked call: a slot, the function on the runner, and a handle holding both. */
 export async function track<T>({ source, shipped, args, timeout, signal }: TrackStart): Promise<Tracked<T>> {
   const deadline = performance.now() + timeout;
-  const lease = await source.lease(deadline, signal, 'tracked call', timeout);
+  const lease = await source.lease(deadline, signal, 'tracked call', timeout, false);
   const id = nextResourceId();
   try {
     const remaining = deadline - performance.now();

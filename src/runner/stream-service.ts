@@ -262,8 +262,15 @@ export function installStreamServices({ node, runner, loader, terminator, logger
     resources.set(key, resource);
     terminator.callStarted();
   };
-  const finished = (key: string) => () => {
-    if (resources.delete(key)) terminator.callEnded();
+  /**
+   * A stream is work: it counts as a running call, which a draining runner waits for. A tracked
+   * resource only holds the runner: it counts as a placed child, which keeps the runner from
+   * idling out but does not hold up a drain (a stopping pool does not wait for its holders).
+   */
+  const finished = (key: string, held: 'call' | 'child') => () => {
+    if (!resources.delete(key)) return;
+    if (held === 'call') terminator.callEnded();
+    else terminator.childStopped();
   };
   /** Deadline and cancellation of the opening request close the resource. */
   const guard = (key: string, timeout: unknown, context: RequestContext, grace: number): (() => void) => {
@@ -284,7 +291,7 @@ export function installStreamServices({ node, runner, loader, terminator, logger
     let clearDeadline = () => {};
     const stream = new RunnerStream(window, () => {
       clearDeadline();
-      finished(key)();
+      finished(key, 'call')();
     });
     register(key, stream);
     // The caller cancels at its deadline; this is the backstop for a caller that went quiet.
@@ -319,13 +326,8 @@ export function installStreamServices({ node, runner, loader, terminator, logger
     refuseWhileDraining('tracked calls');
     const key = keyOf(context.peer, request?.id);
     const cancellation = new CallCancellation();
-    // The slot is held from the start: a resource returned after the caller gave up is released at once.
+    // Making the resource is a call; once made, the resource holds the runner (see finished()).
     terminator.callStarted();
-    let counted = true;
-    const uncount = () => {
-      if (counted) terminator.callEnded();
-      counted = false;
-    };
     let cancelled = false;
     context.onCancel((reason) => {
       cancelled = true;
@@ -339,9 +341,10 @@ export function installStreamServices({ node, runner, loader, terminator, logger
       const made = await startWith(cancellation, () => fn(...(Array.isArray(request.args) ? request.args : [])));
       const release = isTrackable(made) ? () => made.release() : () => undefined;
       if (resources.has(key)) throw new ProtocolError(`resource ${key} already exists on ${runner}`);
-      const resource = new TrackedResource(release, finished(key));
+      const resource = new TrackedResource(release, finished(key, 'child'));
       resources.set(key, resource);
-      counted = false; // the resource holds the slot now; it gives it back when released
+      // Counted as a child before the call ends, so the idle clock never starts in between.
+      terminator.childPlaced();
       // Its caller gave up (deadline, signal) while it was being made: nobody will release it.
       if (cancelled) void resource.close();
       return { value: isTrackable(made) ? made.value : made } satisfies TrackReply;
@@ -349,7 +352,7 @@ export function installStreamServices({ node, runner, loader, terminator, logger
       throw loader.importFailure(error) ?? error;
     } finally {
       if (timer) clearTimeout(timer);
-      uncount();
+      terminator.callEnded();
     }
   });
 

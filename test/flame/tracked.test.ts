@@ -9,7 +9,7 @@ import type { RunnerStatus } from '../../src/flame/runner-handle.js';
 import { RemoteError } from '../../src/errors.js';
 import { heapAfterGc } from '../helpers/heap.js';
 import { alive, runnerPids, startPool } from '../helpers/pools.js';
-import { nextEvent, waitFor } from '../helpers/wait.js';
+import { nextEvent, settlesWithin, waitFor } from '../helpers/wait.js';
 import type * as Jobs from '../fixtures/stream-jobs.js';
 
 const JOBS = new URL('../fixtures/stream-jobs.js', import.meta.url);
@@ -99,6 +99,13 @@ describe('Pool.track', function () {
       return existsSync(join(dir, 'finally'));
     }, 'the collected stream to be cancelled', 20_000, 50);
     await waitFor(() => pool.status().runners[0]!.load === 0, 'its slot to be free');
+  });
+
+  it('does not hold up pool.stop (a held resource keeps a runner, it is not work in flight)', async function () {
+    const pool = await startPool(options({ name: 'tracked-stop', max: 1, shutdownTimeout: 10_000 }));
+    await pool.track(tempResource, [join(dir, 'resource')]);
+    const { ms } = await settlesWithin(pool.stop(), 8000, 'pool.stop');
+    expect(ms).to.be.below(8000);
   });
 
   it('frees the slot of a handle whose runner died (state lost), and a failing function holds nothing', async function () {
