@@ -69,6 +69,7 @@ class RunnerStream implements Resource {
   #started = false;
   #finished = false;
   #errorTold = false;
+  #opened = false;
   #closing: Promise<void> | undefined;
 
   constructor(window: number, onFinished: () => void) {
@@ -85,11 +86,13 @@ class RunnerStream implements Resource {
       this.#state = 'failed';
       this.#error = error;
     }
+    this.#opened = true;
     return this.pull(this.#window);
   }
 
   /** The next batch: at once when items are waiting, else when the next one (or the end) comes. */
   pull(max: number): Promise<StreamBatch> {
+    if (!this.#opened) return Promise.reject(new ProtocolError('a stream is pulled once its open was answered'));
     if (this.#pull) return Promise.reject(new ProtocolError('a stream takes one pull at a time'));
     return new Promise<StreamBatch>((resolve, reject) => {
       this.#pull = { max: Math.max(1, Math.min(max, this.#window)), resolve, reject };
@@ -235,6 +238,12 @@ function iteratorOf(value: unknown): AsyncIterator<unknown> {
   });
 }
 
+/** A deadline a timer can keep: milliseconds from 0 to 2^31 - 1 (-1, or anything else, means none). */
+function isDelay(ms: unknown): ms is number {
+  return typeof ms === 'number' && ms >= 0 && ms <= MAX_TIMER_MS;
+}
+const MAX_TIMER_MS = 2 ** 31 - 1 - DEADLINE_GRACE_MS;
+
 /** `promise`, or a rejection after `ms`. */
 function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -276,7 +285,7 @@ export function installStreamServices({ node, runner, loader, terminator, logger
   const guard = (key: string, timeout: unknown, context: RequestContext, grace: number): (() => void) => {
     const close = (reason: Error) => void resources.get(key)?.close(reason);
     context.onCancel((reason) => close(reason instanceof QueryTimeoutError ? new CallTimeoutError(`stream exceeded its deadline on ${runner}`) : reason));
-    const timer = typeof timeout === 'number' && timeout >= 0
+    const timer = isDelay(timeout)
       ? setTimeout(() => close(new CallTimeoutError(`exceeded its deadline of ${timeout} ms on ${runner}`)), timeout + grace)
       : undefined;
     timer?.unref();
@@ -333,7 +342,7 @@ export function installStreamServices({ node, runner, loader, terminator, logger
       cancelled = true;
       cancellation.abort(reason);
     });
-    const timer = typeof request.timeout === 'number' && request.timeout >= 0
+    const timer = isDelay(request.timeout)
       ? setTimeout(() => cancellation.abort(new CallTimeoutError(`tracked call exceeded its deadline of ${request.timeout} ms on ${runner}`)), request.timeout)
       : undefined;
     try {
