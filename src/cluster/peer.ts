@@ -26,8 +26,11 @@ export interface Connection {
 
 export type PeerState = 'idle' | 'connecting' | 'up' | 'down';
 
-/** Called when a queued message could not be sent (encoding failed, too large, peer down). */
-export type SendFailure = (error: Error) => void;
+/**
+ * Called when a queued message could not be sent (encoding failed, too large, peer down), with
+ * that message: one function can serve every message that carries its own id.
+ */
+export type SendFailure = (error: Error, message: unknown[]) => void;
 
 /** What a peer needs from its node. */
 export interface PeerHost {
@@ -374,11 +377,11 @@ export class Peer {
       try {
         encoded = Buffer.from(encode(batch[i]));
       } catch (e) {
-        this.#report(failures[i], e instanceof EncodeError ? e : new EncodeError(String(e)));
+        this.#report(failures[i], batch[i]!, e instanceof EncodeError ? e : new EncodeError(String(e)));
         continue;
       }
       if (encoded.length + 5 > conn.maxPayload) {
-        this.#report(failures[i], new PayloadTooLargeError(
+        this.#report(failures[i], batch[i]!, new PayloadTooLargeError(
           `message of ${encoded.length} bytes exceeds the maxPayload of ${this.node} (${conn.maxPayload} bytes); it was not sent`,
           { details: { size: encoded.length, limit: conn.maxPayload, node: this.node } },
         ));
@@ -391,8 +394,8 @@ export class Peer {
     emit();
   }
 
-  #report(onFailure: SendFailure | undefined, error: Error): void {
-    if (onFailure) this.#guard(() => onFailure(error));
+  #report(onFailure: SendFailure | undefined, message: unknown[], error: Error): void {
+    if (onFailure) this.#guard(() => onFailure(error, message));
     else this.#host.logger.warn(`message to ${this.node} dropped: ${error.message}`);
   }
 
@@ -434,7 +437,7 @@ export class Peer {
     }
     for (let i = 0; i < failures.length; i++) {
       const onFailure = failures[i];
-      if (onFailure) this.#guard(() => onFailure(reason));
+      if (onFailure) this.#guard(() => onFailure(reason, undelivered[i]!));
     }
     const unreported = undelivered.filter((_, i) => failures[i] === undefined);
     const waiters = this.#writableWaiters;
