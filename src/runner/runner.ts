@@ -63,7 +63,10 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
   const cookie = env.FLAME_COOKIE;
   if (!cookie) throw new MissingEnvError('FLAME_COOKIE is not set: the runner needs the cookie its parent uses');
   const port = env.FLAME_PORT !== undefined && env.FLAME_PORT !== '' ? Number(env.FLAME_PORT) : DEFAULT_PORT;
+  // One module rule on a runner: spawnRemote resolves modules as shipped work does.
+  const loader = new FunctionLoader();
   const node = await startNode({
+    loadModule: (specifier) => loader.importModule(specifier),
     name: `${info.runner}`,
     host: env.POD_IP || '127.0.0.1',
     port,
@@ -105,7 +108,7 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
       exit(code, reason);
     },
   });
-  const services = installRunnerServices({ node, info, loader: new FunctionLoader(), terminator, placement });
+  const services = installRunnerServices({ node, info, loader, terminator, placement });
   if (options.handleSignals ?? true) process.on('SIGTERM', onSigterm);
   if (options.catchUncaught ?? true) {
     surviveLostStdio();
