@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
-import { coreApi, expectApiError, kubectl, sleeperPod } from './helpers.js';
+import { coreApi, expectApiError, kubectl, sleeperPod, waitForPodGone } from './helpers.js';
 
 const NETWORK_POLICY_YAML = `apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -113,6 +113,72 @@ describe('Emulated cluster admission and namespaces', function () {
       expect(refused.stderr).to.include('The NetworkPolicy "bad" is invalid:');
       expect(refused.stderr).to.include('spec.ingress[0].ports[0].port: Invalid value: 70000: must be between 1 and 65535, inclusive');
       expect(refused.stderr).to.include('spec.ingress[0].from[1].ipBlock.cidr: Invalid value: "10.0.0.0/33"');
+    });
+  });
+
+  describe('Pod Security admission', function () {
+    before(async function () {
+      await api.createNamespace({ body: { metadata: { name: 'strict', labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } } });
+      await api.createNamespace({ body: { metadata: { name: 'base', labels: { 'pod-security.kubernetes.io/enforce': 'baseline' } } } });
+    });
+
+    it('refuses a plain pod in a restricted namespace with the real message', async function () {
+      const status = await expectApiError(api.createNamespacedPod({ namespace: 'strict', body: sleeperPod('plain') }));
+      expect(status).to.deep.include({ httpCode: 403, reason: 'Forbidden' });
+      expect(status.message).to.equal(
+        'pods "plain" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "main" must set securityContext.allowPrivilegeEscalation=false), ' +
+          'unrestricted capabilities (container "main" must set securityContext.capabilities.drop=["ALL"]), ' +
+          'runAsNonRoot != true (pod or container "main" must set securityContext.runAsNonRoot=true), ' +
+          'seccompProfile (pod or container "main" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")',
+      );
+    });
+
+    it('admits a pod that meets restricted, and refuses baseline violations in a baseline namespace', async function () {
+      const compliant = sleeperPod('compliant', {
+        spec: { securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } } },
+        container: { securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } },
+      });
+      expect((await api.createNamespacedPod({ namespace: 'strict', body: compliant })).metadata!.name).to.equal('compliant');
+      await api.deleteNamespacedPod({ namespace: 'strict', name: 'compliant', gracePeriodSeconds: 0 });
+      expect((await api.createNamespacedPod({ namespace: 'base', body: sleeperPod('ordinary') })).metadata!.name).to.equal('ordinary');
+      await api.deleteNamespacedPod({ namespace: 'base', name: 'ordinary', gracePeriodSeconds: 0 });
+      const privileged = sleeperPod('root', { spec: { hostNetwork: true }, container: { securityContext: { privileged: true } } });
+      const status = await expectApiError(api.createNamespacedPod({ namespace: 'base', body: privileged }));
+      expect(status.message).to.equal(
+        'pods "root" is forbidden: violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true), privileged (container "main" must not set securityContext.privileged=true)',
+      );
+    });
+
+    it('shows the refusal through kubectl', async function () {
+      const run = await kubectl(kc, ['-n', 'strict', 'run', 'nope', '--image=node:20', '--restart=Never']);
+      expect(run.stderr.trim()).to.match(/^Error from server \(Forbidden\): pods "nope" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false/);
+    });
+  });
+
+  describe('ResourceQuota', function () {
+    before(async function () {
+      await api.createNamespace({ body: { metadata: { name: 'quota' } } });
+      await api.createNamespacedResourceQuota({ namespace: 'quota', body: { metadata: { name: 'compute' }, spec: { hard: { pods: '2', 'requests.cpu': '1', 'requests.memory': '1Gi' } } } });
+    });
+
+    const sized = (name: string, cpu: string, memory = '256Mi') => sleeperPod(name, { container: { resources: { requests: { cpu, memory } } } });
+
+    it('refuses a pod that names no request for a quota\'d resource', async function () {
+      const status = await expectApiError(api.createNamespacedPod({ namespace: 'quota', body: sleeperPod('unsized') }));
+      expect(status.message).to.equal('pods "unsized" is forbidden: failed quota: compute: must specify requests.cpu for: main; requests.memory for: main');
+    });
+
+    it('admits pods within the quota, reports usage, and refuses the one that would exceed it with the real message', async function () {
+      await api.createNamespacedPod({ namespace: 'quota', body: sized('a', '500m') });
+      await api.createNamespacedPod({ namespace: 'quota', body: sized('b', '500m', '512Mi') });
+      const quota = await api.readNamespacedResourceQuota({ namespace: 'quota', name: 'compute' });
+      expect(quota.status).to.deep.equal({ hard: { pods: '2', 'requests.cpu': '1', 'requests.memory': '1Gi' }, used: { pods: '2', 'requests.cpu': '1', 'requests.memory': '768Mi' } });
+      const status = await expectApiError(api.createNamespacedPod({ namespace: 'quota', body: sized('c', '100m') }));
+      expect(status).to.deep.include({ httpCode: 403, reason: 'Forbidden' });
+      expect(status.message).to.equal('pods "c" is forbidden: exceeded quota: compute, requested: pods=1,requests.cpu=100m, used: pods=2,requests.cpu=1, limited: pods=2,requests.cpu=1');
+      await api.deleteNamespacedPod({ namespace: 'quota', name: 'b', gracePeriodSeconds: 0 });
+      await waitForPodGone(cluster, 'quota', 'b');
+      expect((await api.createNamespacedPod({ namespace: 'quota', body: sized('c', '100m') })).metadata!.name).to.equal('c');
     });
   });
 });

@@ -266,7 +266,7 @@ describe('KubernetesBackend', function () {
         .then(() => undefined, (e: unknown) => e);
       expect(error).to.be.instanceOf(KubernetesError);
       expect((error as KubernetesError).message).to.match(/cannot create pods in namespace "shop": grant "create" on "pods"/);
-      expect((error as KubernetesError).details).to.include({ status: 403, reason: 'Forbidden', verb: 'create', resource: 'pods' });
+      expect(error as KubernetesError).to.include({ statusCode: 403, reason: 'Forbidden', refusal: 'rbac', verb: 'create', resource: 'pods' });
     });
 
     it('retries a create throttled with 429 Too Many Requests', async function () {

@@ -8,7 +8,7 @@ import { startEmulatedCluster, type EmulatedClusterOptions } from './cluster.js'
 import { parseImageArgument } from './images.js';
 import type { ServiceAccountMode } from './process-launcher.js';
 
-const USAGE = `Usage: npm run emulator -- [options]
+const USAGE = `Usage: flame-actors emulator [options]      (in the flame-actors repository: npm run emulator -- [options])
 
 Starts an emulated Kubernetes cluster (API server + kubelet running pods as local processes).
 
@@ -88,6 +88,10 @@ async function main(): Promise<void> {
       '  kubectl get pods -A',
       `  kubectl run hello --image=node:20 --restart=Never -- -e "console.log('hello from', process.env.HOSTNAME)"`,
       '  kubectl logs hello',
+      '',
+      'Apply the deploy kit (RBAC, Deployments, NetworkPolicy and Pod Security are served; NetworkPolicies are not enforced):',
+      `  kubectl --kubeconfig ${cluster.kubeconfigPath} apply -k deploy/kubernetes`,
+      `  kubectl --kubeconfig ${cluster.kubeconfigPath} -n flame-example rollout status deployment/flame-square`,
       '',
       `Images: ${cluster.images.names().join(', ')}`,
       `Service-account files in pods: ${cluster.mountsServiceAccount ? '/var/run/secrets/kubernetes.io/serviceaccount' : 'the folder named by $FLAME_SERVICEACCOUNT_DIR'}`,

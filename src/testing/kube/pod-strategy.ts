@@ -77,6 +77,8 @@ export function defaultPodSpec(spec: NonNullable<Pod['spec']>): void {
     c.terminationMessagePolicy ??= 'File';
     c.imagePullPolicy ??= c.image?.endsWith(':latest') || !c.image?.includes(':') ? 'Always' : 'IfNotPresent';
     c.resources ??= {};
+    // Requests default to the limits given (so a container with only limits is quota'd by them).
+    if (c.resources.limits) c.resources.requests = { ...c.resources.limits, ...c.resources.requests };
     for (const variable of c.env ?? []) {
       if (variable.valueFrom?.fieldRef) variable.valueFrom.fieldRef.apiVersion ??= 'v1';
     }
