@@ -92,6 +92,17 @@ describe('kubectl get tables of the emulated cluster', function () {
       }),
     );
     const created = await kubectl(kubeconfig, ['apply', '-f', manifest]);
+    // kubectl create deployment sends its body as protobuf: decoded too.
+    const typed = await kubectl(kubeconfig, ['create', 'deployment', 'typed', '--image=node:20', '--replicas=1', '--port=8080', '--', 'node', '-e', 'setInterval(() => {}, 1000)', POD_MARKER]);
+    expect(typed.code, typed.stderr).to.equal(0);
+    const typedJson = JSON.parse((await kubectl(kubeconfig, ['get', 'deployment', 'typed', '-o', 'json'])).stdout) as {
+      spec: { replicas: number; selector: { matchLabels: Record<string, string> }; template: { spec: { containers: { image: string; command: string[]; ports: { containerPort: number }[] }[] } } };
+    };
+    expect(typedJson.spec.replicas).to.equal(1);
+    expect(typedJson.spec.selector.matchLabels).to.deep.equal({ app: 'typed' });
+    expect(typedJson.spec.template.spec.containers[0]).to.deep.include({ image: 'node:20', command: ['node', '-e', 'setInterval(() => {}, 1000)', POD_MARKER] });
+    expect(typedJson.spec.template.spec.containers[0]!.ports[0]!.containerPort).to.equal(8080);
+    await kubectl(kubeconfig, ['delete', 'deployment', 'typed']);
     expect(created.code, created.stderr).to.equal(0);
     const deployments = parse(await kubectlUntil(kubeconfig, ['get', 'deployments'], (o) => /web\s+2\/2\s+2\s+2/.test(o), 'the deployment ready'));
     expect(deployments.header).to.deep.equal(['NAME', 'READY', 'UP-TO-DATE', 'AVAILABLE', 'AGE']);
