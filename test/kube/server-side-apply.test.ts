@@ -44,3 +44,38 @@ describe('Server-side apply on the emulated cluster', function () {
     expect(clientSide.code, clientSide.stderr).to.equal(0);
   });
 });
+
+describe('kubectl explain on the emulated cluster', function () {
+  let cluster: EmulatedCluster;
+  let kubeconfig: string;
+
+  before(async function () {
+    cluster = await startEmulatedCluster();
+    kubeconfig = join(tmpdir(), `explain-${process.pid}.kubeconfig`);
+    writeFileSync(kubeconfig, cluster.kubeconfigFor(cluster.adminToken));
+  });
+
+  after(async function () {
+    await cluster?.stop();
+  });
+
+  it('explains pod.spec from the served OpenAPI v3 schemas', async function () {
+    const explained = await kubectl(kubeconfig, ['explain', 'pod.spec']);
+    expect(explained.code, explained.stderr).to.equal(0);
+    expect(explained.stdout).to.include('KIND:       Pod');
+    expect(explained.stdout).to.include('FIELD: spec <PodSpec>');
+    expect(explained.stdout).to.include('PodSpec is a description of a pod.');
+    expect(explained.stdout).to.match(/containers\s+<\[\]Container> -required-/);
+  });
+
+  it('explains fields of the apps group and nested types', async function () {
+    const replicas = await kubectl(kubeconfig, ['explain', 'deployment.spec.replicas']);
+    expect(replicas.code, replicas.stderr).to.equal(0);
+    expect(replicas.stdout).to.include('GROUP:      apps');
+    expect(replicas.stdout).to.include('FIELD: replicas <integer>');
+    const resources = await kubectl(kubeconfig, ['explain', 'pod.spec.containers.resources.limits']);
+    expect(resources.code, resources.stderr).to.equal(0);
+    expect(resources.stdout).to.match(/FIELD: limits <map\[string\]\w+>/);
+    expect(resources.stdout).to.include('Limits describes the maximum amount of compute resources allowed.');
+  });
+});

@@ -186,7 +186,8 @@ export class ApiServer {
     const method = request.method ?? 'GET';
     if (route.kind === 'document') {
       if (method !== 'GET') throw apiErrors.methodNotAllowed();
-      this.sendJson(response, 200, route.body);
+      // OpenAPI documents are read from the schema declarations the first time (a promise).
+      this.sendJson(response, 200, await route.body);
       return;
     }
     const query = url.searchParams;

@@ -24,7 +24,7 @@ export function jsonMergePatch(target: unknown, patch: unknown): Json {
 }
 
 /** Lists Kubernetes merges element by element, and the key identifying an element. */
-const MERGE_KEYS: Record<string, string> = {
+export const MERGE_KEYS: Record<string, string> = {
   containers: 'name',
   initContainers: 'name',
   ephemeralContainers: 'name',
