@@ -53,6 +53,11 @@ describe('The deploy kit on the emulated cluster', function () {
     expect(applied.code, applied.stderr).to.equal(0);
   });
 
+  after(async function () {
+    await cluster?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
   /** A pod of the kit's Deployment, as its ReplicaSet creates it; `edit` changes its spec first. */
   async function deploymentPod(edit: (spec: V1PodSpec) => void = () => {}): Promise<string> {
     const deployment = kit().find((m) => m.kind === 'Deployment')!;
