@@ -6,7 +6,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CoreV1Api, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import { dump, loadAll } from 'js-yaml';
-import { startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
+import { KubernetesBackend } from '../../src/backends/kubernetes/backend.js';
+import { startNode } from '../../src/cluster/node.js';
+import { BootError, KubernetesError } from '../../src/errors.js';
+import { EXTERNAL_POD_ANNOTATION, POD_IP_ANNOTATION, startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
+import { startPool } from '../helpers/pools.js';
 import { waitFor } from '../helpers/wait.js';
 import { coreApi, isAlive, kubectl, waitForPod } from '../kube/helpers.js';
 
@@ -130,4 +134,57 @@ describe('The deploy kit on the emulated cluster', function () {
     expect(await runnersOf(crashed.metadata!.uid!)).to.have.length(0);
     await api.deleteNamespacedPod({ namespace: NAMESPACE, name, gracePeriodSeconds: 0 });
   });
+
+  it('Pod Security "restricted" refuses a runner pod without the inherited securityContext, with the admission message and not an RBAC hint; a ResourceQuota refusal names the quota', async function () {
+    // The app's identity, as the kit binds it (a token from TokenRequest), and its pod template.
+    const token = await kubectl(cluster.kubeconfigPath, ['-n', NAMESPACE, 'create', 'token', 'flame-square']);
+    expect(token.code, token.stderr).to.equal(0);
+    const kubeconfig = join(dir, 'kubeconfig-flame-square');
+    cluster.writeKubeconfig(kubeconfig, token.stdout.trim(), NAMESPACE);
+    const deployment = kit().find((m) => m.kind === 'Deployment')!;
+    const podName = 'flame-square-external';
+    // This test process plays the app's pod (restricted-compliant, so admitted).
+    await api.createNamespacedPod({
+      namespace: NAMESPACE,
+      body: { metadata: { name: podName, annotations: { [EXTERNAL_POD_ANNOTATION]: 'true', [POD_IP_ANNOTATION]: '127.0.0.1' } }, spec: structuredClone(deployment.spec!.template!.spec) },
+    });
+    const node = await startNode({ name: 'psa@127.0.0.1', port: 0, cookie: 'psa-cookie', log: false });
+    try {
+      const error = await startPool({
+        name: 'psa', node, min: 1, max: 1, log: false,
+        backend: new KubernetesBackend({ kubeconfig, podName, namespace: NAMESPACE, inherit: ['tolerations'], log: false }),
+      }).then(() => undefined, (e: unknown) => e);
+      expect(error).to.be.instanceOf(BootError);
+      const message = (error as Error).message;
+      expect(message).to.match(/Pod Security "restricted(:latest)?" in namespace "flame-example" refuses the runner pod: .*(allowPrivilegeEscalation|runAsNonRoot|capabilities|seccompProfile)/);
+      expect(message).to.match(/not a missing RBAC grant/);
+      expect(message).not.to.match(/grant "create"/);
+      const cause = (error as Error).cause as KubernetesError;
+      expect(cause).to.be.instanceOf(KubernetesError);
+      expect(cause).to.include({ statusCode: 403, refusal: 'admission' });
+      // With what the parent pod has (the default), the same pool's runner pods are admitted.
+      const admitted = await startPool({
+        name: 'psa-ok', node, max: 1, log: false, shutdownTimeout: 1000,
+        backend: new KubernetesBackend({ kubeconfig, podName, namespace: NAMESPACE, log: false }),
+      });
+      expect(await admitted.call(() => 'admitted')).to.equal('admitted');
+      await admitted.stop();
+      // A quota refusal names the quota (the parent pod already uses the only pod allowed).
+      await api.createNamespacedResourceQuota({ namespace: NAMESPACE, body: { metadata: { name: 'runner-quota' }, spec: { hard: { pods: '1' } } } });
+      try {
+        const refused = await startPool({
+          name: 'quota', node, min: 1, max: 1, log: false,
+          backend: new KubernetesBackend({ kubeconfig, podName, namespace: NAMESPACE, log: false }),
+        }).then(() => undefined, (e: unknown) => e);
+        expect((refused as Error).message).to.match(/ResourceQuota "runner-quota" in namespace "flame-example" refuses to create pods: .*exceeded quota: runner-quota/);
+        expect((refused as Error).cause).to.include({ refusal: 'quota' });
+      } finally {
+        await api.deleteNamespacedResourceQuota({ namespace: NAMESPACE, name: 'runner-quota' });
+      }
+    } finally {
+      await node.stop();
+      await api.deleteNamespacedPod({ namespace: NAMESPACE, name: podName, gracePeriodSeconds: 0 });
+    }
+  });
 });
+
