@@ -9,6 +9,7 @@ import { dump, loadAll } from 'js-yaml';
 import { KubernetesBackend } from '../../src/backends/kubernetes/backend.js';
 import { startNode } from '../../src/cluster/node.js';
 import { BootError, KubernetesError } from '../../src/errors.js';
+import { decodeParent } from '../../src/flame/parent.js';
 import { EXTERNAL_POD_ANNOTATION, POD_IP_ANNOTATION, startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
 import { startPool } from '../helpers/pools.js';
 import { waitFor } from '../helpers/wait.js';
@@ -75,7 +76,7 @@ describe('The deploy kit on the emulated cluster', function () {
   const runnersOf = async (parentUid: string) =>
     (await api.listNamespacedPod({ namespace: NAMESPACE, labelSelector: `flame-actors/parent-uid=${parentUid}` })).items;
 
-  it('serves /square from a runner pod: runner pods carry our labels, the owner, the inherited scheduling and security settings, no token, no cookie; deleting the Deployment leaves nothing', async function () {
+  it('serves /square from a runner pod: runner pods carry our labels, the owner, the inherited scheduling and security settings, no token, no cookie, an encrypted link; deleting the Deployment leaves nothing', async function () {
     let parent: V1Pod | undefined;
     await waitFor(async () => {
       const pods = await api.listNamespacedPod({ namespace: NAMESPACE, labelSelector: 'app.kubernetes.io/name=flame-square' });
@@ -106,6 +107,9 @@ describe('The deploy kit on the emulated cluster', function () {
     expect(spec.serviceAccountName).to.equal('flame-square');
     expect(spec.containers[0]!.ports).to.equal(undefined);
     expect(spec.containers[0]!.readinessProbe).to.equal(undefined);
+    // The link to the runner is encrypted (the Kubernetes backend's default): the parent token says so.
+    const token = spec.containers[0]!.env!.find((e) => e.name === 'FLAME_PARENT')!.value!;
+    expect(decodeParent(token).tls).to.equal(true);
     const cookie = spec.containers[0]!.env!.find((e) => e.name === 'FLAME_COOKIE')!;
     expect(cookie.value).to.equal(undefined);
     expect(cookie.valueFrom!.secretKeyRef!.name).to.equal(`${name}-square-flame-cookie`);
