@@ -38,8 +38,10 @@ export { usePersistence } from './runner/persistence.js';
 /** Actors that survive their runner (`placeChild` with `restart`). */
 export type { RestartOptions, RestartInfo } from './flame/restartable.js';
 /** The cluster layer: nodes named name@host, authenticated links, remote nact refs. */
-export { startNode, ClusterNode, type NodeEvents, type ModuleSpecifier, type RequestOptions } from './cluster/node.js';
-export type { NodeOptions, TlsOptions } from './cluster/options.js';
+export {
+  startNode, ClusterNode, type NodeEvents, type NodeStats, type ModuleSpecifier, type RequestOptions, type RequestContext, type ServiceHandler,
+} from './cluster/node.js';
+export type { ModuleLoader, NodeOptions, TlsOptions } from './cluster/options.js';
 export { DEFAULT_PORT } from './cluster/address.js';
 /** Opt-in: nact actors take several queued messages per event-loop turn (order, supervision, query kept). */
 export { enableBatchedDelivery, disableBatchedDelivery, batchedDeliveryEnabled, type BatchedDeliveryOptions } from './cluster/batched-delivery.js';

@@ -10,8 +10,9 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { parseNodeName } from './address.js';
 import {
   HEADER_INCARNATION, HEADER_MAX_PAYLOAD, HEADER_NODE, HEADER_NONCE, HEADER_PROOF, HEADER_TO, HEADER_VERSION,
-  PROOF_BYTES, PROTOCOL_VERSION, clientProof, isNonce, newNonce, proofMatches, serverProof,
+  PROOF_BYTES, PROTOCOL_VERSION, clientProof, isNonce, newNonce, proofMatches, serverProof, type Challenge,
 } from './handshake.js';
+import { channelBinding } from './tls.js';
 import type { ResolvedNodeOptions } from './options.js';
 import type { Connection } from './peer.js';
 import type { Listener } from './listener.js';
@@ -102,18 +103,20 @@ export class Acceptor {
       return this.#refuse(socket, req, 421, 'Misdirected Request', `dialed ${describe(h[HEADER_TO], 100)}, but this is ${this.#host.name}`);
     }
     this.#host.listener.claim(socket, peerName);
-    const serverNonce = newNonce();
     const { cookie } = this.#host.options;
+    const challenge: Challenge = {
+      clientNode: peerName, serverNode: this.#host.name, clientNonce, serverNonce: newNonce(), binding: channelBinding(socket),
+    };
     this.#pendingUpgrades.set(req, [
       `${HEADER_NODE}: ${this.#host.name}`,
-      `${HEADER_NONCE}: ${serverNonce}`,
+      `${HEADER_NONCE}: ${challenge.serverNonce}`,
       `${HEADER_INCARNATION}: ${this.#host.incarnation}`,
       `${HEADER_MAX_PAYLOAD}: ${this.#host.options.maxPayload}`,
-      `${HEADER_PROOF}: ${serverProof(cookie, peerName, this.#host.name, clientNonce, serverNonce).toString('base64url')}`,
+      `${HEADER_PROOF}: ${serverProof(cookie, challenge).toString('base64url')}`,
     ]);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const listener = this.#host.listener;
-      const expected = clientProof(cookie, peerName, this.#host.name, clientNonce, serverNonce);
+      const expected = clientProof(cookie, challenge);
       // Kept for the socket's life: an 'error' without a listener would be thrown. Before the
       // proof, an error (a frame over the proof's size, a protocol violation) ends the connection.
       ws.on('error', (error: Error) => {

@@ -138,8 +138,8 @@ export class Listener {
     let served: Duplex = socket;
     if (this.#secureContext) {
       const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: this.#secureContext });
-      secure.on('error', (error: Error) => {
-        this.refuse(secure, undefined, `TLS handshake failed (${error.message}): a plaintext or misconfigured peer`);
+      secure.on('error', (error: Error & { reason?: string; code?: string }) => {
+        this.refuse(secure, undefined, `TLS handshake failed (${error.reason ?? error.code ?? error.message}): a plaintext or misconfigured peer`);
         socket.destroy();
       });
       served = secure;

@@ -1,8 +1,8 @@
 /**
  * One remote node as seen from this node: the authenticated link to it (at most one at a time),
  * the outgoing queue, and what is pending on it. Messages produced in one event-loop turn go
- * out as one frame (one msgpack array): per-frame syscalls, not encoding, bound throughput
- * (performance-anchors: 12-20x). A peer that does not keep up makes the queue fill; past
+ * out as one frame (one msgpack array): per-frame syscalls, not encoding, bound throughput (a
+ * frame per message measured 12-20x slower than one frame per turn on a 2-vCPU machine). A peer that does not keep up makes the queue fill; past
  * `maxQueuedMessages` sends fail with OverloadedError, and `whenWritable()` lets senders wait.
  */
 import type { WebSocket } from 'ws';
@@ -41,7 +41,10 @@ export interface PeerHost {
   /** Resolves to the new connection, or to undefined when the peer's own dial won and is attached. */
   dial(peer: Peer): Promise<Connection | undefined>;
   peerUp(peer: Peer): void;
-  /** `wasUp`: the peer had a link (false when a dial failed). */
+  /**
+   * The link is gone (or could not be made: `wasUp` false); what waits on it must fail. `undelivered`:
+   * queued messages that had no failure callback.
+   */
   peerDown(peer: Peer, reason: Error, undelivered: unknown[][], wasUp: boolean): void;
 }
 
@@ -60,14 +63,6 @@ export class Peer {
   readonly node: string;
   state: PeerState = 'idle';
   incarnation: string | undefined;
-  /** Ids of flame queries waiting for a reply from this peer (owned by the node). */
-  readonly replies = new Set<number>();
-  /** Settles a pending request of ours, by id. */
-  readonly requests = new Map<number, (ok: boolean, value: unknown) => void>();
-  /** Requests this peer made to us that are still running, by id. */
-  readonly inbound = new Map<number, { cancel(reason: Error): void }>();
-  /** Next request id. Per link direction, so 2^53 is never reached. */
-  nextRequestId = 1;
 
   readonly #host: PeerHost;
   #conn: Connection | undefined;
@@ -91,10 +86,9 @@ export class Peer {
     this.node = node;
   }
 
-  /** Nothing is pending on this peer: no request either way, no query, nothing queued or awaited. */
+  /** Nothing is queued, awaited or being dialed on this link (the node knows what it waits for itself). */
   get idle(): boolean {
-    return this.requests.size === 0 && this.inbound.size === 0 && this.replies.size === 0 &&
-      this.#queue.length === 0 && this.#writableWaiters.length === 0 && this.#connecting === undefined;
+    return this.#queue.length === 0 && this.#writableWaiters.length === 0 && this.#connecting === undefined;
   }
 
   get connection(): Connection | undefined {
@@ -307,6 +301,9 @@ export class Peer {
   #flush(): void {
     const conn = this.#conn;
     if (!conn || this.#queue.length === 0 || this.#flushing) return;
+    // A socket that is closing (its peer reset it; our close event is still to come) gets
+    // nothing more: what is queued fails with the link, where it is reported, not written away.
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
     if (conn.ws.bufferedAmount > HIGH_WATER) {
       this.#waitingDrain = true;
       return;
@@ -417,8 +414,6 @@ export class Peer {
       if (onFailure) this.#guard(() => onFailure(reason));
     }
     const unreported = undelivered.filter((_, i) => failures[i] === undefined);
-    for (const settle of this.requests.values()) settle(false, reason);
-    this.requests.clear();
     const waiters = this.#writableWaiters;
     this.#writableWaiters = [];
     for (const resolve of waiters) resolve();

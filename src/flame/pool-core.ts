@@ -201,7 +201,12 @@ export class PoolCore implements PoolInternals {
     } finally {
       if (runner) this.#supervisor!.placement.checkin(runner);
       // A call ended: the `call` event, and the flame-actors:call trace when traced.
-      if (outcome) Object.assign(outcome, { runner: runner?.id, node: runner?.node, waitMs: placedAt - started, runMs: performance.now() - placedAt });
+      if (outcome) {
+        outcome.runner = runner?.id;
+        outcome.node = runner?.node;
+        outcome.waitMs = placedAt - started;
+        outcome.runMs = performance.now() - placedAt;
+      }
       if (this.#events.listenerCount('call') > 0) {
         this.#events.emit('call', { runner: runner?.id, waitMs: placedAt - started, runMs: performance.now() - placedAt, error: failure });
       }

@@ -58,12 +58,12 @@ export class Pool extends EventEmitter<PoolEvents> {
     const o = resolvePoolOptions(options);
     checkNactPeer();
     const ownsNode = o.node === undefined;
-    const node = o.node ?? (await acquireParentNode(o.log, o.logSink, o.maxPayload, o.logger));
+    // The backend first: one that asks for encrypted links gets an encrypted parent node.
+    const backend: Backend = o.backend ?? (await resolveDefaultBackend());
+    const node = o.node ?? (await acquireParentNode(o.log, o.logSink, o.maxPayload, o.logger, backend.encryptLinks === true));
     const logger = createLogger(o.log, `[pool ${o.name}]`, o.logSink, o.logger && { logger: o.logger, fields: { pool: o.name } });
     let pool: Pool;
-    let backend: Backend;
     try {
-      backend = o.backend ?? (await resolveDefaultBackend());
       // A backend may need a longer default deadline (a pod may wait for a new node and an image pull).
       if (options.bootTimeout === undefined && backend.defaultBootTimeout !== undefined) o.bootTimeout = backend.defaultBootTimeout;
       pool = new Pool({ o, backend, node, ownsNode, logger });

@@ -68,6 +68,7 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
     host: env.POD_IP || '127.0.0.1',
     port,
     cookie,
+    tls: info.tls === true ? 'auto' : false,
     log: (info.log || 'warn') as LogLevel,
     ...(info.maxPayload !== undefined ? { maxPayload: info.maxPayload } : {}),
     ...(options.logSink ? { logSink: options.logSink } : {}),

@@ -58,6 +58,8 @@ describe('Emulator command (npm run emulator)', function () {
     await eventually(() => cli.output().includes('Press Ctrl-C'), 'the emulator to start', 15_000);
     expect(cli.output()).to.match(/listening at https:\/\/127\.0\.0\.1:\d+/);
     expect(cli.output()).to.include(`Kubeconfig (admin): ${kubeconfig}`);
+    expect(cli.output()).to.include(`kubectl --kubeconfig ${kubeconfig} apply -k deploy/kubernetes`);
+    expect((await kubectl(kubeconfig, ['api-resources', '--api-group=apps', '-o', 'name'])).stdout.trim().split('\n')).to.deep.equal(['deployments.apps', 'replicasets.apps']);
     const pid = await startPidPod(kubeconfig);
     expect(isAlive(pid)).to.equal(true);
     cli.child.kill('SIGTERM');

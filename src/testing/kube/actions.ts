@@ -6,6 +6,7 @@
 import type { Authorizer, RequestAttributes, User } from './rbac.js';
 import type { Registry } from './registry.js';
 import { apiErrors } from './status.js';
+import { evict } from './disruption.js';
 import { readScale, writeScale } from './scale.js';
 import { apiVersionOf, invalidValue, nowSeconds, type ResourceDefinition } from './strategy.js';
 
@@ -139,6 +140,10 @@ export async function serveAction(ctx: ActionContext): Promise<ActionResult | un
   if (subresource === 'token' && definition.name === 'serviceaccounts') {
     if (verb !== 'create') throw apiErrors.methodNotAllowed();
     return tokenRequest(ctx, await ctx.body());
+  }
+  if (subresource === 'eviction' && definition.name === 'pods') {
+    if (verb !== 'create') throw apiErrors.methodNotAllowed();
+    return { code: 201, body: evict(ctx.registry, ctx.namespace, ctx.name, await ctx.body()) };
   }
   if (subresource === 'scale') {
     if (verb === 'get') return { code: 200, body: readScale(ctx.registry, definition, ctx.namespace, ctx.name) };

@@ -301,7 +301,16 @@ export class ApiServer {
       }
       case 'delete': {
         const result = registry.delete(resource, namespace, name, await this.deleteOptions(request, query));
-        this.sendJson(response, 200, result.object);
+        // The generic registry answers an object removed at once with a Success Status naming it
+        // (its `kind` is the resource, as the real one sets it); pods and deletions still under
+        // way (grace period, finalizers) answer with the object.
+        if (result.removed && route.definition.deleteReturnsStatus) {
+          const details: Record<string, string> = { name: result.object.metadata.name, kind: route.definition.name, uid: result.object.metadata.uid };
+          if (route.definition.group) details.group = route.definition.group;
+          this.sendJson(response, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details });
+        } else {
+          this.sendJson(response, 200, result.object);
+        }
         return;
       }
       case 'deletecollection': {

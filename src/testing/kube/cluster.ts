@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { PodAddressAllocator } from './addresses.js';
 import { ApiServer } from './api-server.js';
 import { generateClusterCertificates } from './certs.js';
+import { DisruptionController } from './disruption.js';
 import { EventRecorder } from './events.js';
 import { FaultInjector } from './faults.js';
 import { GarbageCollector } from './garbage-collector.js';
@@ -181,6 +182,7 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
   const namespaceControllers = new NamespaceControllers(store, registry, certificates.caPem);
   const workloadControllers = new WorkloadControllers(store, registry);
   const quotaController = new QuotaController(store, registry);
+  const disruptionController = new DisruptionController(store, registry);
   const authorizer = new Authorizer(registry);
   const adminToken = authorizer.addToken(ADMIN_USER);
   const watches = new WatchHub(store, { bookmarkIntervalMs: Math.max(100, bookmarkIntervalMs), minRequestTimeoutSeconds: Math.max(1, minRequestTimeoutSeconds) });
@@ -324,6 +326,7 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
         namespaceControllers.stop();
         workloadControllers.stop();
         quotaController.stop();
+        disruptionController.stop();
         startedCollector.stop();
         await startedKubelet.stop();
         await launcher.close();

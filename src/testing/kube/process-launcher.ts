@@ -223,7 +223,8 @@ export class ProcessLauncher {
 
   private thread(): Worker {
     if (this.spawner) return this.spawner;
-    const spawner = new Worker(new URL('./spawner-thread.js', import.meta.url));
+    // Plain Node options: the emulator's own (`--input-type`, loaders, inspector) mean nothing to it.
+    const spawner = new Worker(new URL('./spawner-thread.js', import.meta.url), { execArgv: [] });
     // The thread never keeps the process alive on its own; the cluster's stop() closes it.
     spawner.unref();
     spawner.on('message', (report: SpawnReport) => {

@@ -1,6 +1,6 @@
 /**
- * The scheduler: binds every new pod to the emulator's single node, unless an `unschedulable`
- * fault holds it back, in which case the pod stays Pending with `PodScheduled=False` as a real
+ * The scheduler: binds every new pod to the emulator's single node, unless the node is cordoned
+ * or an `unschedulable` fault holds it back, in which case the pod stays Pending with `PodScheduled=False` as a real
  * scheduler reports it, until the fault is cleared.
  */
 import type { EventRecorder } from './events.js';
@@ -42,6 +42,8 @@ export class Scheduler {
   }
 
   private onChange(change: StoreChange): void {
+    // An uncordoned node (`kubectl uncordon`) takes the pods that waited for it.
+    if (change.resource === 'nodes' && change.type === 'MODIFIED' && !this.cordoned()) this.retryWaiting();
     if (change.resource !== 'pods') return;
     const pod = change.object as Pod;
     const uid = pod.metadata?.uid ?? '';
@@ -52,11 +54,16 @@ export class Scheduler {
     if (change.type === 'ADDED' && !pod.spec?.nodeName && !pod.metadata?.deletionTimestamp) this.schedule(pod);
   }
 
+  /** Whether the node is cordoned (`spec.unschedulable`, as `kubectl cordon` and `drain` set it). */
+  private cordoned(): boolean {
+    return (this.store.get('nodes', '', this.nodeName)?.spec as { unschedulable?: boolean } | undefined)?.unschedulable === true;
+  }
+
   private schedule(pod: Pod): void {
     const namespace = pod.metadata?.namespace ?? '';
     const name = pod.metadata?.name ?? '';
     const uid = pod.metadata?.uid ?? '';
-    if (this.faults.podFault(pod, 'unschedulable')) {
+    if (this.cordoned() || this.faults.podFault(pod, 'unschedulable')) {
       const first = !this.waiting.has(uid);
       this.waiting.set(uid, { namespace, name });
       this.registry.mutate('pods', namespace, name, (draft) => {

@@ -10,6 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
+import { setPriority } from 'node:os';
 import { access, stat } from 'node:fs/promises';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { parentPort } from 'node:worker_threads';
@@ -63,6 +64,21 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * Pods run at a lower CPU priority than the emulator: on one machine, a hundred pods booting
+ * at once would otherwise starve the API server of CPU (on a real cluster the control plane has
+ * its own nodes). Best effort: where it is not allowed, the pod runs at normal priority.
+ */
+export const POD_NICENESS = 10;
+
+function lowerPriority(pid: number): void {
+  try {
+    setPriority(pid, POD_NICENESS);
+  } catch {
+    // not permitted here
+  }
+}
+
 function killGroup(pid: number | undefined): void {
   if (pid === undefined) return;
   try {
@@ -87,7 +103,10 @@ function launch(request: SpawnRequest, post: (report: SpawnReport) => void): voi
     const forward = (chunk: Buffer): void => post({ id, type: 'output', data: chunk });
     child.stdout?.on('data', forward);
     child.stderr?.on('data', forward);
-    child.once('spawn', () => post({ id, type: 'spawn', pid: child.pid! }));
+    child.once('spawn', () => {
+      lowerPriority(child.pid!);
+      post({ id, type: 'spawn', pid: child.pid! });
+    });
     child.once('error', (error) => {
       if (settled) return;
       settled = true;
