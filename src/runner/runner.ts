@@ -67,7 +67,6 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
   // and `spawnRemote` on this node all resolve from the app's root.
   const loader = new FunctionLoader();
   const node = await startNode({
-    loadModule: (specifier) => loader.importModule(specifier),
     name: `${info.runner}`,
     host: env.POD_IP || '127.0.0.1',
     port,
