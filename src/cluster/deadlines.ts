@@ -48,7 +48,9 @@ class Bucket {
   add(fire: () => void): Deadline {
     const entry = new Entry(this, performance.now() + this.#timeout, fire);
     this.#queue.push(entry);
-    if (this.#timer === undefined) this.#arm(entry.at);
+    // For the head, not this entry: one added while the bucket expires (a deadline that fires
+    // and schedules another) must not delay entries queued before it.
+    if (this.#timer === undefined) this.#arm(this.#queue[this.#head]!.at);
     return entry;
   }
 
