@@ -62,10 +62,11 @@ export async function streamBenchmarks(ctx: BenchContext): Promise<Row[]> {
   } finally {
     await pool.stop();
   }
-  const m = (k: string) => round(median(runs[k]!), 0);
+  /** The median of a row's repetitions, with their spread. */
+  const m = (k: string) => ({ value: round(median(runs[k]!), 0), min: round(Math.min(...runs[k]!), 0), max: round(Math.max(...runs[k]!), 0) });
   return [
-    { name: 'stream-items', value: m('stream-items'), unit: 'items/s', detail: 'small items ({ n }) through one pool.stream, highWaterMark 64' },
-    { name: 'stream-call-throughput', value: m('stream-call-throughput'), unit: 'calls/s', detail: `pool.call, ${IN_FLIGHT} in flight on the same runner` },
+    { name: 'stream-items', ...m('stream-items'), unit: 'items/s', detail: 'small items ({ n }) through one pool.stream, highWaterMark 64' },
+    { name: 'stream-call-throughput', ...m('stream-call-throughput'), unit: 'calls/s', detail: `pool.call, ${IN_FLIGHT} in flight on the same runner` },
   ];
 }
 

@@ -63,6 +63,9 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
   const cookie = env.FLAME_COOKIE;
   if (!cookie) throw new MissingEnvError('FLAME_COOKIE is not set: the runner needs the cookie its parent uses');
   const port = env.FLAME_PORT !== undefined && env.FLAME_PORT !== '' ? Number(env.FLAME_PORT) : DEFAULT_PORT;
+  // One rule for every module a runner loads by name: shipped functions, placed actors' factories
+  // and `spawnRemote` on this node all resolve from the app's root.
+  const loader = new FunctionLoader();
   const node = await startNode({
     name: `${info.runner}`,
     host: env.POD_IP || '127.0.0.1',
@@ -71,6 +74,7 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
     tls: info.tls === true ? 'auto' : false,
     log: (info.log || 'warn') as LogLevel,
     ...(info.maxPayload !== undefined ? { maxPayload: info.maxPayload } : {}),
+    loadModule: (specifier) => loader.importModule(specifier),
     ...(options.logSink ? { logSink: options.logSink } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   });
@@ -105,7 +109,7 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
       exit(code, reason);
     },
   });
-  const services = installRunnerServices({ node, info, loader: new FunctionLoader(), terminator, placement });
+  const services = installRunnerServices({ node, info, loader, terminator, placement });
   if (options.handleSignals ?? true) process.on('SIGTERM', onSigterm);
   if (options.catchUncaught ?? true) {
     surviveLostStdio();

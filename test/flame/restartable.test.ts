@@ -66,10 +66,12 @@ describe('placeChild with restart', function () {
     const down = nextEvent<[RunnerStatus, string]>(pool, 'runnerDown', 20_000);
     process.kill(victim!, 'SIGKILL');
     await down;
-    // Moving now (the pool has no runner until a new one boots): this message waits in the queue.
+    // Moving now (the pool has no runner until a new one boots): these wait in the queue, in order.
     dispatch(counter, { type: 'inc' });
+    const askedWhileMoving = get(counter);
     const info = await r.next();
     expect(info.restarts).to.equal(1);
+    expect((await askedWhileMoving).count).to.equal(6);
     const after = await get(counter);
     expect(after.pid).to.not.equal(victim);
     expect(alive(after.pid)).to.equal(true);
