@@ -146,7 +146,7 @@ export class PodWorker implements ContainerHost {
     await Promise.all(this.containers.map((c) => c.kill()));
     for (const c of this.containers) c.dispose();
     this.ctx.faults.forget(this.uid);
-    await rm(this.sandboxDir, { recursive: true, force: true });
+    await rm(this.sandboxDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   }
 
   /** A container's state changed: write the pod's status, and finish a deletion once all are gone. */
