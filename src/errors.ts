@@ -327,6 +327,30 @@ export class MissingDependencyError extends FlameError {
   override readonly code = 'FLAME_ERR_MISSING_DEPENDENCY';
 }
 
+/**
+ * A restartable placed actor (`placeChild` with `restart`) cannot take a message: its queue is
+ * full while it moves to another runner (`reason: 'queue full'`), or it gave up after its
+ * restart limit (`reason: 'gave up'`).
+ */
+export class ActorUnavailableError extends FlameError {
+  override readonly code = 'FLAME_ERR_ACTOR_UNAVAILABLE';
+  constructor(message: string, options: FlameErrorOptions & { actor?: string; reason?: 'queue full' | 'gave up'; restarts?: number } = {}) {
+    super(message, withFields(options, { actor: options.actor, reason: options.reason, restarts: options.restarts }));
+  }
+  /** The restartable actor's name on this node. */
+  get actor(): string | undefined {
+    return str(this.details.actor);
+  }
+  get reason(): 'queue full' | 'gave up' | undefined {
+    const r = this.details.reason;
+    return r === 'queue full' || r === 'gave up' ? r : undefined;
+  }
+  /** Restarts made so far. */
+  get restarts(): number {
+    return num(this.details.restarts) ?? 0;
+  }
+}
+
 /** Every concrete error class with a fixed code. */
 const CODED_CLASSES = [
   InvalidOptionError,
@@ -355,6 +379,7 @@ const CODED_CLASSES = [
   DependencyMismatchError,
   KubernetesError,
   MissingDependencyError,
+  ActorUnavailableError,
 ] as const;
 
 type CodedError = InstanceType<(typeof CODED_CLASSES)[number]>;

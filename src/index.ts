@@ -11,6 +11,10 @@ setDefaultBackendFactory(() => defaultBackend());
 export { Pool, type PoolStatus, type PoolState, type PoolEvents, type CallInfo, type RunnerErrorInfo, type CallRest, type PlaceRest, type CallResult } from './flame/pool.js';
 export type { PoolOptions, CallOptions, PlaceOptions, PoolSizeInfo } from './flame/options.js';
 export type { RunnerStatus, RunnerState } from './flame/runner-handle.js';
+/** Streams from generators on runners (`pool.stream`). */
+export type { RemoteStream, StreamOptions, StreamItem, StreamRest } from './flame/stream.js';
+/** Resources kept on a runner until released (`pool.track`, FLAME's track_resources). */
+export type { Tracked, Trackable, TrackOptions, TrackRest, TrackedValue, TrackedState } from './flame/tracked.js';
 /** Refer to an exported function of a module the runner imports itself. */
 export { moduleRef, type ModuleRef, type FnArgs, type FactoryArgs, type FnResult, type AnyFunction } from './flame/fn-ref.js';
 /** What a value becomes after crossing the wire (the type of a call's result). */
@@ -29,6 +33,10 @@ export { stopOnSignals, type StopOnSignalsOptions, type StopOutcome } from './ba
 /** Runner side: boot an app's own entry point as a runner; the current call's AbortSignal. */
 export { startRunner, type Runner, type RunnerOptions } from './runner/runner.js';
 export { callSignal } from './runner/call-context.js';
+/** Runner side of restartable actors: nact persistence for actors a factory places. */
+export { usePersistence } from './runner/persistence.js';
+/** Actors that survive their runner (`placeChild` with `restart`). */
+export type { RestartOptions, RestartInfo } from './flame/restartable.js';
 /** The cluster layer: nodes named name@host, authenticated links, remote nact refs. */
 export {
   startNode, ClusterNode, type NodeEvents, type NodeStats, type ModuleSpecifier, type RequestOptions, type RequestContext, type ServiceHandler,

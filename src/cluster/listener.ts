@@ -44,7 +44,8 @@ interface Admission {
 
 export class Listener {
   readonly #host: ListenerHost;
-  readonly #server = net.createServer();
+  // No Nagle: a link's frames are small and latency-bound (ws sets it too, but not through a TLS wrapper).
+  readonly #server = net.createServer({ noDelay: true });
   readonly #http: http.Server;
   readonly #secureContext: tls.SecureContext | undefined;
   readonly #admissions = new WeakMap<Duplex, Admission>();

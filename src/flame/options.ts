@@ -6,6 +6,7 @@ import { InvalidOptionError } from '../errors.js';
 import { LOG_LEVELS, loggerOption, type LogLevel, type LogSink, type StructuredLogger } from '../log.js';
 import { OptionReader } from '../validate.js';
 import type { Backend } from './backend.js';
+import type { RestartOptions } from './restartable.js';
 
 /** Passed to the grow/shrink hooks. */
 export interface PoolSizeInfo {
@@ -184,6 +185,8 @@ export interface PlaceOptions {
   signal?: AbortSignal;
   /** Stop the actor when this (the caller's) node goes down. Default true. */
   link?: boolean;
+  /** Place it again on another runner when its runner dies; the ref returned keeps working (see restartable.ts). */
+  restart?: RestartOptions;
 }
 
 export interface ResolvedCallOptions {

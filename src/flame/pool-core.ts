@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { CallOutcome } from '../diagnostics.js';
 import type { Backend } from './backend.js';
 import type { ShippedFunction } from './fn-ref.js';
+import type { Lease } from './lease.js';
 import type { ResolvedPoolOptions } from './options.js';
 import { releaseParentNode } from './parent-node.js';
 import { registerPool, unregisterPool, type PoolInternals } from './parent-services.js';
@@ -100,6 +101,16 @@ export class PoolCore implements PoolInternals {
     this.#supervisor?.runnerExited(runnerId, reason);
   }
 
+  /** The pool's logger (off unless its `log` or `logger` option says otherwise). */
+  get logger(): Logger {
+    return this.#c.logger;
+  }
+
+  /** The parent node its runners are linked to. */
+  get node(): ClusterNode {
+    return this.#node;
+  }
+
   get state(): PoolState {
     return this.#state;
   }
@@ -135,11 +146,39 @@ export class PoolCore implements PoolInternals {
         }
       }
     } finally {
-      this.#inFlight--;
-      if (this.#inFlight === 0 && this.#idleCallers.length > 0) {
-        for (const resolve of this.#idleCallers.splice(0)) resolve();
-      }
+      this.#ended();
     }
+  }
+
+  #ended(): void {
+    this.#inFlight--;
+    if (this.#inFlight === 0 && this.#idleCallers.length > 0) {
+      for (const resolve of this.#idleCallers.splice(0)) resolve();
+    }
+  }
+
+  /**
+   * A slot held by a stream or a tracked resource until released (see lease.ts). A stream is
+   * work in flight, which stop() lets finish; a tracked resource only holds its runner.
+   */
+  async lease(deadline: number, signal: AbortSignal | undefined, what: string, timeout: number, inFlight: boolean): Promise<Lease> {
+    const runner = await this.#checkout(deadline, signal);
+    if (inFlight) this.#inFlight++;
+    let held = true;
+    return {
+      runner: runner.id,
+      node: runner.node!,
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.#supervisor!.placement.checkin(runner);
+        if (inFlight) this.#ended();
+      },
+      failure: async (error) => {
+        if (error instanceof NodeDownError) await runner.exitReason(EXIT_REASON_GRACE);
+        return this.#callError(error, runner, timeout, deadline, signal, what);
+      },
+    };
   }
 
   /** One placement and run of a call. */
@@ -162,7 +201,12 @@ export class PoolCore implements PoolInternals {
     } finally {
       if (runner) this.#supervisor!.placement.checkin(runner);
       // A call ended: the `call` event, and the flame-actors:call trace when traced.
-      if (outcome) Object.assign(outcome, { runner: runner?.id, node: runner?.node, waitMs: placedAt - started, runMs: performance.now() - placedAt });
+      if (outcome) {
+        outcome.runner = runner?.id;
+        outcome.node = runner?.node;
+        outcome.waitMs = placedAt - started;
+        outcome.runMs = performance.now() - placedAt;
+      }
       if (this.#events.listenerCount('call') > 0) {
         this.#events.emit('call', { runner: runner?.id, waitMs: placedAt - started, runMs: performance.now() - placedAt, error: failure });
       }

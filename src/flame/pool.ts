@@ -16,6 +16,10 @@ import { checkNactPeer } from './nact-peer.js';
 import { acquireParentNode, releaseParentNode } from './parent-node.js';
 import { PoolCore, type CoreContext } from './pool-core.js';
 import type { CallRest, CallResult, PlaceRest, PoolEvents, PoolStatus } from './pool-types.js';
+import { resolveLeaseOptions } from './lease.js';
+import { RemoteStream, type StreamItem, type StreamRest } from './stream.js';
+import { track, type Tracked, type TrackedValue, type TrackRest } from './tracked.js';
+import { placeRestartable, resolveRestartOptions } from './restartable.js';
 
 export type { PoolStatus, PoolEvents, CallInfo, PoolState, CallRest, PlaceRest, CallResult, RunnerErrorInfo } from './pool-types.js';
 
@@ -121,9 +125,52 @@ export class Pool extends EventEmitter<PoolEvents> {
    */
   async placeChild<Msg = unknown, F extends AnyFunction | ModuleRef = AnyFunction | ModuleRef>(factory: F, ...[args, options]: PlaceRest<F>): Promise<Ref<Msg>> {
     const list = argsArray('pool.placeChild', args);
-    const { timeout, signal, link } = resolveCallOptions('pool.placeChild', options, this.#timeout, true);
+    // `restart` is taken out here; the rest are a placement's options.
+    const { restart, ...rest } = typeof options === 'object' && options !== null ? options : { restart: undefined };
+    const { timeout, signal, link } = resolveCallOptions('pool.placeChild', typeof options === 'object' && options !== null ? rest : options, this.#timeout, true);
     const shipped = shipFunction(factory);
+    if (restart !== undefined) {
+      const core = this.#core;
+      let first = true;
+      return (await placeRestartable({
+        node: core.node,
+        logger: core.logger,
+        options: resolveRestartOptions(restart),
+        // The first placement honours the caller's signal; later ones run on their own.
+        place: () => core.place(shipped, list, timeout, first ? ((first = false), signal) : undefined, link) as Promise<Ref<unknown>>,
+      })) as Ref<Msg>;
+    }
     return (await this.#core.place(shipped, list, timeout, signal, link)) as Ref<Msg>;
+  }
+
+  /**
+   * Runs `fn(...args)` on a runner, where it returns an async generator, an AsyncIterable (a
+   * Readable) or an Iterable, and streams its items back in order, with backpressure. Holds one
+   * slot until the stream ends; `break`, `return()`, the deadline and the signal cancel the
+   * remote generator (its `finally` runs). See stream.ts.
+   */
+  stream<F extends AnyFunction | ModuleRef>(fn: F, ...[args, options]: StreamRest<F>): RemoteStream<StreamItem<F>> {
+    const list = argsArray('pool.stream', args);
+    const { timeout, signal, highWaterMark } = resolveLeaseOptions('pool.stream', options, this.#timeout, true);
+    const shipped = shipFunction(fn, true);
+    const stopped = this.#core.refuseWhenStopped();
+    if (stopped) throw stopped;
+    return new RemoteStream({ source: this.#core, shipped, args: list, timeout, signal, highWaterMark });
+  }
+
+  /**
+   * Runs `fn(...args)` on a runner and keeps what it made there: resolves to a handle holding its
+   * value (a `Trackable`'s `value`), and the runner stays, its slot held, until the handle is
+   * released (`release()`, `await using`, or garbage collection), which runs the Trackable's
+   * `release()` on the runner. See tracked.ts.
+   */
+  async track<F extends AnyFunction | ModuleRef>(fn: F, ...[args, options]: TrackRest<F>): Promise<Tracked<TrackedValue<F>>> {
+    const list = argsArray('pool.track', args);
+    const { timeout, signal } = resolveLeaseOptions('pool.track', options, this.#timeout, false);
+    const shipped = shipFunction(fn);
+    const stopped = this.#core.refuseWhenStopped();
+    if (stopped) throw stopped;
+    return track<TrackedValue<F>>({ source: this.#core, shipped, args: list, timeout, signal });
   }
 
   /** The runners with their state and load, and the callers waiting. */

@@ -78,3 +78,25 @@ describe('ClusterNode requests and replies', function () {
     expect((error as { invoice?: string }).invoice).to.equal('INV-7');
   });
 });
+
+describe('ClusterNode spawnRemote with an injected module loader', function () {
+  it('loads the factory module through the target node\'s loadModule (the runner passes its own resolution rule)', async function () {
+    const actors = new URL('../fixtures/actors.js', import.meta.url).href;
+    const asked: string[] = [];
+    const host = await startNode({
+      name: 'host@127.0.0.58', port: 0, cookie: COOKIE, log: false,
+      loadModule: (specifier) => {
+        asked.push(specifier);
+        return import(actors) as Promise<Record<string, unknown>>;
+      },
+    });
+    const caller = await startNode({ name: 'caller@127.0.0.59', port: 0, cookie: COOKIE, log: false });
+    try {
+      const ref = await caller.spawnRemote(host.name, { module: 'app:actors', export: 'counter' }, [1]);
+      expect(ref).to.have.property('type', 'actor');
+      expect(asked).to.deep.equal(['app:actors']);
+    } finally {
+      await Promise.all([caller.stop(), host.stop()]);
+    }
+  });
+});

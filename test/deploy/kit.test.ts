@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CoreV1Api, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import { dump, loadAll } from 'js-yaml';
-import { startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
+import { KubernetesBackend } from '../../src/backends/kubernetes/backend.js';
+import { startNode } from '../../src/cluster/node.js';
+import { BootError, KubernetesError } from '../../src/errors.js';
+import { decodeParent } from '../../src/flame/parent.js';
+import { EXTERNAL_POD_ANNOTATION, POD_IP_ANNOTATION, startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
+import { startPool } from '../helpers/pools.js';
 import { waitFor } from '../helpers/wait.js';
 import { coreApi, isAlive, kubectl, waitForPod } from '../kube/helpers.js';
 
@@ -53,6 +58,11 @@ describe('The deploy kit on the emulated cluster', function () {
     expect(applied.code, applied.stderr).to.equal(0);
   });
 
+  after(async function () {
+    await cluster?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
   /** A pod of the kit's Deployment, as its ReplicaSet creates it; `edit` changes its spec first. */
   async function deploymentPod(edit: (spec: V1PodSpec) => void = () => {}): Promise<string> {
     const deployment = kit().find((m) => m.kind === 'Deployment')!;
@@ -66,7 +76,7 @@ describe('The deploy kit on the emulated cluster', function () {
   const runnersOf = async (parentUid: string) =>
     (await api.listNamespacedPod({ namespace: NAMESPACE, labelSelector: `flame-actors/parent-uid=${parentUid}` })).items;
 
-  it('serves /square from a runner pod: runner pods carry our labels, the owner, the inherited scheduling and security settings, no token, no cookie; deleting the Deployment leaves nothing', async function () {
+  it('serves /square from a runner pod: runner pods carry our labels, the owner, the inherited scheduling and security settings, no token, no cookie, an encrypted link; deleting the Deployment leaves nothing', async function () {
     let parent: V1Pod | undefined;
     await waitFor(async () => {
       const pods = await api.listNamespacedPod({ namespace: NAMESPACE, labelSelector: 'app.kubernetes.io/name=flame-square' });
@@ -97,6 +107,9 @@ describe('The deploy kit on the emulated cluster', function () {
     expect(spec.serviceAccountName).to.equal('flame-square');
     expect(spec.containers[0]!.ports).to.equal(undefined);
     expect(spec.containers[0]!.readinessProbe).to.equal(undefined);
+    // The link to the runner is encrypted (the Kubernetes backend's default): the parent token says so.
+    const token = spec.containers[0]!.env!.find((e) => e.name === 'FLAME_PARENT')!.value!;
+    expect(decodeParent(token).tls).to.equal(true);
     const cookie = spec.containers[0]!.env!.find((e) => e.name === 'FLAME_COOKIE')!;
     expect(cookie.value).to.equal(undefined);
     expect(cookie.valueFrom!.secretKeyRef!.name).to.equal(`${name}-square-flame-cookie`);
@@ -125,4 +138,57 @@ describe('The deploy kit on the emulated cluster', function () {
     expect(await runnersOf(crashed.metadata!.uid!)).to.have.length(0);
     await api.deleteNamespacedPod({ namespace: NAMESPACE, name, gracePeriodSeconds: 0 });
   });
+
+  it('Pod Security "restricted" refuses a runner pod without the inherited securityContext, with the admission message and not an RBAC hint; a ResourceQuota refusal names the quota', async function () {
+    // The app's identity, as the kit binds it (a token from TokenRequest), and its pod template.
+    const token = await kubectl(cluster.kubeconfigPath, ['-n', NAMESPACE, 'create', 'token', 'flame-square']);
+    expect(token.code, token.stderr).to.equal(0);
+    const kubeconfig = join(dir, 'kubeconfig-flame-square');
+    cluster.writeKubeconfig(kubeconfig, token.stdout.trim(), NAMESPACE);
+    const deployment = kit().find((m) => m.kind === 'Deployment')!;
+    const podName = 'flame-square-external';
+    // This test process plays the app's pod (restricted-compliant, so admitted).
+    await api.createNamespacedPod({
+      namespace: NAMESPACE,
+      body: { metadata: { name: podName, annotations: { [EXTERNAL_POD_ANNOTATION]: 'true', [POD_IP_ANNOTATION]: '127.0.0.1' } }, spec: structuredClone(deployment.spec!.template!.spec) },
+    });
+    const node = await startNode({ name: 'psa@127.0.0.1', port: 0, cookie: 'psa-cookie', log: false });
+    try {
+      const error = await startPool({
+        name: 'psa', node, min: 1, max: 1, log: false,
+        backend: new KubernetesBackend({ kubeconfig, podName, namespace: NAMESPACE, inherit: ['tolerations'], log: false }),
+      }).then(() => undefined, (e: unknown) => e);
+      expect(error).to.be.instanceOf(BootError);
+      const message = (error as Error).message;
+      expect(message).to.match(/Pod Security "restricted(:latest)?" in namespace "flame-example" refuses the runner pod: .*(allowPrivilegeEscalation|runAsNonRoot|capabilities|seccompProfile)/);
+      expect(message).to.match(/not a missing RBAC grant/);
+      expect(message).not.to.match(/grant "create"/);
+      const cause = (error as Error).cause as KubernetesError;
+      expect(cause).to.be.instanceOf(KubernetesError);
+      expect(cause).to.include({ statusCode: 403, refusal: 'admission' });
+      // With what the parent pod has (the default), the same pool's runner pods are admitted.
+      const admitted = await startPool({
+        name: 'psa-ok', node, max: 1, log: false, shutdownTimeout: 1000,
+        backend: new KubernetesBackend({ kubeconfig, podName, namespace: NAMESPACE, log: false }),
+      });
+      expect(await admitted.call(() => 'admitted')).to.equal('admitted');
+      await admitted.stop();
+      // A quota refusal names the quota (the parent pod already uses the only pod allowed).
+      await api.createNamespacedResourceQuota({ namespace: NAMESPACE, body: { metadata: { name: 'runner-quota' }, spec: { hard: { pods: '1' } } } });
+      try {
+        const refused = await startPool({
+          name: 'quota', node, min: 1, max: 1, log: false,
+          backend: new KubernetesBackend({ kubeconfig, podName, namespace: NAMESPACE, log: false }),
+        }).then(() => undefined, (e: unknown) => e);
+        expect((refused as Error).message).to.match(/ResourceQuota "runner-quota" in namespace "flame-example" refuses to create pods: .*exceeded quota: runner-quota/);
+        expect((refused as Error).cause).to.include({ refusal: 'quota' });
+      } finally {
+        await api.deleteNamespacedResourceQuota({ namespace: NAMESPACE, name: 'runner-quota' });
+      }
+    } finally {
+      await node.stop();
+      await api.deleteNamespacedPod({ namespace: NAMESPACE, name: podName, gracePeriodSeconds: 0 });
+    }
+  });
 });
+

@@ -88,6 +88,8 @@ describe('Emulated API server watches', function () {
     });
     expect((events[0]!.object as unknown as { code: number }).code).to.equal(410);
 
+    // Let the kubelet settle the pod first, so that the only change after `fresh` is the deletion.
+    await watchPodsUntil(cluster, namespace, (seen) => seen.some((e) => e.object.status?.containerStatuses?.[0]?.ready === true), { name: 'churn' });
     const fresh = await api.listNamespacedPod({ namespace });
     await api.deleteNamespacedPod({ namespace, name: 'churn', gracePeriodSeconds: 0 });
     const resumed = await watchPodsUntil(cluster, namespace, (seen) => seen.some((e) => e.type === 'DELETED'), {

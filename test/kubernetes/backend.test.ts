@@ -256,6 +256,11 @@ describe('KubernetesBackend', function () {
       expect(new KubernetesBackend(bed.options('any')).defaultBootTimeout).to.equal(300_000);
     });
 
+    it('asks for encrypted links to its runner pods unless encryptLinks is false', function () {
+      expect(new KubernetesBackend(bed.options('any')).encryptLinks).to.equal(true);
+      expect(new KubernetesBackend(bed.options('any', { encryptLinks: false })).encryptLinks).to.equal(false);
+    });
+
     it('refuses to start without "create" on pods, naming the verb (KubernetesError)', async function () {
       const kubeconfig = bed.kubeconfigWith('no-create', [
         { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'delete'] },
