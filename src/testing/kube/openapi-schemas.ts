@@ -25,8 +25,10 @@ interface Parsed {
 
 const require = createRequire(import.meta.url);
 
+/** A package's folder; kubernetes-models' own dependencies are looked up from it (they may be nested under it). */
 function packageDir(name: string): string {
-  return dirname(require.resolve(`${name}/package.json`));
+  if (name === 'kubernetes-models') return dirname(require.resolve('kubernetes-models/package.json'));
+  return dirname(createRequire(join(packageDir('kubernetes-models'), 'package.json')).resolve(`${name}/package.json`));
 }
 
 /** Where a kind's declaration is: core kinds in `v1/`, the others in their group's folder. */
