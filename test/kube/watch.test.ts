@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ADD, DELETE, ERROR, makeInformer, Watch, type CoreV1Api } from '@kubernetes/client-node';
 import { startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
-import { coreApi, eventually, kubeConfigFor, nodePod, rawRequest, sleeperPod, watchPodsUntil, createNamespaces } from './helpers.js';
+import { coreApi, eventually, kubeConfigFor, nodePod, rawRequest, sleeperPod, watchPodsUntil, createNamespaces, waitForPod } from './helpers.js';
 
 describe('Emulated API server watches', function () {
   let cluster: EmulatedCluster;
@@ -88,6 +88,8 @@ describe('Emulated API server watches', function () {
     });
     expect((events[0]!.object as unknown as { code: number }).code).to.equal(410);
 
+    // Settled first, so that no status change of the starting pod lands after the list.
+    await waitForPod(cluster, namespace, 'churn', (p) => p.status?.phase === 'Running');
     const fresh = await api.listNamespacedPod({ namespace });
     await api.deleteNamespacedPod({ namespace, name: 'churn', gracePeriodSeconds: 0 });
     const resumed = await watchPodsUntil(cluster, namespace, (seen) => seen.some((e) => e.type === 'DELETED'), {
@@ -141,9 +143,11 @@ describe('Emulated API server watches', function () {
     informer.on(ADD, (pod) => names.add(pod.metadata!.name!));
     informer.on(DELETE, (pod) => names.delete(pod.metadata!.name!));
     // As library-traps §2 says: the informer stops on errors other than timeouts; restart it.
+    let stopping = false;
     informer.on(ERROR, () => {
       errors++;
-      void informer.start();
+      // Stopping aborts the watch, which is reported as an error too: restart only before that.
+      if (!stopping) void informer.start();
     });
     await informer.start();
     try {
@@ -163,6 +167,7 @@ describe('Emulated API server watches', function () {
       await eventually(() => !names.has('one'), 'the informer to see pod one go');
       expect(errors).to.be.at.least(1);
     } finally {
+      stopping = true;
       await informer.stop();
       for (const name of ['one', 'two']) await api.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 }).catch(() => {});
     }
