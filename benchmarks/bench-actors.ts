@@ -36,7 +36,7 @@ export function echo(parent: Ref<never>): Ref<EchoMsg> {
 export function bareWsPeer(url: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const packr = new Packr({ useRecords: true });
-    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, handshakeTimeout: 10_000 });
     let count = 0;
     ws.on('message', (data: Buffer) => {
       const value = packr.unpack(data) as unknown;

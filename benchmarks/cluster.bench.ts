@@ -15,7 +15,7 @@ const PEER = new URL('./peer.js', import.meta.url);
 const COOKIE = 'bench-cookie';
 const BATCH = 1000;
 
-type CountMsg = { type: 'expect'; n: number; sender: Ref<number> } | { n: number };
+export type CountMsg = { type: 'expect'; n: number; sender: Ref<number> } | { n: number };
 
 export interface ClusterBenchOptions {
   messages: number;
@@ -57,7 +57,7 @@ export async function countTo(node: ClusterNode | undefined, ref: Ref<CountMsg>,
   return n / ((performance.now() - start) / 1000);
 }
 
-async function latencies(n: number, once: () => Promise<unknown>): Promise<number[]> {
+export async function latencies(n: number, once: () => Promise<unknown>): Promise<number[]> {
   for (let i = 0; i < Math.min(1000, n / 10); i++) await once();
   const samples: number[] = [];
   for (let i = 0; i < n; i++) {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { KubernetesBackend } from '../src/backends/kubernetes/backend.js';
+import { requiredPermissions } from '../src/backends/kubernetes/runner-pods.js';
 import { ProcessBackend } from '../src/backends/process/backend.js';
 import { startNode, type ClusterNode } from '../src/cluster/node.js';
 import type { Backend } from '../src/flame/backend.js';
@@ -36,10 +37,12 @@ export async function k8sBenchmarks(ctx: BenchContext): Promise<Row[]> {
   });
   let node: ClusterNode | undefined;
   try {
-    const token = cluster.createServiceAccount(NAMESPACE, 'bench', [
-      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
-      { apiGroups: [''], resources: ['secrets'], verbs: ['create', 'delete'] },
-    ]);
+    // Exactly what the backend needs, as the kit's Role grants it.
+    const needed = requiredPermissions();
+    const rules = [...new Set(needed.map(([, resource]) => resource))].map((resource) => ({
+      apiGroups: [''], resources: [resource], verbs: needed.filter(([, r]) => r === resource).map(([verb]) => verb),
+    }));
+    const token = cluster.createServiceAccount(NAMESPACE, 'bench', rules);
     const kubeconfig = join(dir, 'kubeconfig');
     cluster.writeKubeconfig(kubeconfig, token, NAMESPACE);
     const admin = new KubeConfig();

@@ -10,10 +10,13 @@
  * `backends: LOCAL_ONLY` marks a suite that forks its own local processes whatever the backend.
  */
 import { clusterBenchmarks, clusterComparisons } from './cluster.bench.js';
+import { emulatorBenchmarks, emulatorComparisons } from './emulator.bench.js';
 import { flameBenchmarks, flameComparisons } from './flame.bench.js';
 import { k8sBenchmarks, k8sComparisons } from './k8s.bench.js';
 import { peersBenchmarks, peersComparisons } from './peers.bench.js';
 import { startupBenchmarks, startupComparisons } from './startup.bench.js';
+import { tlsBenchmarks, tlsComparisons } from './tls.bench.js';
+import { streamBenchmarks, streamComparisons } from './stream.bench.js';
 import { InvalidOptionError } from '../src/errors.js';
 import { compare, type Row } from './report.js';
 import type { BenchContext, BackendName, Chart, Suite } from './suite.js';
@@ -31,7 +34,10 @@ suites.push({
 });
 suites.push({ name: 'peers', backends: LOCAL_ONLY, comparisons: peersComparisons, run: (ctx) => peersBenchmarks(ctx) });
 suites.push({ name: 'startup', backends: LOCAL_ONLY, comparisons: startupComparisons, run: (ctx) => startupBenchmarks(ctx) });
+suites.push({ name: 'stream', comparisons: streamComparisons, run: (ctx) => streamBenchmarks(ctx) });
 suites.push({ name: 'k8s', backends: LOCAL_ONLY, comparisons: k8sComparisons, run: (ctx) => k8sBenchmarks(ctx) });
+suites.push({ name: 'tls', backends: LOCAL_ONLY, comparisons: tlsComparisons, run: (ctx) => tlsBenchmarks(ctx.quick ? { messages: 30_000, roundTrips: 2_000, pipelined: 0, repetitions: 2 } : { messages: 300_000, roundTrips: 10_000, pipelined: 0, repetitions: 4 }, ctx.progress) });
+suites.push({ name: 'emulator', backends: LOCAL_ONLY, comparisons: emulatorComparisons, run: (ctx) => emulatorBenchmarks(ctx) });
 
 export interface BenchSelection extends Omit<BenchContext, 'progress' | 'chart'> {
   /** Suite names, or `['all']`; default: the suites marked `byDefault`. */
@@ -72,7 +78,8 @@ export async function runBenchmarks(selection: BenchSelection): Promise<BenchRes
       runners: selection.runners,
       durationMs: selection.durationMs,
       quick: selection.quick,
-      progress: (label, fraction = 0) => selection.progress?.(`${suite.name}: ${label}`, (i + Math.min(1, fraction)) / run.length),
+      progress: (label, fraction = 0) => selection.progress?.(
+        label.startsWith(`${suite.name}:`) ? label : `${suite.name}: ${label}`, (i + Math.min(1, fraction)) / run.length),
       chart: (c) => charts.push(c),
     };
     rows.push(...(await suite.run(ctx)));

@@ -293,42 +293,62 @@ export interface KubernetesErrorFields {
  */
 export class KubernetesError extends FlameError {
   override readonly code = 'FLAME_ERR_KUBERNETES';
-
-  constructor(message: string, options: FlameErrorOptions & { fields?: KubernetesErrorFields } = {}) {
-    const { fields, ...rest } = options;
-    super(message, { ...rest, details: { ...(fields ? { ...fields, status: fields.statusCode } : {}), ...(rest.details ?? {}) } });
+  constructor(message: string, options: FlameErrorOptions & Partial<KubernetesErrorFields> = {}) {
+    const { statusCode, reason, refusal, verb, resource, namespace, name } = options;
+    // `status` too: the name `details` had before the typed fields.
+    super(message, withFields(options, { statusCode, status: statusCode, reason, refusal, verb, resource, namespace, name }));
   }
-
+  /** The HTTP status; 0 when the API server could not be reached. */
   get statusCode(): number {
-    const value = this.details.statusCode ?? this.details.status;
-    return typeof value === 'number' ? value : 0;
+    return num(this.details.statusCode) ?? num(this.details.status) ?? 0;
   }
-
+  /** The `reason` of the server's `Status`, or `Unreachable`. */
   get reason(): string {
-    return typeof this.details.reason === 'string' ? this.details.reason : '';
+    return str(this.details.reason) ?? '';
   }
-
+  /** What refused a 403: RBAC, admission (Pod Security, webhooks), a ResourceQuota or a LimitRange. */
   get refusal(): KubernetesErrorFields['refusal'] {
     const value = this.details.refusal;
     return value === 'rbac' || value === 'admission' || value === 'quota' || value === 'limits' ? value : undefined;
   }
-
   get verb(): string | undefined {
-    return typeof this.details.verb === 'string' ? this.details.verb : undefined;
+    return str(this.details.verb);
   }
-
   get resource(): string | undefined {
-    return typeof this.details.resource === 'string' ? this.details.resource : undefined;
+    return str(this.details.resource);
   }
-
   get namespace(): string | undefined {
-    return typeof this.details.namespace === 'string' ? this.details.namespace : undefined;
+    return str(this.details.namespace);
   }
 }
 
 /** An optional peer dependency a feature needs is not installed (e.g. `@opentelemetry/api` for `enableMetrics`). */
 export class MissingDependencyError extends FlameError {
   override readonly code = 'FLAME_ERR_MISSING_DEPENDENCY';
+}
+
+/**
+ * A restartable placed actor (`placeChild` with `restart`) cannot take a message: its queue is
+ * full while it moves to another runner (`reason: 'queue full'`), or it gave up after its
+ * restart limit (`reason: 'gave up'`).
+ */
+export class ActorUnavailableError extends FlameError {
+  override readonly code = 'FLAME_ERR_ACTOR_UNAVAILABLE';
+  constructor(message: string, options: FlameErrorOptions & { actor?: string; reason?: 'queue full' | 'gave up'; restarts?: number } = {}) {
+    super(message, withFields(options, { actor: options.actor, reason: options.reason, restarts: options.restarts }));
+  }
+  /** The restartable actor's name on this node. */
+  get actor(): string | undefined {
+    return str(this.details.actor);
+  }
+  get reason(): 'queue full' | 'gave up' | undefined {
+    const r = this.details.reason;
+    return r === 'queue full' || r === 'gave up' ? r : undefined;
+  }
+  /** Restarts made so far. */
+  get restarts(): number {
+    return num(this.details.restarts) ?? 0;
+  }
 }
 
 /** Every concrete error class with a fixed code. */
@@ -359,6 +379,7 @@ const CODED_CLASSES = [
   DependencyMismatchError,
   KubernetesError,
   MissingDependencyError,
+  ActorUnavailableError,
 ] as const;
 
 type CodedError = InstanceType<(typeof CODED_CLASSES)[number]>;

@@ -8,8 +8,6 @@
 import dc from 'node:diagnostics_channel';
 import {
   CHANNELS,
-  callChannel,
-  bootChannel,
   livePools,
   type BootMessage,
   type CallMessage,
@@ -143,28 +141,24 @@ export async function enableMetrics(options: MetricsOptions = {}): Promise<Metri
     for (const pool of livePools()) result.observe(pool.snapshot().queued, { pool: pool.pool });
   };
 
-  // asyncEnd: the call's or boot's fields are all set by then, error or not.
-  const callHandlers = { asyncEnd: onCall };
-  const bootHandlers = { asyncEnd: onBoot };
-  callChannel.subscribe(callHandlers as Parameters<typeof callChannel.subscribe>[0]);
-  bootChannel.subscribe(bootHandlers as Parameters<typeof bootChannel.subscribe>[0]);
-  dc.subscribe(CHANNELS.queueOverload, onOverload);
-  dc.subscribe(CHANNELS.linkTraffic, onTraffic);
-  dc.subscribe(CHANNELS.handshakeRefused, onRefused);
-  runners.addCallback(observeRunners);
-  queued.addCallback(observeQueued);
+  // asyncEnd on the traced channels: the call's or boot's fields are all set by then, error or not.
+  const plain: [string, (message: unknown) => void][] = [
+    [`tracing:${CHANNELS.call}:asyncEnd`, onCall],
+    [`tracing:${CHANNELS.boot}:asyncEnd`, onBoot],
+    [CHANNELS.queueOverload, onOverload],
+    [CHANNELS.linkTraffic, onTraffic],
+    [CHANNELS.handshakeRefused, onRefused],
+  ];
+  const observed: [ObservableLike, Parameters<ObservableLike['addCallback']>[0]][] = [[runners, observeRunners], [queued, observeQueued]];
+  for (const [name, handler] of plain) dc.subscribe(name, handler);
+  for (const [gauge, callback] of observed) gauge.addCallback(callback);
   let enabled = true;
   return {
     disable() {
       if (!enabled) return;
       enabled = false;
-      callChannel.unsubscribe(callHandlers as Parameters<typeof callChannel.unsubscribe>[0]);
-      bootChannel.unsubscribe(bootHandlers as Parameters<typeof bootChannel.unsubscribe>[0]);
-      dc.unsubscribe(CHANNELS.queueOverload, onOverload);
-      dc.unsubscribe(CHANNELS.linkTraffic, onTraffic);
-      dc.unsubscribe(CHANNELS.handshakeRefused, onRefused);
-      runners.removeCallback(observeRunners);
-      queued.removeCallback(observeQueued);
+      for (const [name, handler] of plain) dc.unsubscribe(name, handler);
+      for (const [gauge, callback] of observed) gauge.removeCallback(callback);
     },
   };
 }

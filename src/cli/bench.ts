@@ -102,7 +102,10 @@ export async function bench(argv: string[]): Promise<void> {
     process.stdout.write(BENCH_USAGE.replace('{suites}', suites.map((s) => s.name).join(', ')));
     return;
   }
-  const progress = createProgress(args.json ? 'silent' : process.stderr.isTTY ? 'bar' : 'lines');
+  // A terminal that reports no size (some CI pseudo-terminals) gets lines: log-update fits its
+  // output to the terminal's width and height, and would draw nothing.
+  const terminal = process.stderr.isTTY && (process.stderr.columns ?? 0) > 0 && (process.stderr.rows ?? 0) > 0;
+  const progress = createProgress(args.json ? 'silent' : terminal ? 'bar' : 'lines');
   const started = new Date();
   let result;
   try {

@@ -4,14 +4,14 @@
  * msgpackr's own types. `__proto__` keys are renamed by msgpackr on decode, so a
  * message cannot pollute prototypes.
  *
- * msgpackr extensions are process-global (library-traps §3); refs need to know which node is
+ * msgpackr extensions are process-global (and override its built-in ones); refs need to know which node is
  * decoding, so decoding sets a context for the duration of one synchronous `unpack`.
  */
 import { Packr, addExtension } from 'msgpackr';
 import { EncodeError, FlameError, ProtocolError, RemoteError, errorClasses } from '../errors.js';
 import { references, type NactRefShape } from './nact-internals.js';
 import { RemoteRef, type RefKind } from './remote-ref.js';
-import { asText } from './wire.js';
+import { asText, describe } from './wire.js';
 
 /** What decoding a frame needs to know about the node that reads it. */
 export interface DecodeContext {
@@ -64,7 +64,15 @@ function errorToWire(e: Error): WireError {
     }
   }
   const code = (e as { code?: unknown }).code;
-  return [e.name, e.message, e.stack, code, 'cause' in e ? e.cause : undefined, props];
+  return [className(e), e.message, e.stack, code, 'cause' in e ? e.cause : undefined, props];
+}
+
+/** The name an error travels under: its `name`, or its class's when a subclass left `name` as 'Error'. */
+function className(e: Error): string {
+  const name = String(e.name);
+  if (name !== 'Error') return name;
+  const constructorName = (Object.getPrototypeOf(e) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  return typeof constructorName === 'string' && constructorName !== '' ? constructorName : name;
 }
 
 function errorFromWire([rawName, rawMessage, rawStack, code, cause, props]: WireError): Error {
@@ -168,6 +176,17 @@ const packr = new Packr({
     throw new EncodeError('functions cannot be sent in messages: send data, a moduleRef, or an actor ref to call back');
   },
 } as ConstructorParameters<typeof Packr>[0]);
+
+/**
+ * What a rejection carries across the wire: an Error as it is; anything else thrown
+ * (`throw 'boom'`, `throw 42`, a plain object) as a RemoteError whose `details.thrown` is the value.
+ */
+export function asError(value: unknown, what: string): Error {
+  if (value instanceof Error) return value;
+  const error = new RemoteError(`${what} threw a non-Error value: ${describe(value, 200)}`, { details: { thrown: value } });
+  error.name = 'NonErrorThrown';
+  return error;
+}
 
 /** Encodes a value; throws {@link EncodeError} when it cannot be represented. */
 export function encode(value: unknown): Buffer {

@@ -8,8 +8,10 @@ import { AuthenticationError, ConnectError, ProtocolError } from '../errors.js';
 import { nodeUrl, parseNodeName } from './address.js';
 import {
   ACCEPT_FRAME, HEADER_INCARNATION, HEADER_MAX_PAYLOAD, HEADER_NODE, HEADER_NONCE, HEADER_PROOF, HEADER_TO,
-  HEADER_VERSION, PROTOCOL_VERSION, clientProof, isNonce, newNonce, proofMatches, serverProof,
+  HEADER_VERSION, PROTOCOL_VERSION, clientProof, isNonce, newNonce, proofMatches, serverProof, type Challenge,
 } from './handshake.js';
+import { channelBinding, dialOptions } from './tls.js';
+import { describe } from './wire.js';
 import type { ResolvedNodeOptions } from './options.js';
 import type { Connection } from './peer.js';
 
@@ -22,6 +24,18 @@ export interface DialParams {
   options: ResolvedNodeOptions;
 }
 
+/** The upgrade request is out. */
+const UPGRADING = 0;
+/** The 101 came with a proof that checks out... */
+const SERVER_PROVEN = 1;
+/** ...or without one (we still send ours, so the server logs the mismatch too, then give up). */
+const SERVER_UNPROVEN = 2;
+/** Our proof is out; the server's ACCEPT frame makes the link. */
+const AWAITING_ACCEPT = 3;
+/** Resolved or rejected: later events are ignored. */
+const DONE = 4;
+type DialState = typeof UPGRADING | typeof SERVER_PROVEN | typeof SERVER_UNPROVEN | typeof AWAITING_ACCEPT | typeof DONE;
+
 /** A zero mask: masking protects browsers' intermediaries, not node-to-node links, and costs a copy. */
 function zeroMask(mask: Buffer): void {
   mask.fill(0);
@@ -32,15 +46,15 @@ function zeroMask(mask: Buffer): void {
  * because its own dial to us wins the tie-break (both dialed at once).
  */
 export function dialNode({ self, incarnation, target, options }: DialParams): Promise<Connection | 'duplicate'> {
-  const url = nodeUrl(parseNodeName(target), options.tls !== undefined);
+  const url = nodeUrl(parseNodeName(target), options.security.mode !== 'plain');
   const clientNonce = newNonce();
   const { cookie } = options;
   return new Promise((resolve, reject) => {
-    let settled = false;
-    let serverNonce = '';
+    // One state, moved forward only (ws's own style: explicit state constants, not boolean pairs).
+    let state: DialState = UPGRADING;
     let peerIncarnation = '';
     let peerMaxPayload = 0;
-    let serverProven = false;
+    let challenge: Challenge | undefined;
     const ws = new WebSocket(url, {
       headers: {
         [HEADER_VERSION]: PROTOCOL_VERSION,
@@ -56,15 +70,20 @@ export function dialNode({ self, incarnation, target, options }: DialParams): Pr
       generateMask: zeroMask,
       // Dial from our own address, so peers (and their logs) see the node's IP, as in a pod.
       ...(isIP(options.host) && !['0.0.0.0', '::'].includes(options.host) ? { localAddress: options.host } : {}),
-      ...(options.tls?.ca ? { ca: options.tls.ca } : {}),
+      ...dialOptions(options.security),
     });
     const timer = setTimeout(() => fail(new ConnectError(`handshake with ${target} timed out after ${options.handshakeTimeout} ms`)), options.handshakeTimeout);
-    const fail = (error: Error) => {
-      if (settled) return;
-      settled = true;
+    /** Leaves the dial for good: the socket is ours no more (handed over) or closed. */
+    const finish = (): boolean => {
+      if (state === DONE) return false;
+      state = DONE;
       clearTimeout(timer);
       ws.removeAllListeners();
       ws.on('error', () => {});
+      return true;
+    };
+    const fail = (error: Error) => {
+      if (!finish()) return;
       ws.terminate();
       reject(error);
     };
@@ -76,34 +95,35 @@ export function dialNode({ self, incarnation, target, options }: DialParams): Pr
         : new ConnectError(`${target} refused the connection (HTTP ${status} ${res.statusMessage ?? ''})`.trim()));
     });
     ws.on('upgrade', (res) => {
-      const node = res.headers[HEADER_NODE];
-      serverNonce = String(res.headers[HEADER_NONCE] ?? '');
+      if (state !== UPGRADING) return;
+      const serverNonce = String(res.headers[HEADER_NONCE] ?? '');
       peerIncarnation = String(res.headers[HEADER_INCARNATION] ?? '');
       peerMaxPayload = Number(res.headers[HEADER_MAX_PAYLOAD]);
-      const expected = isNonce(serverNonce) ? serverProof(cookie, self, target, clientNonce, serverNonce) : undefined;
-      serverProven = node === target && expected !== undefined && proofMatches(expected, res.headers[HEADER_PROOF] as string | undefined);
+      challenge = { clientNode: self, serverNode: target, clientNonce, serverNonce, binding: channelBinding(res.socket) };
+      const expected = isNonce(serverNonce) ? serverProof(cookie, challenge) : undefined;
+      const proven = res.headers[HEADER_NODE] === target && expected !== undefined && proofMatches(expected, res.headers[HEADER_PROOF] as string | undefined);
+      state = proven ? SERVER_PROVEN : SERVER_UNPROVEN;
     });
     ws.on('open', () => {
-      if (settled) return;
-      ws.send(clientProof(cookie, self, target, clientNonce, serverNonce));
-      if (!serverProven) {
+      if (state === DONE) return;
+      if (state === UPGRADING || challenge === undefined) return fail(new ProtocolError(`${target} opened the link without an upgrade response`));
+      ws.send(clientProof(cookie, challenge));
+      if (state === SERVER_UNPROVEN) {
         // Our proof went out first so that the server, too, sees the mismatch and logs it.
-        settled = true;
-        clearTimeout(timer);
+        finish();
         ws.close(4001, 'authentication failed');
         reject(new AuthenticationError(`${target} did not prove it knows our cookie: check that both nodes share the cookie`));
+        return;
       }
+      state = AWAITING_ACCEPT;
     });
     ws.once('message', (data: Buffer) => {
-      if (settled) return;
+      if (state !== AWAITING_ACCEPT) return;
       if (!Buffer.isBuffer(data) || !data.equals(ACCEPT_FRAME)) {
         fail(new ProtocolError(`${target} sent an invalid handshake answer`));
         return;
       }
-      settled = true;
-      clearTimeout(timer);
-      ws.removeAllListeners();
-      ws.on('error', () => {});
+      finish();
       resolve({
         ws,
         peerNode: target,
@@ -114,14 +134,12 @@ export function dialNode({ self, incarnation, target, options }: DialParams): Pr
     });
     ws.on('close', (code, reason) => {
       if (code === 4002) {
-        settled = true;
-        clearTimeout(timer);
-        resolve('duplicate');
+        if (finish()) resolve('duplicate');
         return;
       }
       fail(code === 4001
         ? new AuthenticationError(`${target} refused our cookie: check that both nodes share the cookie`)
-        : new ConnectError(`connection to ${target} closed during the handshake (${code} ${reason.toString()})`.trim()));
+        : new ConnectError(`connection to ${target} closed during the handshake (${code} ${describe(reason.toString(), 123)})`.trim()));
     });
     ws.on('error', (error) => {
       fail(new ConnectError(`cannot connect to ${target} at ${url}: ${error.message}`, { cause: error, details: { node: target } }));

@@ -7,7 +7,9 @@
  *   client -> server  first frame: client proof (32 bytes), before anything is decoded
  *   server -> client  first frame: ACCEPT (the link is up)
  *
- * A fresh nonce per connection on each side makes a recorded proof useless for a replay.
+ * A fresh nonce per connection on each side makes a recorded proof useless for a replay. Over
+ * TLS, both proofs also cover the session's exported keying material (the channel binding, see
+ * tls.ts), so a proof is only good inside the TLS session it was made for.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
@@ -33,18 +35,28 @@ export function isNonce(value: unknown): value is string {
   return typeof value === 'string' && NONCE_RE.test(value);
 }
 
-function proof(cookie: string, role: 'client' | 'server', clientNode: string, serverNode: string, clientNonce: string, serverNonce: string): Buffer {
+/** Everything a proof covers besides the cookie. `binding` is empty on a plaintext link. */
+export interface Challenge {
+  clientNode: string;
+  serverNode: string;
+  clientNonce: string;
+  serverNonce: string;
+  binding: Buffer;
+}
+
+function proof(cookie: string, role: 'client' | 'server', c: Challenge): Buffer {
   return createHmac('sha256', cookie)
-    .update(`flame/${PROTOCOL_VERSION}\0${role}\0${clientNode}\0${serverNode}\0${clientNonce}\0${serverNonce}`)
+    .update(`flame/${PROTOCOL_VERSION}\0${role}\0${c.clientNode}\0${c.serverNode}\0${c.clientNonce}\0${c.serverNonce}\0`)
+    .update(c.binding)
     .digest();
 }
 
-export function serverProof(cookie: string, clientNode: string, serverNode: string, clientNonce: string, serverNonce: string): Buffer {
-  return proof(cookie, 'server', clientNode, serverNode, clientNonce, serverNonce);
+export function serverProof(cookie: string, challenge: Challenge): Buffer {
+  return proof(cookie, 'server', challenge);
 }
 
-export function clientProof(cookie: string, clientNode: string, serverNode: string, clientNonce: string, serverNonce: string): Buffer {
-  return proof(cookie, 'client', clientNode, serverNode, clientNonce, serverNonce);
+export function clientProof(cookie: string, challenge: Challenge): Buffer {
+  return proof(cookie, 'client', challenge);
 }
 
 /** Constant-time comparison of a received proof with the expected one. */

@@ -1,7 +1,18 @@
 /**
  * The server side of one request a peer made to this node.
  */
-import type { RequestContext } from './node.js';
+/** Context given to a service handler. */
+export interface RequestContext {
+  /** The node that sent the request. */
+  readonly peer: string;
+  /** Aborted when the requester cancels (timeout, AbortSignal). Created on first use. */
+  readonly signal: AbortSignal;
+  /** Calls `listener(reason)` when the requester cancels: cheaper than `signal` on a hot path. */
+  onCancel(listener: (reason: Error) => void): void;
+}
+
+/** Serves one request service: resolves to (or returns) its result, or throws. */
+export type ServiceHandler = (payload: unknown, context: RequestContext) => unknown;
 
 /**
  * A request being served. AbortControllers cost more than the rest of a small request on Node

@@ -1,9 +1,13 @@
 /**
  * The few nact internals the cluster layer relies on, typed in one place.
  * nact 7.6.2 is frozen and CJS without an exports map, so these deep imports are stable;
- * they let remote refs resolve through nact's own `dispatch`/`query`/`stop` (see library-traps §1).
+ * they let remote refs resolve through nact's own `dispatch`/`query`/`stop`: nact looks a ref up
+ * with `systemMap.find(ref.system.name, ref)`, so a system registered under a ref's system name
+ * decides where its messages go.
  */
 import { createRequire } from 'node:module';
+import { ActorNotFoundError } from '../errors.js';
+import { describe } from './wire.js';
 
 const require = createRequire(import.meta.url);
 
@@ -26,7 +30,7 @@ interface SystemMap {
   remove(systemName: string): void;
 }
 
-/** The shape of nact's reference objects (they are plain data, see library-traps §1). */
+/** The shape of nact's reference objects: plain data (type, system name, path parts, temp id), so a decoded copy routes like the original. */
 export interface NactRefShape {
   type: string;
   system: { name: string | undefined };
@@ -76,7 +80,9 @@ export function localTempRef(systemName: string, id: number): NactRefShape {
  */
 export function watchChildren(systemName: string, parent: unknown, onStopped: (childName: string) => void): void {
   const actor = systemMap.find(systemName, parent) as unknown as { childStopped(child: { name: string }): void } | undefined;
-  if (!actor || typeof actor.childStopped !== 'function') throw new Error('watchChildren: no such local actor');
+  if (!actor || typeof actor.childStopped !== 'function') {
+    throw new ActorNotFoundError(`watchChildren: no local actor ${describe(parent)} on ${systemName}`, { details: { system: systemName } });
+  }
   const original = actor.childStopped.bind(actor);
   actor.childStopped = (child) => {
     original(child);

@@ -7,42 +7,27 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import https from 'node:https';
 import { start as startSystem, stop as stopActor, type Ref } from 'nact';
-import {
-  AbortError,
-  ActorNotFoundError,
-  NodeStoppedError,
-  ConnectError,
-  EncodeError,
-  ModuleRefError,
-  NodeDownError,
-  PayloadTooLargeError,
-  ProtocolError,
-  QueryTimeoutError,
-} from '../errors.js';
-import { onAbort } from '../abort.js';
+import { ConnectError, ModuleRefError, NodeDownError, NodeStoppedError, ProtocolError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { formatNodeName, parseNodeName, type NodeAddress } from './address.js';
-import { registerLocalSystem, unregisterLocalSystem, type DecodeContext } from './codec.js';
+import { registerLocalSystem, unregisterLocalSystem } from './codec.js';
 import { ACCEPT_FRAME } from './handshake.js';
-import { Deadlines, type Deadline } from './deadlines.js';
+import { Deadlines } from './deadlines.js';
 import { Acceptor } from './acceptor.js';
+import { Listener, type RefusedInfo } from './listener.js';
+import { serverContext } from './tls.js';
 import { dialNode } from './dialer.js';
-import {
-  localActorRef,
-  localSystemRef,
-  localTempRef,
-  references,
-  systemMap,
-  type ConcreteActor,
-} from './nact-internals.js';
+import { systemMap } from './nact-internals.js';
 import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from './options.js';
 import { Peer, type Connection, type PeerHost } from './peer.js';
-import { RemoteHandle, RemoteRef, remoteSystemName, type RefKind, type RemoteOps } from './remote-ref.js';
-import { InboundRequest } from './inbound-request.js';
+import { remoteSystemName, type RemoteRef } from './remote-ref.js';
+import type { ServiceHandler } from './inbound-request.js';
+import { ReplyTable } from './replies.js';
+import { Requests, type RequestOptions } from './requests.js';
+import { Router } from './router.js';
 import { OP_CANCEL, OP_DISPATCH, OP_NO_ACTOR, OP_REPLY, OP_REQUEST, OP_STOP, describe } from './wire.js';
-
+import { handshakeRefusedChannel, linkDownChannel, linkUpChannel, publish } from '../diagnostics.js';
 
 /** A module export resolved on the peer: `{ module: 'file:///app/actors.js', export: 'counter' }`. */
 export interface ModuleSpecifier {
@@ -50,28 +35,17 @@ export interface ModuleSpecifier {
   readonly export: string;
 }
 
-export interface RequestOptions {
-  /** Milliseconds before the request rejects with QueryTimeoutError (and is cancelled remotely). */
-  timeout?: number;
-  signal?: AbortSignal;
-}
-
-/** Context given to a service handler. */
-export interface RequestContext {
-  /** The node that sent the request. */
-  readonly peer: string;
-  /** Aborted when the requester cancels (timeout, AbortSignal). Created on first use. */
-  readonly signal: AbortSignal;
-  /** Calls `listener(reason)` when the requester cancels: cheaper than `signal` on a hot path. */
-  onCancel(listener: (reason: Error) => void): void;
-}
-
-export type ServiceHandler = (payload: unknown, context: RequestContext) => unknown;
+export type { RequestContext, ServiceHandler } from './inbound-request.js';
+export type { RequestOptions } from './requests.js';
 
 /** Counters of a node, for monitoring and tests. */
 export interface NodeStats {
   /** Nodes this node keeps a link record for (up, connecting, or down and still referenced). */
   readonly peers: number;
+  /** Inbound WebSocket connections open (authenticated or not). */
+  readonly connections: number;
+  /** Inbound connections that have not proven the cookie yet (capped). */
+  readonly unproven: number;
   /** Replies to requests whose requester was gone (or overloaded) by the time they were ready: dropped. */
   readonly droppedReplies: number;
 }
@@ -81,22 +55,14 @@ export interface NodeEvents {
   nodeup: [node: string];
   nodedown: [node: string, reason: Error];
   /** A connection attempt was refused (bad handshake, wrong cookie, wrong node). */
-  refused: [info: { address: string; node: string | undefined; reason: string }];
+  refused: [info: RefusedInfo];
   /** A message could not be delivered: its target node is down, or its target actor does not exist. */
   undeliverable: [info: { target: string; reason: Error }];
 }
 
-interface PendingReply {
-  resolve(value: unknown): void;
-  reject(error: Error): void;
-  peer: Peer;
-  deadline: Deadline | undefined;
-}
-
-const REMOTE_HANDLE = Symbol('flame.remoteHandle');
-
-type WithHandle = RemoteRef & { [REMOTE_HANDLE]?: ConcreteActor };
-
+const SILENT = createLogger(false);
+/** How long a down peer is kept before it is forgotten (if nothing refers to it). */
+const PRUNE_AFTER_MS = 1000;
 
 export class ClusterNode extends EventEmitter<NodeEvents> {
   /** This node's name, e.g. `app@127.0.0.3`. */
@@ -112,34 +78,37 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   readonly maxQueuedMessages: number;
   /** The cluster's shared secret: a pool hands it to the runners it starts (FLAME_COOKIE). */
   readonly cookie: string;
+  /** Links are TLS (`tls: 'auto'` or certificates): runners of a pool on this node must use TLS too. */
+  readonly encrypted: boolean;
 
   readonly #options: ResolvedNodeOptions;
   readonly #server: http.Server;
+  readonly #listener: Listener;
   readonly #acceptor: Acceptor;
   readonly #peers = new Map<string, Peer>();
-  readonly #replies = new Map<number, PendingReply>();
-  readonly #services = new Map<string, ServiceHandler>();
   readonly #waitingInbound = new Map<string, () => void>();
   readonly #remoteSystem: string;
   readonly #host: PeerHost;
+  /** Every answer this node waits for (requests and queries), by node-wide id. */
+  readonly #replies = new ReplyTable();
   readonly #deadlines = new Deadlines();
-  /** Local actors by path, for messages arriving from peers. */
-  readonly #actors = new Map<string, ConcreteActor & { stopped?: boolean }>();
-  #nextReplyId = 1;
-  #droppedReplies = 0;
+  readonly #requests: Requests;
+  readonly #router: Router;
   #stopped = false;
 
-  private constructor(options: ResolvedNodeOptions, server: http.Server, port: number) {
+  private constructor(options: ResolvedNodeOptions, server: http.Server, listener: Listener, port: number) {
     super();
     this.#options = options;
     this.name = formatNodeName(options.shortName, options.host, port);
     this.address = parseNodeName(this.name);
-    this.logger = createLogger(options.log, `[${this.name}]`, options.logSink);
+    this.logger = createLogger(options.log, `[${this.name}]`, options.logSink, options.logger && { logger: options.logger, fields: { node: this.name } });
     this.heartbeatInterval = options.heartbeatInterval;
     this.heartbeatTimeout = options.heartbeatTimeout;
     this.maxQueuedMessages = options.maxQueuedMessages;
     this.cookie = options.cookie;
+    this.encrypted = options.security.mode !== 'plain';
     this.#server = server;
+    this.#listener = listener;
     const node = this;
     this.#host = {
       get name() { return node.name; },
@@ -147,23 +116,23 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       get heartbeatInterval() { return node.heartbeatInterval; },
       get heartbeatTimeout() { return node.heartbeatTimeout; },
       get maxQueuedMessages() { return node.maxQueuedMessages; },
-      decodeContext: (peer) => this.#decodeContext(peer),
+      decodeContext: (peer) => this.#router.decodeContext(peer),
       receive: (peer, message) => this.#receive(peer, message),
       dial: (peer) => this.#dial(peer),
       peerUp: (peer) => {
         this.#waitingInbound.get(peer.node)?.();
         this.logger.info(`connected to ${peer.node}`);
         this.emit('nodeup', peer.node);
+        publish(linkUpChannel, () => ({ node: this.name, peer: peer.node }));
       },
       peerDown: (peer, reason, undelivered, wasUp) => this.#peerDown(peer, reason, undelivered, wasUp),
     };
     this.#acceptor = new Acceptor({
       get name() { return node.name; },
       get incarnation() { return node.incarnation; },
-      get logger() { return node.logger; },
       get stopped() { return node.#stopped; },
       options,
-      refused: (info) => this.emit('refused', info),
+      listener,
       authenticated: (conn) => this.#acceptInbound(conn),
     });
     server.on('upgrade', (req, socket, head) => this.#acceptor.handleUpgrade(req, socket, head));
@@ -172,33 +141,44 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       const ok = req.url === '/healthz' && !this.#stopped;
       res.writeHead(ok ? 200 : 404, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not found\n');
     });
-    // The system's name is the node's name so refs print meaningfully; nact ignores a string arg (library-traps §1).
+    // The system's name is the node's name so refs print meaningfully; nact 7 ignores a plain string argument.
     this.system = (startSystem as unknown as (opts: { name: string }) => Ref<never>)({ name: this.name });
     registerLocalSystem(this.name, this.name);
     this.#remoteSystem = remoteSystemName(this.name);
-    systemMap.add({ name: this.#remoteSystem, find: (ref) => this.#findRemote(ref) });
+    this.#requests = new Requests({ name: this.name, logger: this.logger, replies: this.#replies, deadlines: this.#deadlines });
+    this.#router = new Router({
+      name: this.name,
+      remoteSystem: this.#remoteSystem,
+      get stopped() { return node.#stopped; },
+      replies: this.#replies,
+      deadlines: this.#deadlines,
+      peer: (name) => this.#peer(name),
+      undeliverable: (target, reason) => this.#undeliverable(target, reason),
+    });
+    systemMap.add({ name: this.#remoteSystem, find: (ref) => this.#router.findRemote(ref) });
     this.handle('flame.spawn', (payload) => this.#spawnFromModule(payload));
   }
 
   /** Starts a node: its nact system and its ws server, bound to its host and port. */
   static async start(options?: NodeOptions): Promise<ClusterNode> {
     const resolved = resolveNodeOptions(options);
-    const server = resolved.tls
-      ? https.createServer({ key: resolved.tls.key, cert: resolved.tls.cert })
-      : http.createServer();
-    await new Promise<void>((resolve, reject) => {
-      const onError = (e: NodeJS.ErrnoException) => {
-        reject(new ConnectError(`cannot listen on ${resolved.host}:${resolved.port}: ${e.message}`, { cause: e }));
-      };
-      server.once('error', onError);
-      server.listen(resolved.port, resolved.host, () => {
-        server.off('error', onError);
-        resolve();
-      });
-    });
-    const port = (server.address() as { port: number }).port;
-    const node = new ClusterNode(resolved, server, port);
-    node.logger.info(`node started on ${resolved.tls ? 'wss' : 'ws'}://${resolved.host}:${port}`);
+    const secureContext = await serverContext(resolved.security);
+    const server = http.createServer();
+    // The listener exists before the node (the node's name holds the port it got).
+    let node: ClusterNode | undefined;
+    const listener = new Listener({
+      get logger() { return node?.logger ?? SILENT; },
+      handshakeTimeout: resolved.handshakeTimeout,
+      get stopped() { return node === undefined || node.#stopped; },
+      refused: (info) => {
+        if (!node) return;
+        node.emit('refused', info);
+        publish(handshakeRefusedChannel, () => ({ node: node!.name, address: info.address, peer: info.node, reason: info.reason }));
+      },
+    }, server, secureContext);
+    const port = await listener.listen(resolved.port, resolved.host);
+    node = new ClusterNode(resolved, server, listener, port);
+    node.logger.info(`node started on ${node.encrypted ? 'wss' : 'ws'}://${resolved.host}:${port}`);
     return node;
   }
 
@@ -265,8 +245,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   /** A ref to the actor at `path` (names from the system down) on `node`, for nact's dispatch/query/stop. */
   remoteRef<Msg = unknown>(node: string, path: string[] | string): Ref<Msg> {
     const parts = typeof path === 'string' ? path.split('/').filter(Boolean) : path;
-    const name = parseNodeName(node).node;
-    return (name === this.name ? localActorRef(this.name, parts) : new RemoteRef(this.#remoteSystem, name, 'a', parts)) as Ref<Msg>;
+    return this.#router.ref(parseNodeName(node).node, parts) as Ref<Msg>;
   }
 
   /**
@@ -280,7 +259,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
 
   /** Registers the handler of a request service (the FLAME layer builds on this). */
   handle(service: string, handler: ServiceHandler): void {
-    this.#services.set(service, handler);
+    this.#requests.handle(service, handler);
   }
 
   /** Sends a request to a service on `node` and resolves to its result. */
@@ -292,56 +271,14 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     } catch (error) {
       return Promise.reject(error);
     }
-    const { timeout, signal } = options;
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(new AbortError(`request "${service}" to ${peer.node} aborted before it was sent`));
-        return;
-      }
-      const id = peer.nextRequestId++;
-      let deadline: Deadline | undefined;
-      const settle = (ok: boolean, value: unknown) => {
-        if (peer.requests.get(id) !== settle) return;
-        peer.requests.delete(id);
-        deadline?.cancel();
-        unsubscribe?.();
-        if (ok) resolve(value);
-        else reject(value);
-      };
-      const cancel = (error: Error) => {
-        if (peer.requests.get(id) !== settle) return;
-        try {
-          // The handler learns why (deadline or abort), without the local cause, which may not encode.
-          const why = error instanceof QueryTimeoutError ? new QueryTimeoutError(error.message) : new AbortError(error.message);
-          peer.send([OP_CANCEL, id, why]);
-        } catch {
-          // the peer is gone: nothing left to cancel
-        }
-        settle(false, error);
-      };
-      peer.requests.set(id, settle);
-      if (timeout !== undefined && timeout !== Infinity) {
-        deadline = this.#deadlines.after(
-          timeout,
-          () => cancel(new QueryTimeoutError(`request "${service}" to ${peer.node} timed out after ${timeout} ms`)),
-        );
-      }
-      const unsubscribe = signal
-        ? onAbort(signal, () => cancel(new AbortError(`request "${service}" to ${peer.node} aborted`, { cause: signal.reason })))
-        : undefined;
-      try {
-        peer.send([OP_REQUEST, id, service, payload], (error) => settle(false, error));
-      } catch (error) {
-        settle(false, error);
-      }
-    });
+    return this.#requests.request(peer, service, payload, options);
   }
 
   /** Resolves when the link to the node of `target` has room for more messages (backpressure). */
   whenWritable(target: string | Ref<unknown>): Promise<void> {
     const node = typeof target === 'string' ? parseNodeName(target).node : (target as unknown as RemoteRef).node;
     if (node === undefined || node === this.name) return Promise.resolve();
-    return this.#peer(node).whenWritable();
+    return this.#peers.get(node)?.whenWritable() ?? Promise.resolve();
   }
 
   /** Closes every link and the server and stops the actor system. Idempotent. */
@@ -350,10 +287,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     this.#stopped = true;
     for (const peer of this.#peers.values()) peer.close(1001, 'node stopping');
     this.#acceptor.close();
-    await new Promise<void>((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections?.();
-    });
+    await this.#listener.close();
+    this.#server.closeAllConnections();
     try {
       stopActor(this.system);
     } catch {
@@ -370,7 +305,12 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
 
   /** Counters: links, dropped replies. */
   stats(): NodeStats {
-    return { peers: this.#peers.size, droppedReplies: this.#droppedReplies };
+    return {
+      peers: this.#peers.size,
+      connections: this.#acceptor.connections,
+      unproven: this.#listener.unproven,
+      droppedReplies: this.#requests.droppedReplies,
+    };
   }
 
   // ---------------------------------------------------------------- PeerHost
@@ -389,47 +329,25 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     return peer;
   }
 
-  #decodeContext(peer: Peer): DecodeContext {
-    const local = this.name;
-    const remoteSystem = this.#remoteSystem;
-    const from = peer.node;
-    return {
-      peer: from,
-      ref: (node, kind, data) => {
-        if (kind === 'n') return new references.Nobody();
-        // A ref names a node this one may dial later: refuse names that are not node names.
-        if (node !== local && node !== from && !isNodeName(node)) throw new ProtocolError(`malformed node name in a ref: ${describe(node)}`);
-        if (node === local) {
-          switch (kind) {
-            case 'a':
-              return localActorRef(local, checkParts(data));
-            case 's':
-              return localSystemRef(local);
-            case 't':
-              return localTempRef(local, checkId(data));
-            case 'r':
-              return new RemoteRef(remoteSystem, local, 'r', [], checkId(data));
-          }
-        }
-        return kind === 'a' || kind === 's'
-          ? new RemoteRef(remoteSystem, node, kind, kind === 'a' ? checkParts(data) : [])
-          : new RemoteRef(remoteSystem, node, kind, [], checkId(data));
-      },
-    };
+  #peerDown(peer: Peer, reason: Error, undelivered: unknown[][], wasUp: boolean): void {
+    this.#replies.failPeer(peer, reason);
+    this.#router.undelivered(peer, undelivered, reason);
+    if (wasUp) publish(linkDownChannel, () => ({ node: this.name, peer: peer.node, reason: reason.message, code: (reason as { code?: string }).code }));
+    if (wasUp && !this.#stopped) this.emit('nodedown', peer.node, reason);
+    this.#schedulePrune(peer);
   }
 
-  #peerDown(peer: Peer, reason: Error, undelivered: unknown[][], wasUp: boolean): void {
-    for (const id of peer.replies) {
-      const pending = this.#replies.get(id);
-      if (pending) this.#settleReply(id, pending, false, reason);
-    }
-    peer.replies.clear();
-    for (const message of undelivered) {
-      if (message[0] === OP_DISPATCH || message[0] === OP_STOP) {
-        this.#undeliverable(describeTarget(message[1], peer.node), reason);
-      }
-    }
-    if (wasUp && !this.#stopped) this.emit('nodedown', peer.node, reason);
+  /**
+   * Forgets a peer that is down once nothing refers to it any more, so that a long-lived parent
+   * whose runners come and go does not keep one record per runner. Not at once: a send in the
+   * next moments should still find it down (and not redial a dead node on every message).
+   */
+  #schedulePrune(peer: Peer): void {
+    setTimeout(() => {
+      if (this.#peers.get(peer.node) !== peer || peer.state !== 'down') return;
+      if (peer.idle && !this.#replies.pendingOn(peer) && !this.#requests.servingFor(peer)) this.#peers.delete(peer.node);
+      else this.#schedulePrune(peer); // a request it made is still being served
+    }, PRUNE_AFTER_MS).unref();
   }
 
   #undeliverable(target: string, reason: Error): void {
@@ -437,90 +355,9 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     this.emit('undeliverable', { target, reason });
   }
 
-  // ---------------------------------------------------------------- routing of remote refs
-
-  /** nact's system map asks this for refs of our pseudo-system: route them to their peer. */
-  #findRemote(ref: unknown): ConcreteActor | undefined {
-    if (!(ref instanceof RemoteRef)) {
-      const r = ref as { node?: unknown; kind?: unknown; path?: { parts?: unknown }; id?: unknown };
-      if (typeof r.node !== 'string' || typeof r.kind !== 'string') return undefined;
-      ref = new RemoteRef(this.#remoteSystem, r.node, r.kind as RefKind, Array.isArray(r.path?.parts) ? (r.path.parts as string[]) : [], r.id as number);
-    }
-    const target = ref as WithHandle;
-    if (target.kind === 'r' && target.node === this.name) {
-      return { dispatch: (message) => this.#resolveReply(target.id!, message) };
-    }
-    return (target[REMOTE_HANDLE] ??= new RemoteHandle(this.#remoteOps, target));
-  }
-
-  /** What the handles nact finds for remote refs do; one object shared by all of them. */
-  readonly #remoteOps: RemoteOps = {
-    dispatch: (target, message, sender) => this.#dispatchRemote(target, message, sender),
-    query: (target, message, timeout) => this.#queryRemote(target, message, timeout),
-    stop: (target) => this.#sendOrReport(target, [OP_STOP, target.wire]),
-  };
-
-  #dispatchRemote(target: RemoteRef, message: unknown, sender: unknown): void {
-    // nact substitutes Nobody for a missing sender; it means nothing on the other side.
-    const from = sender instanceof references.Nobody ? undefined : sender;
-    this.#sendOrReport(target, [OP_DISPATCH, target.wire, message, from]);
-  }
-
-  #sendOrReport(target: RemoteRef, message: unknown[]): void {
-    if (this.#stopped) {
-      this.#undeliverable(String(target), new NodeStoppedError(`node ${this.name} is stopped`));
-      return;
-    }
-    try {
-      this.#peer(target.node).send(message);
-    } catch (error) {
-      if (!(error instanceof NodeDownError)) throw error;
-      this.#undeliverable(String(target), error);
-    }
-  }
-
-  #queryRemote(target: RemoteRef, message: unknown, timeout: number): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      if (this.#stopped) {
-        reject(new NodeStoppedError(`node ${this.name} is stopped`));
-        return;
-      }
-      const peer = this.#peer(target.node);
-      const id = this.#nextReplyId++;
-      const replyTo = new RemoteRef(this.#remoteSystem, this.name, 'r', [], id);
-      const pending: PendingReply = { resolve, reject, peer, deadline: undefined };
-      pending.deadline = this.#deadlines.after(timeout, () => {
-        this.#settleReply(id, pending, false, new QueryTimeoutError(`Query Timeout: ${target} did not answer within ${timeout} ms`, {
-          details: { target: String(target), timeout },
-        }));
-      });
-      this.#replies.set(id, pending);
-      peer.replies.add(id);
-      try {
-        const msg = typeof message === 'function' ? (message as (ref: unknown) => unknown)(replyTo) : message;
-        peer.send([OP_DISPATCH, target.wire, msg, replyTo], (error) => this.#settleReply(id, pending, false, error));
-      } catch (error) {
-        this.#settleReply(id, pending, false, error as Error);
-      }
-    });
-  }
-
-  #resolveReply(id: number, value: unknown): void {
-    const pending = this.#replies.get(id);
-    if (pending) this.#settleReply(id, pending, true, value);
-  }
-
-  #settleReply(id: number, pending: PendingReply, ok: boolean, value: unknown): void {
-    if (this.#replies.get(id) !== pending) return;
-    this.#replies.delete(id);
-    pending.peer.replies.delete(id);
-    pending.deadline?.cancel();
-    if (ok) pending.resolve(value);
-    else pending.reject(value as Error);
-  }
-
   // ---------------------------------------------------------------- receiving
 
+  /** One message of a frame from `peer`, handed to the layer it belongs to. */
   #receive(peer: Peer, message: unknown): void {
     if (!Array.isArray(message)) {
       peer.protocolError(new ProtocolError('message is not a tuple'));
@@ -528,147 +365,20 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     }
     switch (message[0]) {
       case OP_DISPATCH:
-        this.#deliver(peer, message[1], message[2], message[3]);
-        return;
-      case OP_STOP: {
-        if (message[1] === '' || (Array.isArray(message[1]) && message[1][0] === 's')) {
-          // Stopping the system would stop every actor of this node: no peer may do that.
-          this.#undeliverable(describeTarget(message[1], this.name), new ProtocolError(`${peer.node} may not stop the actor system of ${this.name}`));
-          return;
-        }
-        const actor = this.#target(message[1]);
-        try {
-          actor?.stop?.();
-        } catch (error) {
-          this.#undeliverable(describeTarget(message[1], this.name), error as Error);
-        }
-        return;
-      }
+        return this.#router.deliver(peer, message[1], message[2], message[3]);
+      case OP_STOP:
+        return this.#router.stop(peer, message[1]);
       case OP_REQUEST:
-        this.#serve(peer, message[1], message[2], message[3]);
-        return;
-      case OP_REPLY: {
-        const settle = typeof message[1] === 'number' ? peer.requests.get(message[1]) : undefined;
-        settle?.(message[2] === true, message[3]);
-        return;
-      }
-      case OP_CANCEL: {
-        const request = typeof message[1] === 'number' ? peer.inbound.get(message[1]) : undefined;
-        try {
-          request?.cancel(message[2] instanceof Error ? message[2] : new AbortError('cancelled by the requester'));
-        } catch (error) {
-          this.logger.warn(`a cancel listener of a request from ${peer.node} threw: ${(error as Error)?.message ?? describe(error)}`);
-        }
-        return;
-      }
-      case OP_NO_ACTOR: {
-        const id = message[1];
-        const pending = typeof id === 'number' ? this.#replies.get(id) : undefined;
-        if (pending) {
-          this.#settleReply(id as number, pending, false, new ActorNotFoundError(
-            `Actor stopped or never existed: ${describe(message[2], 200)} on ${peer.node}`,
-            { details: { target: describe(message[2], 200) } },
-          ));
-        }
-        return;
-      }
+        return this.#requests.serve(peer, message[1], message[2], message[3]);
+      case OP_REPLY:
+        return this.#requests.replied(peer, message[1], message[2], message[3]);
+      case OP_CANCEL:
+        return this.#requests.cancelled(peer, message[1], message[2]);
+      case OP_NO_ACTOR:
+        return this.#router.noActor(peer, message[1], message[2]);
       default:
         peer.protocolError(new ProtocolError(`unknown message type ${describe(message[0], 40)}`));
     }
-  }
-
-  /** The local actor a wire target names (actor lookups by path are cached: they are per message). */
-  #target(target: unknown): ConcreteActor | undefined {
-    if (typeof target === 'string') {
-      const cached = this.#actors.get(target);
-      if (cached && !cached.stopped) return cached;
-      const actor = systemMap.find(this.name, localActorRef(this.name, target === '' ? [] : target.split('/')));
-      if (actor) {
-        if (this.#actors.size >= 10_000) this.#actors.clear();
-        this.#actors.set(target, actor);
-      }
-      return actor;
-    }
-    if (Array.isArray(target)) {
-      if (target[0] === 't' && typeof target[1] === 'number') return systemMap.find(this.name, localTempRef(this.name, target[1]));
-      if (target[0] === 's') return systemMap.find(this.name, localSystemRef(this.name));
-    }
-    return undefined;
-  }
-
-  #deliver(peer: Peer, target: unknown, message: unknown, sender: unknown): void {
-    if (typeof target === 'number') {
-      // An answer to one of our queries, possibly from a node the query was forwarded to.
-      this.#resolveReply(target, message);
-      return;
-    }
-    const actor = this.#target(target);
-    if (!actor) {
-      const where = describeTarget(target, this.name);
-      if (sender instanceof RemoteRef && sender.kind === 'r' && sender.node === peer.node) {
-        // The query's own node is told at once (a forwarded query just times out).
-        peer.trySend([OP_NO_ACTOR, sender.id, where]);
-      } else {
-        this.#undeliverable(where, new ActorNotFoundError(`no actor ${where} on ${this.name}`));
-      }
-      return;
-    }
-    try {
-      actor.dispatch(message, sender);
-    } catch (error) {
-      this.#undeliverable(describeTarget(target, this.name), error as Error);
-    }
-  }
-
-  #serve(peer: Peer, id: unknown, service: unknown, payload: unknown): void {
-    if (typeof id !== 'number' || typeof service !== 'string') {
-      peer.protocolError(new ProtocolError('malformed request'));
-      return;
-    }
-    const handler = this.#services.get(service);
-    const reply = (ok: boolean, value: unknown) => {
-      if (peer.inbound.get(id) !== context) return;
-      peer.inbound.delete(id);
-      this.#sendReply(peer, id, service, ok, value);
-    };
-    const context = new InboundRequest(peer.node);
-    peer.inbound.set(id, context);
-    if (!handler) {
-      reply(false, new ProtocolError(`unknown service "${service}" on ${this.name}`));
-      return;
-    }
-    try {
-      const result = handler(payload, context);
-      if (result instanceof Promise) {
-        result.then((value) => reply(true, value), (error) => reply(false, error));
-      } else {
-        reply(true, result);
-      }
-    } catch (error) {
-      reply(false, error);
-    }
-  }
-
-  /**
-   * Sends a reply; never throws. A requester that is gone gets nothing (the reply is counted as
-   * dropped); a value that cannot be sent is replaced by the error saying why, so the requester
-   * learns at once instead of at its deadline.
-   */
-  #sendReply(peer: Peer, id: number, service: string, ok: boolean, value: unknown): void {
-    const drop = (why: string) => {
-      this.#droppedReplies++;
-      this.logger.debug(`reply to "${service}" #${id} of ${peer.node} dropped: ${why}`);
-    };
-    if (peer.state !== 'up') return drop(`the link is ${peer.state}`);
-    const sent = peer.trySend([OP_REPLY, id, ok, value], (error) => {
-      if (error instanceof NodeDownError) return drop(error.message);
-      const what = ok ? 'result' : 'error';
-      const why = error instanceof PayloadTooLargeError
-        ? new PayloadTooLargeError(`the ${what} of "${service}" on ${this.name} cannot be sent: ${error.message}`, { details: error.details })
-        : new EncodeError(`the ${what} of "${service}" on ${this.name} cannot be sent: ${error.message}`);
-      if (!peer.trySend([OP_REPLY, id, false, why], (again) => drop(again.message))) drop('the link is down or overloaded');
-    });
-    if (!sent) drop('the link is down or overloaded');
   }
 
   async #spawnFromModule(payload: unknown): Promise<unknown> {
@@ -678,7 +388,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     }
     let mod: Record<string, unknown>;
     try {
-      mod = (await import(p.module)) as Record<string, unknown>;
+      mod = await this.#options.loadModule(p.module);
     } catch (e) {
       throw new ModuleRefError(`cannot load module ${p.module} on ${this.name}: ${(e as Error).message}`, { cause: e });
     }
@@ -737,32 +447,6 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     }
     conn.ws.send(ACCEPT_FRAME);
     peer.attach(conn);
-  }
-}
-
-function checkParts(data: unknown): string[] {
-  if (!Array.isArray(data) || !data.every((p) => typeof p === 'string')) throw new ProtocolError('malformed actor path');
-  return data as string[];
-}
-
-function checkId(data: unknown): number {
-  if (typeof data !== 'number' || !Number.isInteger(data)) throw new ProtocolError('malformed ref id');
-  return data;
-}
-
-/** A wire target as people read it: `node/path`. */
-function describeTarget(target: unknown, node: string): string {
-  if (typeof target === 'string') return `${node}/${target.length > 200 ? `${target.slice(0, 200)}\u2026` : target}`;
-  if (typeof target === 'number') return `${node}/#reply${target}`;
-  return `${node}/${describe(target)}`;
-}
-
-function isNodeName(node: string): boolean {
-  try {
-    parseNodeName(node);
-    return true;
-  } catch {
-    return false;
   }
 }
 

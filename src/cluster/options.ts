@@ -1,21 +1,18 @@
 /**
  * Node options: types, defaults (in one place) and validation. Identity can come from the
- * environment the way the seed's pods get it: `FLAME_NODE_NAME` (or `RELEASE_NODE`) such as
+ * environment the way FLAMEK8sBackend's pods get it: `FLAME_NODE_NAME` (or `RELEASE_NODE`) such as
  * `app@$(POD_IP)`, else `POD_IP` as the host, and `FLAME_COOKIE` (or `RELEASE_COOKIE`).
  */
 import { MissingEnvError } from '../errors.js';
-import { LOG_LEVELS, type LogLevel, type LogSink } from '../log.js';
+import { LOG_LEVELS, loggerOption, type LogLevel, type LogSink, type StructuredLogger } from '../log.js';
 import { OptionReader } from '../validate.js';
 import { DEFAULT_PORT, hasExplicitPort, isValidShortName, parseNodeName } from './address.js';
+import type { LinkSecurity, TlsOptions } from './tls.js';
 
-export interface TlsOptions {
-  /** PEM private key of this node's certificate. */
-  key: string | Buffer;
-  /** PEM certificate; must carry the IP SAN of the host peers dial. */
-  cert: string | Buffer;
-  /** PEM CA that signed the peers' certificates (defaults to Node's trust store). */
-  ca?: string | Buffer;
-}
+export type { TlsOptions } from './tls.js';
+
+/** Imports a module by specifier and resolves to its namespace. */
+export type ModuleLoader = (specifier: string) => Promise<Record<string, unknown>>;
 
 export interface NodeOptions {
   /** `app` or a full `app@host[:port]`. Default: `FLAME_NODE_NAME`, `RELEASE_NODE`, else `flame`. */
@@ -35,16 +32,34 @@ export interface NodeOptions {
    * synchronous CPU work (it cannot answer pings meanwhile); a closed socket is down at once.
    */
   heartbeatTimeout?: number;
-  /** Time allowed for a connection's handshake. Default 5000 ms. */
+  /**
+   * Time allowed for a connection's handshake: for a dial to complete, and for an inbound
+   * connection to prove the cookie from its first byte (short: unproven connections cost memory).
+   * Default 3000 ms.
+   */
   handshakeTimeout?: number;
   /** Messages queued for one peer before sends fail with OverloadedError. Default 1,000,000. */
   maxQueuedMessages?: number;
-  /** Serve and dial over TLS (`wss`). */
-  tls?: TlsOptions;
+  /**
+   * Encrypt links (`wss`, TLS 1.3). `'auto'`: an ephemeral self-signed certificate per process,
+   * not verified; the cookie proofs are bound to the TLS session, which defeats a man in the
+   * middle without any PKI. `{ key, cert, ca }`: your own certificates, verified against `ca`
+   * (and bound the same way). `false`: plaintext. A node with TLS refuses plaintext peers.
+   * Default: `FLAME_TLS` (`auto` or `off`), else false.
+   */
+  tls?: 'auto' | false | TlsOptions;
+  /**
+   * Loads the module of a `spawnRemote` on this node (the node that runs the factory). Default:
+   * `import(specifier)`. A runner passes its function loader's, so that `spawnRemote` and a
+   * pool's `placeChild` resolve modules by one rule.
+   */
+  loadModule?: ModuleLoader;
   /** Log level, or false. Default 'warn'. */
   log?: LogLevel | false;
   /** Where log lines go. Default: stderr. */
   logSink?: LogSink;
+  /** A pino-compatible logger (instead of logSink); records carry `node`. */
+  logger?: StructuredLogger;
 }
 
 export interface ResolvedNodeOptions {
@@ -57,9 +72,11 @@ export interface ResolvedNodeOptions {
   heartbeatTimeout: number;
   handshakeTimeout: number;
   maxQueuedMessages: number;
-  tls: TlsOptions | undefined;
+  security: LinkSecurity;
+  loadModule: ModuleLoader;
   log: LogLevel | false;
   logSink: LogSink | undefined;
+  logger: StructuredLogger | undefined;
 }
 
 export const NODE_DEFAULTS = {
@@ -68,14 +85,14 @@ export const NODE_DEFAULTS = {
   maxPayload: 16 * 1024 * 1024,
   heartbeatInterval: 5000,
   heartbeatTimeout: 30_000,
-  handshakeTimeout: 5000,
+  handshakeTimeout: 3000,
   maxQueuedMessages: 1_000_000,
   log: 'warn' as LogLevel | false,
 } as const;
 
 const KEYS = [
   'name', 'host', 'port', 'cookie', 'maxPayload', 'heartbeatInterval', 'heartbeatTimeout',
-  'handshakeTimeout', 'maxQueuedMessages', 'tls', 'log', 'logSink',
+  'handshakeTimeout', 'maxQueuedMessages', 'tls', 'loadModule', 'log', 'logSink', 'logger',
 ] as const;
 
 export function resolveNodeOptions(input: NodeOptions | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedNodeOptions {
@@ -107,10 +124,7 @@ export function resolveNodeOptions(input: NodeOptions | undefined, env: NodeJS.P
   const heartbeatInterval = r.ms('heartbeatInterval', NODE_DEFAULTS.heartbeatInterval, { min: 10 });
   const heartbeatTimeout = r.ms('heartbeatTimeout', Math.max(NODE_DEFAULTS.heartbeatTimeout, heartbeatInterval * 2), { min: 20 });
   if (heartbeatTimeout <= heartbeatInterval) r.fail('heartbeatTimeout', `greater than heartbeatInterval (${heartbeatInterval} ms)`);
-  const tls = r.raw('tls') as TlsOptions | undefined;
-  if (tls !== undefined && (typeof tls !== 'object' || tls === null || !tls.key || !tls.cert)) {
-    r.fail('tls', 'an object { key, cert, ca? } of PEM strings or Buffers');
-  }
+  const security = resolveSecurity(r, env);
   const log = r.oneOf<LogLevel | false>('log', NODE_DEFAULTS.log, [false, ...LOG_LEVELS]);
   const logSink = r.fn<LogSink>('logSink');
   return {
@@ -123,8 +137,28 @@ export function resolveNodeOptions(input: NodeOptions | undefined, env: NodeJS.P
     heartbeatTimeout,
     handshakeTimeout: r.ms('handshakeTimeout', NODE_DEFAULTS.handshakeTimeout, { min: 10 }),
     maxQueuedMessages: r.int('maxQueuedMessages', NODE_DEFAULTS.maxQueuedMessages, 1),
-    tls,
+    security,
+    loadModule: r.fn<ModuleLoader>('loadModule') ?? importModule,
     log,
     logSink,
+    logger: loggerOption(r),
   };
+}
+
+const importModule: ModuleLoader = (specifier) => import(specifier) as Promise<Record<string, unknown>>;
+
+function resolveSecurity(r: OptionReader, env: NodeJS.ProcessEnv): LinkSecurity {
+  const expected = "'auto', false, or an object { key, cert, ca? } of PEM strings or Buffers";
+  if (!r.has('tls')) {
+    const fromEnv = env.FLAME_TLS ?? '';
+    if (fromEnv === 'auto') return { mode: 'auto' };
+    if (['', 'off', 'false'].includes(fromEnv)) return { mode: 'plain' };
+    throw new MissingEnvError(`FLAME_TLS must be "auto" or "off" (got ${JSON.stringify(fromEnv)})`);
+  }
+  const tls = r.raw('tls');
+  if (tls === false) return { mode: 'plain' };
+  if (tls === 'auto') return { mode: 'auto' };
+  const given = tls as Partial<TlsOptions> | null;
+  if (typeof given !== 'object' || given === null || !given.key || !given.cert) r.fail('tls', expected);
+  return { mode: 'pki', options: given as TlsOptions };
 }

@@ -1,14 +1,15 @@
 /**
  * One remote node as seen from this node: the authenticated link to it (at most one at a time),
  * the outgoing queue, and what is pending on it. Messages produced in one event-loop turn go
- * out as one frame (one msgpack array): per-frame syscalls, not encoding, bound throughput
- * (performance-anchors: 12-20x). A peer that does not keep up makes the queue fill; past
+ * out as one frame (one msgpack array): per-frame syscalls, not encoding, bound throughput (a
+ * frame per message measured 12-20x slower than one frame per turn on a 2-vCPU machine). A peer that does not keep up makes the queue fill; past
  * `maxQueuedMessages` sends fail with OverloadedError, and `whenWritable()` lets senders wait.
  */
 import type { WebSocket } from 'ws';
 import { encode, decode, type DecodeContext } from './codec.js';
 import { EncodeError, NodeDownError, OverloadedError, PayloadTooLargeError, ProtocolError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { frameMessages, linkTrafficChannel } from '../diagnostics.js';
 import { closeReason, describe } from './wire.js';
 
 /** An authenticated WebSocket to a peer, as the handshake hands it over. */
@@ -40,7 +41,10 @@ export interface PeerHost {
   /** Resolves to the new connection, or to undefined when the peer's own dial won and is attached. */
   dial(peer: Peer): Promise<Connection | undefined>;
   peerUp(peer: Peer): void;
-  /** `wasUp`: the peer had a link (false when a dial failed). */
+  /**
+   * The link is gone (or could not be made: `wasUp` false); what waits on it must fail. `undelivered`:
+   * queued messages that had no failure callback.
+   */
   peerDown(peer: Peer, reason: Error, undelivered: unknown[][], wasUp: boolean): void;
 }
 
@@ -59,14 +63,6 @@ export class Peer {
   readonly node: string;
   state: PeerState = 'idle';
   incarnation: string | undefined;
-  /** Ids of flame queries waiting for a reply from this peer (owned by the node). */
-  readonly replies = new Set<number>();
-  /** Settles a pending request of ours, by id. */
-  readonly requests = new Map<number, (ok: boolean, value: unknown) => void>();
-  /** Requests this peer made to us that are still running, by id. */
-  readonly inbound = new Map<number, { cancel(reason: Error): void }>();
-  /** Next request id. Per link direction, so 2^53 is never reached. */
-  nextRequestId = 1;
 
   readonly #host: PeerHost;
   #conn: Connection | undefined;
@@ -88,6 +84,11 @@ export class Peer {
   constructor(host: PeerHost, node: string) {
     this.#host = host;
     this.node = node;
+  }
+
+  /** Nothing is queued, awaited or being dialed on this link (the node knows what it waits for itself). */
+  get idle(): boolean {
+    return this.#queue.length === 0 && this.#writableWaiters.length === 0 && this.#connecting === undefined;
   }
 
   get connection(): Connection | undefined {
@@ -246,6 +247,7 @@ export class Peer {
       this.protocolError(e as Error);
       return;
     }
+    if (linkTrafficChannel.hasSubscribers) linkTrafficChannel.publish({ node: this.#host.name, peer: this.node, direction: 'in', bytes: data.length, messages: batch.length });
     for (const message of batch) {
       if (this.#conn === undefined) return; // a message closed the link
       try {
@@ -299,6 +301,9 @@ export class Peer {
   #flush(): void {
     const conn = this.#conn;
     if (!conn || this.#queue.length === 0 || this.#flushing) return;
+    // A socket that is closing (its peer reset it; our close event is still to come) gets
+    // nothing more: what is queued fails with the link, where it is reported, not written away.
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
     if (conn.ws.bufferedAmount > HIGH_WATER) {
       this.#waitingDrain = true;
       return;
@@ -370,6 +375,7 @@ export class Peer {
 
   #write(conn: Connection, frame: Buffer): void {
     this.#lastFrameAt = performance.now();
+    if (linkTrafficChannel.hasSubscribers) linkTrafficChannel.publish({ node: this.#host.name, peer: this.node, direction: 'out', bytes: frame.length, messages: frameMessages(frame) });
     conn.ws.send(frame, { binary: true }, () => {
       if (this.#waitingDrain && conn.ws.bufferedAmount <= HIGH_WATER / 2) {
         this.#waitingDrain = false;
@@ -408,8 +414,6 @@ export class Peer {
       if (onFailure) this.#guard(() => onFailure(reason));
     }
     const unreported = undelivered.filter((_, i) => failures[i] === undefined);
-    for (const settle of this.requests.values()) settle(false, reason);
-    this.requests.clear();
     const waiters = this.#writableWaiters;
     this.#writableWaiters = [];
     for (const resolve of waiters) resolve();

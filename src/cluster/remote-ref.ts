@@ -2,7 +2,8 @@
  * Refs that cross the wire. A ref is encoded as `[node, kind, data]`; on the node it names it
  * becomes a plain nact ref again, elsewhere a {@link RemoteRef}. A RemoteRef carries the name of
  * a pseudo-system registered in nact's system map by the node holding it, so nact's own
- * `dispatch`, `query` and `stop` route it to that node's link (library-traps §1, option B).
+ * `dispatch`, `query` and `stop` route it to that node's link (a pseudo-system per node in nact's
+ * system map: refs stay ordinary nact refs, at the cost of one deep import).
  */
 import type { ConcreteActor } from './nact-internals.js';
 

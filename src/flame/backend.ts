@@ -37,6 +37,12 @@ export interface RunnerInstance {
 export interface Backend {
   /** `local`, `process`, `kubernetes`... (goes into FLAME_PARENT). */
   readonly name: string;
+  /**
+   * Links to this backend's runners must be encrypted (runners on a network others share, such
+   * as a pod network): the pool's shared parent node then uses `tls: 'auto'`, and so do its
+   * runners. Default false (FLAME_TLS decides).
+   */
+  readonly encryptLinks?: boolean;
   /** Once per pool, before the first boot. Throw to refuse (bad config, no permissions). */
   init(context: BackendContext): Promise<void>;
   /**

@@ -118,7 +118,22 @@ const bySource = new Map<string, ShippedFunction | ClosureError>();
  * Turns a function or a {@link ModuleRef} into wire data. Throws {@link ClosureError} for a
  * closure that could not run on a runner, before anything is sent.
  */
-export function shipFunction(fn: AnyFunction | ModuleRef): ShippedFunction {
+export function shipFunction(fn: AnyFunction | ModuleRef, allowGenerator = false): ShippedFunction {
+  const shipped = shipAny(fn);
+  if (!allowGenerator && generators.has(shipped)) {
+    // Only `pool.stream` takes a generator: a call returns one value.
+    throw new ClosureError(
+      'a generator function cannot be shipped to pool.call: a call returns one value; stream its items with pool.stream(fn, args), return an array, or use an async function',
+      { details: { reason: 'generator' } },
+    );
+  }
+  return shipped;
+}
+
+/** Shipped closures whose source is a generator function (only `pool.stream` runs them). */
+const generators = new WeakSet<ShippedFunction>();
+
+function shipAny(fn: AnyFunction | ModuleRef): ShippedFunction {
   if (typeof fn === 'function') {
     const hit = byFunction.get(fn);
     if (hit !== undefined) return hit;
@@ -156,9 +171,10 @@ export function shipSource(source: string): ShippedFunction {
   }
   let result: ShippedFunction | ClosureError;
   try {
-    checkSource(source);
+    const generator = checkSource(source);
     const hash = createHash('sha256').update(source).digest('hex').slice(0, 32);
     result = Object.freeze({ kind: 'closure' as const, source, hash });
+    if (generator) generators.add(result);
   } catch (error) {
     if (!(error instanceof ClosureError)) throw error;
     result = error;
@@ -186,7 +202,8 @@ function parseExpression(text: string): AnyNode | Error {
   }
 }
 
-function checkSource(source: string): void {
+/** Throws ClosureError for a closure that could not run on a runner; true when it is a generator function. */
+function checkSource(source: string): boolean {
   const root = parseExpression(`(${source})`);
   if (root instanceof Error) {
     // Methods and accessors print without `function`, so they only parse inside an object or a class.
@@ -210,14 +227,9 @@ function checkSource(source: string): void {
   if (root.type !== 'ArrowFunctionExpression' && root.type !== 'FunctionExpression') {
     throw new ClosureError(`the closure's source is not a function (${root.type})`, { details: { reason: 'syntax' } });
   }
-  if (root.generator) {
-    throw new ClosureError(
-      'a generator function cannot be shipped: a call returns one value; return an array, or use an async function',
-      { details: { reason: 'generator' } },
-    );
-  }
   const problem = findProblem(root, source);
   if (problem !== undefined) throw problem;
+  return root.generator === true;
 }
 
 type Scoped = Map<Node, Set<string>>;

@@ -31,11 +31,21 @@ export function checkNactPeer(root: string = appRoot()): void {
 }
 
 function resolveNact(require: NodeJS.Require): { path: string; version: string } | undefined {
+  let entry: string;
   try {
-    const path = dirname(require.resolve('nact/package.json'));
-    const { version } = JSON.parse(readFileSync(join(path, 'package.json'), 'utf8')) as { version?: unknown };
-    return { path, version: typeof version === 'string' ? version : 'unknown version' };
+    entry = require.resolve('nact');
   } catch {
     return undefined; // the app does not use nact itself: nothing to share
   }
+  // The package folder: the nearest package.json named nact above its entry point (a package's
+  // exports may not list package.json itself).
+  for (let dir = dirname(entry), i = 0; i < 10 && dir !== dirname(dir); dir = dirname(dir), i++) {
+    try {
+      const { name, version } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+      if (name === 'nact') return { path: dir, version: typeof version === 'string' ? version : 'unknown version' };
+    } catch {
+      // no package.json here: look further up
+    }
+  }
+  return { path: dirname(entry), version: 'unknown version' };
 }

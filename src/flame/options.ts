@@ -3,9 +3,10 @@
  */
 import type { ClusterNode } from '../cluster/node.js';
 import { InvalidOptionError } from '../errors.js';
-import { LOG_LEVELS, type LogLevel, type LogSink } from '../log.js';
+import { LOG_LEVELS, loggerOption, type LogLevel, type LogSink, type StructuredLogger } from '../log.js';
 import { OptionReader } from '../validate.js';
 import type { Backend } from './backend.js';
+import type { RestartOptions } from './restartable.js';
 
 /** Passed to the grow/shrink hooks. */
 export interface PoolSizeInfo {
@@ -64,6 +65,8 @@ export interface PoolOptions {
   /** Log level, or false (FLAME's default). */
   log?: LogLevel | false;
   logSink?: LogSink;
+  /** A pino-compatible logger; records carry `pool` (and `runner` where one is concerned). Default level with it: 'info'. */
+  logger?: StructuredLogger;
   /** The parent node runners connect to. Default: one shared node for the process (see README). */
   node?: ClusterNode;
 }
@@ -89,6 +92,7 @@ export interface ResolvedPoolOptions {
   onShrink: ((info: PoolSizeInfo & { reason: string }) => void) | undefined;
   log: LogLevel | false;
   logSink: LogSink | undefined;
+  logger: StructuredLogger | undefined;
   node: ClusterNode | undefined;
 }
 
@@ -116,7 +120,7 @@ const KEYS = [
   'name', 'backend', 'min', 'max', 'maxConcurrency', 'idleShutdownAfter', 'minIdleShutdownAfter', 'bootTimeout',
   'timeout', 'shutdownTimeout', 'failsafeTimeout', 'singleUse', 'maxQueue', 'retries', 'maxPayload', 'onGrowStart', 'onGrowEnd',
   'onShrink',
-  'log', 'logSink', 'node',
+  'log', 'logSink', 'logger', 'node',
 ] as const;
 
 export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
@@ -157,8 +161,9 @@ export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
     onGrowStart: r.fn('onGrowStart'),
     onGrowEnd: r.fn('onGrowEnd'),
     onShrink: r.fn('onShrink'),
-    log: r.oneOf<LogLevel | false>('log', POOL_DEFAULTS.log, [false, ...LOG_LEVELS]),
+    log: r.oneOf<LogLevel | false>('log', r.has('logger') ? 'info' : POOL_DEFAULTS.log, [false, ...LOG_LEVELS]),
     logSink: r.fn('logSink'),
+    logger: loggerOption(r),
     node,
   };
 }
@@ -180,6 +185,8 @@ export interface PlaceOptions {
   signal?: AbortSignal;
   /** Stop the actor when this (the caller's) node goes down. Default true. */
   link?: boolean;
+  /** Place it again on another runner when its runner dies; the ref returned keeps working (see restartable.ts). */
+  restart?: RestartOptions;
 }
 
 export interface ResolvedCallOptions {

@@ -8,27 +8,43 @@ import { hasExplicitPort } from '../cluster/address.js';
 import { startNode, type ClusterNode } from '../cluster/node.js';
 import { InvalidOptionError } from '../errors.js';
 import { POOL_DEFAULTS } from './options.js';
-import type { LogLevel, LogSink } from '../log.js';
+import type { LogLevel, LogSink, StructuredLogger } from '../log.js';
 
-let shared: { node: Promise<ClusterNode>; users: number; maxPayload: number } | undefined;
+interface Shared {
+  node: Promise<ClusterNode>;
+  users: number;
+  maxPayload: number;
+}
+
+/** One shared node per kind of link: plaintext (or as FLAME_TLS says), and encrypted. */
+const shared = new Map<boolean, Shared>();
 
 /**
  * Acquires the shared parent node: named as `startNode` names a node, FLAME_NODE_NAME or
  * RELEASE_NODE (`app@$(POD_IP)`), else `flame-parent@$POD_IP` (else 127.0.0.1); on the port in
  * that name, else FLAME_PORT, else a free port; with FLAME_COOKIE (else a random cookie, which
- * the pool hands to runners).
+ * the pool hands to runners). `encrypted` (a backend that asks for it, e.g. Kubernetes): the
+ * node uses `tls: 'auto'`; otherwise `FLAME_TLS` decides. Its runners follow it (the `tls` field
+ * of FLAME_PARENT).
  */
-export function acquireParentNode(log: LogLevel | false, logSink: LogSink | undefined, maxPayload: number = POOL_DEFAULTS.maxPayload): Promise<ClusterNode> {
-  if (shared && shared.maxPayload < maxPayload) {
+export function acquireParentNode(
+  log: LogLevel | false,
+  logSink: LogSink | undefined,
+  maxPayload: number = POOL_DEFAULTS.maxPayload,
+  logger?: StructuredLogger,
+  encrypted = false,
+): Promise<ClusterNode> {
+  let entry = shared.get(encrypted);
+  if (entry && entry.maxPayload < maxPayload) {
     throw new InvalidOptionError(
-      `Pool.start: option "maxPayload" (${maxPayload} bytes) is larger than the shared parent node's (${shared.maxPayload} bytes, set by the pool that started it): ` +
+      `Pool.start: option "maxPayload" (${maxPayload} bytes) is larger than the shared parent node's (${entry.maxPayload} bytes, set by the pool that started it): ` +
         'start the pool with the largest maxPayload first, or give this pool its own node: Pool.start({ node: await startNode({ maxPayload }) })',
-      { option: 'maxPayload', expected: `at most ${shared.maxPayload}` },
+      { option: 'maxPayload', expected: `at most ${entry.maxPayload}` },
     );
   }
-  if (!shared) {
+  if (!entry) {
     const env = process.env;
-    shared = {
+    const attempt: Shared = {
       users: 0,
       maxPayload,
       node: startNode({
@@ -38,21 +54,27 @@ export function acquireParentNode(log: LogLevel | false, logSink: LogSink | unde
         log: log === false ? 'warn' : log,
         maxPayload,
         ...(logSink ? { logSink } : {}),
+        ...(logger ? { logger } : {}),
+        ...(encrypted ? { tls: 'auto' as const } : {}),
       }),
     };
-    const attempt = shared;
+    entry = attempt;
+    shared.set(encrypted, attempt);
     attempt.node.catch(() => {
-      if (shared === attempt) shared = undefined;
+      if (shared.get(encrypted) === attempt) shared.delete(encrypted);
     });
   }
-  shared.users++;
-  return shared.node;
+  entry.users++;
+  return entry.node;
 }
 
 /** Releases the shared node; the last user stops it. */
 export async function releaseParentNode(node: ClusterNode): Promise<void> {
-  if (!shared || (await shared.node) !== node) return;
-  if (--shared.users > 0) return;
-  shared = undefined;
-  await node.stop();
+  for (const [encrypted, entry] of shared) {
+    if ((await entry.node.catch(() => undefined)) !== node) continue;
+    if (--entry.users > 0) return;
+    shared.delete(encrypted);
+    await node.stop();
+    return;
+  }
 }

@@ -30,6 +30,8 @@ export interface ParentInfo {
   log: string | false;
   /** Largest message between the pool and the runner, in bytes (the pool's `maxPayload`); absent: the node default. */
   maxPayload?: number;
+  /** The parent's links are encrypted: the runner's node must use TLS too (`tls: 'auto'`). Absent: false. */
+  tls?: boolean;
 }
 
 /** Encodes a token for `FLAME_PARENT`. */
@@ -61,6 +63,7 @@ export function decodeParent(token: string): ParentInfo {
   for (const k of ['idleShutdownAfter', 'shutdownTimeout', 'failsafeTimeout', 'bootTimeout'] as const) need(k, typeof t[k] === 'number' && t[k]! >= 0);
   need('singleUse', typeof t.singleUse === 'boolean');
   need('maxPayload', t.maxPayload === undefined || (Number.isInteger(t.maxPayload) && t.maxPayload >= 1024));
+  need('tls', t.tls === undefined || typeof t.tls === 'boolean');
   return t as ParentInfo;
 }
 

@@ -7,6 +7,7 @@
 import { AbortError, CheckoutTimeoutError, PoolOverloadedError } from '../errors.js';
 import { onAbort } from '../abort.js';
 import type { RunnerHandle } from './runner-handle.js';
+import { publish, queueOverloadChannel } from '../diagnostics.js';
 
 interface Waiter {
   resolve(runner: RunnerHandle): void;
@@ -53,6 +54,7 @@ export class Placement {
     const runner = this.pick();
     if (runner) return this.#take(runner);
     if (this.#waiting >= this.#c.maxQueue) {
+      publish(queueOverloadChannel, () => ({ pool: this.#c.name, queued: this.#waiting, maxQueue: this.#c.maxQueue }));
       return Promise.reject(new PoolOverloadedError(`pool ${this.#c.name} has ${this.#waiting} callers waiting (maxQueue ${this.#c.maxQueue}); try again later`));
     }
     return new Promise<RunnerHandle>((resolve, reject) => {

@@ -9,8 +9,10 @@ import { onAbort } from '../abort.js';
 import { backoffDelay, type BackoffPolicy } from '../backoff.js';
 import { AbortError, BootError, CallTimeoutError, ConnectError, NodeDownError, PayloadTooLargeError, PoolStoppedError, QueryTimeoutError, RunnerDownError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { CallOutcome } from '../diagnostics.js';
 import type { Backend } from './backend.js';
 import type { ShippedFunction } from './fn-ref.js';
+import type { Lease } from './lease.js';
 import type { ResolvedPoolOptions } from './options.js';
 import { releaseParentNode } from './parent-node.js';
 import { registerPool, unregisterPool, type PoolInternals } from './parent-services.js';
@@ -29,6 +31,8 @@ export interface RunOptions {
   /** Further attempts allowed after RunnerDownError or BootError. */
   retries: number;
   what: 'call' | 'cast';
+  /** Filled where the call settles when `flame-actors:call` is traced (the last attempt's runner and times). */
+  outcome?: CallOutcome | undefined;
 }
 
 /** The final error of a retried call, saying how many attempts were made. */
@@ -97,6 +101,16 @@ export class PoolCore implements PoolInternals {
     this.#supervisor?.runnerExited(runnerId, reason);
   }
 
+  /** The pool's logger (off unless its `log` or `logger` option says otherwise). */
+  get logger(): Logger {
+    return this.#c.logger;
+  }
+
+  /** The parent node its runners are linked to. */
+  get node(): ClusterNode {
+    return this.#node;
+  }
+
   get state(): PoolState {
     return this.#state;
   }
@@ -132,15 +146,43 @@ export class PoolCore implements PoolInternals {
         }
       }
     } finally {
-      this.#inFlight--;
-      if (this.#inFlight === 0 && this.#idleCallers.length > 0) {
-        for (const resolve of this.#idleCallers.splice(0)) resolve();
-      }
+      this.#ended();
     }
   }
 
+  #ended(): void {
+    this.#inFlight--;
+    if (this.#inFlight === 0 && this.#idleCallers.length > 0) {
+      for (const resolve of this.#idleCallers.splice(0)) resolve();
+    }
+  }
+
+  /**
+   * A slot held by a stream or a tracked resource until released (see lease.ts). A stream is
+   * work in flight, which stop() lets finish; a tracked resource only holds its runner.
+   */
+  async lease(deadline: number, signal: AbortSignal | undefined, what: string, timeout: number, inFlight: boolean): Promise<Lease> {
+    const runner = await this.#checkout(deadline, signal);
+    if (inFlight) this.#inFlight++;
+    let held = true;
+    return {
+      runner: runner.id,
+      node: runner.node!,
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.#supervisor!.placement.checkin(runner);
+        if (inFlight) this.#ended();
+      },
+      failure: async (error) => {
+        if (error instanceof NodeDownError) await runner.exitReason(EXIT_REASON_GRACE);
+        return this.#callError(error, runner, timeout, deadline, signal, what);
+      },
+    };
+  }
+
   /** One placement and run of a call. */
-  async #attempt(shipped: ShippedFunction, args: unknown[], { timeout, signal, what }: RunOptions, deadline: number): Promise<unknown> {
+  async #attempt(shipped: ShippedFunction, args: unknown[], { timeout, signal, what, outcome }: RunOptions, deadline: number): Promise<unknown> {
     const started = performance.now();
     let runner: RunnerHandle | undefined;
     let placedAt = started;
@@ -158,7 +200,13 @@ export class PoolCore implements PoolInternals {
       throw failure;
     } finally {
       if (runner) this.#supervisor!.placement.checkin(runner);
-      // A call ended: the `call` event.
+      // A call ended: the `call` event, and the flame-actors:call trace when traced.
+      if (outcome) {
+        outcome.runner = runner?.id;
+        outcome.node = runner?.node;
+        outcome.waitMs = placedAt - started;
+        outcome.runMs = performance.now() - placedAt;
+      }
       if (this.#events.listenerCount('call') > 0) {
         this.#events.emit('call', { runner: runner?.id, waitMs: placedAt - started, runMs: performance.now() - placedAt, error: failure });
       }

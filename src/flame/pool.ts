@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Ref } from 'nact';
 import { BootError, FlameError, InvalidOptionError } from '../errors.js';
 import { createLogger } from '../log.js';
+import { poolStarted, poolStopped, traceCall, type PoolStartMessage } from '../diagnostics.js';
 import { resolveDefaultBackend, type Backend } from './backend.js';
 import { shipFunction, type AnyFunction, type ModuleRef } from './fn-ref.js';
 import { resolveCallOptions, resolvePoolOptions, type PoolOptions } from './options.js';
@@ -15,6 +16,10 @@ import { checkNactPeer } from './nact-peer.js';
 import { acquireParentNode, releaseParentNode } from './parent-node.js';
 import { PoolCore, type CoreContext } from './pool-core.js';
 import type { CallRest, CallResult, PlaceRest, PoolEvents, PoolStatus } from './pool-types.js';
+import { resolveLeaseOptions } from './lease.js';
+import { RemoteStream, type StreamItem, type StreamRest } from './stream.js';
+import { track, type Tracked, type TrackedValue, type TrackRest } from './tracked.js';
+import { placeRestartable, resolveRestartOptions } from './restartable.js';
 
 export type { PoolStatus, PoolEvents, CallInfo, PoolState, CallRest, PlaceRest, CallResult, RunnerErrorInfo } from './pool-types.js';
 
@@ -33,6 +38,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   readonly name: string;
   readonly #core: PoolCore;
   readonly #timeout: number;
+  #diagnostics: PoolStartMessage | undefined;
   readonly #retries: number;
 
   private constructor(context: Omit<CoreContext, 'events'>) {
@@ -52,12 +58,12 @@ export class Pool extends EventEmitter<PoolEvents> {
     const o = resolvePoolOptions(options);
     checkNactPeer();
     const ownsNode = o.node === undefined;
-    const node = o.node ?? (await acquireParentNode(o.log, o.logSink, o.maxPayload));
-    const logger = createLogger(o.log, `[pool ${o.name}]`, o.logSink);
+    // The backend first: one that asks for encrypted links gets an encrypted parent node.
+    const backend: Backend = o.backend ?? (await resolveDefaultBackend());
+    const node = o.node ?? (await acquireParentNode(o.log, o.logSink, o.maxPayload, o.logger, backend.encryptLinks === true));
+    const logger = createLogger(o.log, `[pool ${o.name}]`, o.logSink, o.logger && { logger: o.logger, fields: { pool: o.name } });
     let pool: Pool;
-    let backend: Backend;
     try {
-      backend = o.backend ?? (await resolveDefaultBackend());
       // A backend may need a longer default deadline (a pod may wait for a new node and an image pull).
       if (options.bootTimeout === undefined && backend.defaultBootTimeout !== undefined) o.bootTimeout = backend.defaultBootTimeout;
       pool = new Pool({ o, backend, node, ownsNode, logger });
@@ -78,6 +84,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       await pool.stop();
       throw error;
     }
+    pool.#diagnostics = poolStarted({ pool: o.name, node: node.name, snapshot: () => core.status() });
     logger.info(`started with backend ${backend.name} (min ${o.min}, max ${o.max}, maxConcurrency ${o.maxConcurrency})`);
     return pool;
   }
@@ -91,7 +98,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     const list = argsArray('pool.call', args);
     const { timeout, signal, retries } = resolveCallOptions('pool.call', options, this.#timeout, false, this.#retries);
     const shipped = shipFunction(fn);
-    return (await this.#core.run(shipped, list, { timeout, signal, retries, what: 'call' })) as CallResult<F>;
+    return (await traceCall(this.name, 'call', fn, (outcome) => this.#core.run(shipped, list, { timeout, signal, retries, what: 'call', outcome }))) as CallResult<F>;
   }
 
   /**
@@ -105,7 +112,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     const shipped = shipFunction(fn);
     const stopped = this.#core.refuseWhenStopped();
     if (stopped) throw stopped;
-    this.#core.run(shipped, list, { timeout, signal, retries, what: 'cast' }).catch((error: Error) => {
+    traceCall(this.name, 'cast', fn, (outcome) => this.#core.run(shipped, list, { timeout, signal, retries, what: 'cast', outcome })).catch((error: Error) => {
       if (this.listenerCount('castError') > 0) this.emit('castError', error);
     });
   }
@@ -118,9 +125,52 @@ export class Pool extends EventEmitter<PoolEvents> {
    */
   async placeChild<Msg = unknown, F extends AnyFunction | ModuleRef = AnyFunction | ModuleRef>(factory: F, ...[args, options]: PlaceRest<F>): Promise<Ref<Msg>> {
     const list = argsArray('pool.placeChild', args);
-    const { timeout, signal, link } = resolveCallOptions('pool.placeChild', options, this.#timeout, true);
+    // `restart` is taken out here; the rest are a placement's options.
+    const { restart, ...rest } = typeof options === 'object' && options !== null ? options : { restart: undefined };
+    const { timeout, signal, link } = resolveCallOptions('pool.placeChild', typeof options === 'object' && options !== null ? rest : options, this.#timeout, true);
     const shipped = shipFunction(factory);
+    if (restart !== undefined) {
+      const core = this.#core;
+      let first = true;
+      return (await placeRestartable({
+        node: core.node,
+        logger: core.logger,
+        options: resolveRestartOptions(restart),
+        // The first placement honours the caller's signal; later ones run on their own.
+        place: () => core.place(shipped, list, timeout, first ? ((first = false), signal) : undefined, link) as Promise<Ref<unknown>>,
+      })) as Ref<Msg>;
+    }
     return (await this.#core.place(shipped, list, timeout, signal, link)) as Ref<Msg>;
+  }
+
+  /**
+   * Runs `fn(...args)` on a runner, where it returns an async generator, an AsyncIterable (a
+   * Readable) or an Iterable, and streams its items back in order, with backpressure. Holds one
+   * slot until the stream ends; `break`, `return()`, the deadline and the signal cancel the
+   * remote generator (its `finally` runs). See stream.ts.
+   */
+  stream<F extends AnyFunction | ModuleRef>(fn: F, ...[args, options]: StreamRest<F>): RemoteStream<StreamItem<F>> {
+    const list = argsArray('pool.stream', args);
+    const { timeout, signal, highWaterMark } = resolveLeaseOptions('pool.stream', options, this.#timeout, true);
+    const shipped = shipFunction(fn, true);
+    const stopped = this.#core.refuseWhenStopped();
+    if (stopped) throw stopped;
+    return new RemoteStream({ source: this.#core, shipped, args: list, timeout, signal, highWaterMark });
+  }
+
+  /**
+   * Runs `fn(...args)` on a runner and keeps what it made there: resolves to a handle holding its
+   * value (a `Trackable`'s `value`), and the runner stays, its slot held, until the handle is
+   * released (`release()`, `await using`, or garbage collection), which runs the Trackable's
+   * `release()` on the runner. See tracked.ts.
+   */
+  async track<F extends AnyFunction | ModuleRef>(fn: F, ...[args, options]: TrackRest<F>): Promise<Tracked<TrackedValue<F>>> {
+    const list = argsArray('pool.track', args);
+    const { timeout, signal } = resolveLeaseOptions('pool.track', options, this.#timeout, false);
+    const shipped = shipFunction(fn);
+    const stopped = this.#core.refuseWhenStopped();
+    if (stopped) throw stopped;
+    return track<TrackedValue<F>>({ source: this.#core, shipped, args: list, timeout, signal });
   }
 
   /** The runners with their state and load, and the callers waiting. */
@@ -134,7 +184,7 @@ export class Pool extends EventEmitter<PoolEvents> {
    * releases everything. Idempotent.
    */
   stop(): Promise<void> {
-    return this.#core.stop();
+    return this.#core.stop().finally(() => poolStopped(this.#diagnostics));
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

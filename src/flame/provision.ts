@@ -64,6 +64,7 @@ export class Provisioner {
         singleUse: this.#o.singleUse,
         log: this.#o.log,
         maxPayload: this.#o.maxPayload,
+        tls: this.#node.encrypted,
       });
       const env = { [PARENT_ENV]: token, FLAME_COOKIE: this.#node.cookie };
       runner.instance = await Promise.race([

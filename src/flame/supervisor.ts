@@ -23,6 +23,7 @@ import type { PoolEvents } from './pool-types.js';
 import { SERVICE, type IdleReply } from './protocol.js';
 import { Provisioner } from './provision.js';
 import { RunnerHandle } from './runner-handle.js';
+import { publish, runnerDownChannel, runnerUpChannel, traceBoot } from '../diagnostics.js';
 
 /** After this many boots fail in a row, waiting callers that no ready runner can serve get the last boot error. */
 const MAX_BOOT_FAILURES = 3;
@@ -212,7 +213,7 @@ export class RunnerSupervisor {
     this.#runners.set(runner.id, runner);
     // A boot starts.
     this.#hook('onGrowStart', () => this.#o.onGrowStart?.(this.#sizeInfo(runner)));
-    const boot = this.#provisioner.provision(runner).then(
+    const boot = traceBoot(this.#o.name, runner.id, this.#c.backend.name, () => this.#provisioner.provision(runner).then(
       (node) => new Promise<RunnerHandle>((resolve) => {
         dispatch(this.#actor, { type: 'booted', runner, node, done: () => resolve(runner) });
       }),
@@ -220,7 +221,7 @@ export class RunnerSupervisor {
         dispatch(this.#actor, { type: 'bootFailed', runner, error });
         throw error;
       },
-    );
+    ), (r) => r.node);
     this.#boots.add(boot);
     void boot.catch(() => {}).finally(() => this.#boots.delete(boot));
     return boot;
@@ -258,9 +259,10 @@ export class RunnerSupervisor {
     this.#bootFailures = 0;
     const ms = performance.now() - runner.bootStartedAt;
     // A boot ended: the runner is up.
-    this.#c.logger.info(`runner ${runner.id} up on ${node} in ${Math.round(ms)} ms`);
+    this.#c.logger.info(`runner ${runner.id} up on ${node} in ${Math.round(ms)} ms`, { runner: runner.id, node });
     this.#hook('onGrowEnd', () => this.#o.onGrowEnd?.(undefined, this.#sizeInfo(runner)));
     this.#c.events.emit('runnerUp', runner.status(), ms);
+    publish(runnerUpChannel, () => ({ pool: this.#o.name, runner: runner.id, node, bootMs: ms }));
     if (!this.#c.running()) return; // stop() retires it
     this.placement.serveWaiters();
     this.#grow();
@@ -272,7 +274,7 @@ export class RunnerSupervisor {
     this.#bootFailures++;
     this.#lastBootError = error;
     // A boot ended: it failed.
-    this.#c.logger.warn(`runner ${runner.id} failed to boot: ${error.message}`);
+    this.#c.logger.warn(`runner ${runner.id} failed to boot: ${error.message}`, { runner: runner.id });
     this.#hook('onGrowEnd', () => this.#o.onGrowEnd?.(error, this.#sizeInfo(runner)));
     if (this.#c.events.listenerCount('bootFailed') > 0) this.#c.events.emit('bootFailed', error);
     if (!this.#c.running()) return;
@@ -286,7 +288,7 @@ export class RunnerSupervisor {
 
   #lost(runner: RunnerHandle, reason: string, expected: boolean): void {
     if (!this.#forget(runner, reason)) return;
-    (expected ? this.#c.logger.info : this.#c.logger.warn)(`runner ${runner.id} gone: ${runner.reason}`);
+    (expected ? this.#c.logger.info : this.#c.logger.warn)(`runner ${runner.id} gone: ${runner.reason}`, { runner: runner.id });
     if (runner.instance) void this.#c.backend.shutdown(runner.instance).catch((e: Error) => this.#c.logger.warn(`backend shutdown of ${runner.id}: ${e.message}`));
     if (!this.#c.running()) return;
     this.#failWaitersIfHopeless();
@@ -316,6 +318,7 @@ export class RunnerSupervisor {
     runner.placed.clear();
     this.#hook('onShrink', () => this.#o.onShrink?.({ ...this.#sizeInfo(runner), reason: runner.reason ?? reason }));
     this.#c.events.emit('runnerDown', runner.status(), runner.reason ?? reason);
+    publish(runnerDownChannel, () => ({ pool: this.#o.name, runner: runner.id, node: runner.node, reason: runner.reason ?? reason }));
     return true;
   }
 

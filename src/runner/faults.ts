@@ -21,12 +21,27 @@ export interface FaultCatcherOptions {
 }
 
 const CLOSURE_ORIGIN = /flame:\/\/fn\/[0-9a-f]+\.js/;
+/** Reports sent to the parent per second at most: a loop of failures must not flood the link (all are logged). */
+const REPORTS_PER_SECOND = 20;
 
 /** Installs the process-wide handlers; returns their removal. */
 export function catchFaults(options: FaultCatcherOptions): () => void {
+  let windowStart = 0;
+  let sent = 0;
+  const limited: FaultCatcherOptions = {
+    ...options,
+    report: (fault) => {
+      const now = performance.now();
+      if (now - windowStart >= 1000) {
+        windowStart = now;
+        sent = 0;
+      }
+      if (sent++ < REPORTS_PER_SECOND) options.report(fault);
+    },
+  };
   const handle = (kind: FaultKind) => (reason: unknown) => {
     try {
-      onFault(kind, reason, options);
+      onFault(kind, reason, limited);
     } catch {
       // Reporting must never be what ends the runner.
     }

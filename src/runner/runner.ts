@@ -8,7 +8,7 @@ import { backoffDelay, type BackoffPolicy } from '../backoff.js';
 import { MissingEnvError, RunnerDownError } from '../errors.js';
 import { parentInfo, type ParentInfo } from '../flame/parent.js';
 import { SERVICE, type FaultRequest, type IdleReply } from '../flame/protocol.js';
-import type { Logger, LogLevel, LogSink } from '../log.js';
+import type { Logger, LogLevel, LogSink, StructuredLogger } from '../log.js';
 import { catchFaults } from './faults.js';
 import { FunctionLoader } from './fn-loader.js';
 import { Placement } from './placement.js';
@@ -27,6 +27,8 @@ export interface RunnerOptions {
   /** Handle SIGTERM by draining (default true for a runner process). */
   handleSignals?: boolean;
   logSink?: LogSink;
+  /** A pino-compatible logger (instead of logSink); records carry `node`, `pool` and `runner`. */
+  logger?: StructuredLogger;
   /**
    * Report errors that the shipped work leaves unhandled (uncaught exceptions, unhandled
    * rejections) instead of letting them end the process (default true for a runner process;
@@ -61,16 +63,22 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
   const cookie = env.FLAME_COOKIE;
   if (!cookie) throw new MissingEnvError('FLAME_COOKIE is not set: the runner needs the cookie its parent uses');
   const port = env.FLAME_PORT !== undefined && env.FLAME_PORT !== '' ? Number(env.FLAME_PORT) : DEFAULT_PORT;
+  // One rule for every module a runner loads by name: shipped functions, placed actors' factories
+  // and `spawnRemote` on this node all resolve from the app's root.
+  const loader = new FunctionLoader();
   const node = await startNode({
     name: `${info.runner}`,
     host: env.POD_IP || '127.0.0.1',
     port,
     cookie,
+    tls: info.tls === true ? 'auto' : false,
     log: (info.log || 'warn') as LogLevel,
     ...(info.maxPayload !== undefined ? { maxPayload: info.maxPayload } : {}),
+    loadModule: (specifier) => loader.importModule(specifier),
     ...(options.logSink ? { logSink: options.logSink } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
   });
-  const logger = node.logger;
+  const logger = node.logger.child('', { pool: info.pool, runner: info.runner });
   let endedResolve!: () => void;
   const ended = new Promise<void>((resolve) => (endedResolve = resolve));
   const exit = options.exit ?? ((code: number) => process.exit(code));
@@ -101,7 +109,7 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
       exit(code, reason);
     },
   });
-  const services = installRunnerServices({ node, info, loader: new FunctionLoader(), terminator, placement });
+  const services = installRunnerServices({ node, info, loader, terminator, placement });
   if (options.handleSignals ?? true) process.on('SIGTERM', onSigterm);
   if (options.catchUncaught ?? true) {
     surviveLostStdio();

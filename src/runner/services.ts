@@ -10,6 +10,7 @@ import { SERVICE, type CallRequest, type PlaceReply, type PlaceRequest, type Shu
 import { CallCancellation, startWith } from './call-context.js';
 import type { FunctionLoader } from './fn-loader.js';
 import type { Placement } from './placement.js';
+import { installStreamServices } from './stream-service.js';
 import type { Terminator } from './terminator.js';
 
 /** A call running on this runner. */
@@ -64,6 +65,8 @@ export function installRunnerServices({ node, info, loader, terminator, placemen
     terminator.childPlaced();
     return placed satisfies PlaceReply;
   });
+
+  installStreamServices({ node, runner: info.runner, loader, terminator, logger: node.logger, refuseWhileDraining });
 
   node.handle(SERVICE.shutdown, (payload) => {
     const reason = (payload as ShutdownRequest)?.reason ?? 'asked by the parent';

@@ -9,6 +9,7 @@ import { waitFor } from '../helpers/wait.js';
 
 /** The socket side of a link, recording the frames written to it. */
 class RecordingSocket extends EventEmitter {
+  readonly OPEN = 1;
   readonly CLOSED = 3;
   readonly CLOSING = 2;
   readyState = 1;

@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CoreV1Api, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import { dump, loadAll } from 'js-yaml';
-import { startEmulatedCluster, type EmulatedCluster, type PolicyRule } from '../../src/testing/index.js';
+import { KubernetesBackend } from '../../src/backends/kubernetes/backend.js';
+import { startNode } from '../../src/cluster/node.js';
+import { BootError, KubernetesError } from '../../src/errors.js';
+import { decodeParent } from '../../src/flame/parent.js';
+import { EXTERNAL_POD_ANNOTATION, POD_IP_ANNOTATION, startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
+import { startPool } from '../helpers/pools.js';
 import { waitFor } from '../helpers/wait.js';
 import { coreApi, isAlive, kubectl, waitForPod } from '../kube/helpers.js';
 
@@ -17,7 +22,6 @@ const NAMESPACE = 'flame-example';
 interface Manifest {
   kind: string;
   metadata: { name: string; namespace?: string };
-  rules?: PolicyRule[];
   spec?: { template?: { metadata?: { labels?: Record<string, string> }; spec: V1PodSpec } };
 }
 
@@ -37,16 +41,21 @@ describe('The deploy kit on the emulated cluster', function () {
     cluster = await startEmulatedCluster();
     api = coreApi(cluster);
     dir = mkdtempSync(join(tmpdir(), 'flame-kit-'));
-    const manifests = kit();
-    // The kinds today's emulator serves go through kubectl apply; the Role's rules are bound to
-    // the applied ServiceAccount as the RoleBinding does (the emulator enforces them).
-    const served = manifests.filter((m) => m.kind === 'Namespace' || m.kind === 'ServiceAccount');
-    const file = join(dir, 'served.yaml');
-    writeFileSync(file, served.map((m) => dump(m)).join('---\n'));
-    const applied = await kubectl(cluster.kubeconfigPath, ['apply', '-f', file]);
+    // The real `kubectl apply -k`: RBAC is enforced from the applied Role and RoleBinding, the
+    // Deployment's controller creates the app's pod. An emulator that does not serve NetworkPolicies
+    // gets the kit without them (the only kind left out), applied with the same kubectl.
+    const discovery = await kubectl(cluster.kubeconfigPath, ['api-versions']);
+    const networkPolicies = discovery.stdout.split('\n').includes('networking.k8s.io/v1');
+    let applied;
+    if (networkPolicies) {
+      applied = await kubectl(cluster.kubeconfigPath, ['apply', '-k', KIT]);
+    } else {
+      const file = join(dir, 'kit-without-networkpolicies.yaml');
+      writeFileSync(file, kit().filter((m) => m.kind !== 'NetworkPolicy').map((m) => dump(m)).join('---\n'));
+      applied = await kubectl(cluster.kubeconfigPath, ['apply', '-f', file]);
+      console.log('      (this emulator serves no NetworkPolicies: the kit was applied without them)');
+    }
     expect(applied.code, applied.stderr).to.equal(0);
-    const role = manifests.find((m) => m.kind === 'Role')!;
-    cluster.grant(NAMESPACE, 'flame-square', role.rules!);
   });
 
   after(async function () {
@@ -67,36 +76,49 @@ describe('The deploy kit on the emulated cluster', function () {
   const runnersOf = async (parentUid: string) =>
     (await api.listNamespacedPod({ namespace: NAMESPACE, labelSelector: `flame-actors/parent-uid=${parentUid}` })).items;
 
-  it('serves /square from a runner pod: runner pods carry our labels, the owner, the inherited security settings, no token, no cookie', async function () {
-    const name = await deploymentPod();
-    const parent = await waitForPod(cluster, NAMESPACE, name, (p) => p.status?.phase === 'Running' && !!p.status.podIP, 20_000);
-    const ip = parent.status!.podIP!;
+  it('serves /square from a runner pod: runner pods carry our labels, the owner, the inherited scheduling and security settings, no token, no cookie, an encrypted link; deleting the Deployment leaves nothing', async function () {
+    let parent: V1Pod | undefined;
+    await waitFor(async () => {
+      const pods = await api.listNamespacedPod({ namespace: NAMESPACE, labelSelector: 'app.kubernetes.io/name=flame-square' });
+      parent = pods.items.find((p) => p.status?.phase === 'Running' && !!p.status.podIP);
+      return parent !== undefined;
+    }, 'the Deployment\'s pod to run', 30_000, 100);
+    const name = parent!.metadata!.name!;
+    expect(parent!.metadata!.ownerReferences![0]!.kind, 'created by the ReplicaSet').to.equal('ReplicaSet');
+    const ip = parent!.status!.podIP!;
     await waitFor(async () => (await fetch(`http://${ip}:8080/healthz`).then((r) => r.ok, () => false)), 'the app to answer /healthz', 20_000, 100);
     const response = await fetch(`http://${ip}:8080/square?x=7`);
     const body = await response.json() as { result: number; runner: string };
     expect(response.status, JSON.stringify(body)).to.equal(200);
     expect(body.result).to.equal(49);
 
-    const [runner] = await runnersOf(parent.metadata!.uid!);
+    const [runner] = await runnersOf(parent!.metadata!.uid!);
     expect(runner, 'a runner pod').to.exist;
     expect(body.runner).to.equal(`square-1@${runner!.status!.podIP}`);
-    expect(runner!.metadata!.labels).to.deep.equal({ 'flame-actors/pool': 'square', 'flame-actors/runner': 'square-1', 'flame-actors/parent-uid': parent.metadata!.uid });
-    expect(runner!.metadata!.ownerReferences).to.deep.equal([{ apiVersion: 'v1', kind: 'Pod', name, uid: parent.metadata!.uid, controller: true }]);
+    expect(runner!.metadata!.labels).to.deep.equal({ 'flame-actors/pool': 'square', 'flame-actors/runner': 'square-1', 'flame-actors/parent-uid': parent!.metadata!.uid });
+    expect(runner!.metadata!.ownerReferences).to.deep.equal([{ apiVersion: 'v1', kind: 'Pod', name, uid: parent!.metadata!.uid, controller: true }]);
     const spec = runner!.spec!;
     expect(spec.securityContext).to.deep.include({ runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(parent!.spec!.tolerations, 'tolerations admission gave the parent').to.have.length.greaterThan(0);
+    expect(spec.tolerations, 'inherited by the runner').to.deep.equal(parent!.spec!.tolerations);
+    expect(JSON.stringify(spec), 'no service-account token volume').not.to.include('kube-api-access');
     expect(spec.containers[0]!.securityContext).to.deep.include({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
     expect(spec.automountServiceAccountToken).to.equal(false);
     expect(spec.serviceAccountName).to.equal('flame-square');
     expect(spec.containers[0]!.ports).to.equal(undefined);
     expect(spec.containers[0]!.readinessProbe).to.equal(undefined);
+    // The link to the runner is encrypted (the Kubernetes backend's default): the parent token says so.
+    const token = spec.containers[0]!.env!.find((e) => e.name === 'FLAME_PARENT')!.value!;
+    expect(decodeParent(token).tls).to.equal(true);
     const cookie = spec.containers[0]!.env!.find((e) => e.name === 'FLAME_COOKIE')!;
     expect(cookie.value).to.equal(undefined);
     expect(cookie.valueFrom!.secretKeyRef!.name).to.equal(`${name}-square-flame-cookie`);
 
-    // Deleting the app's pod (as deleting the Deployment does) leaves no runner pod, Secret or process.
+    // Deleting the Deployment leaves no runner pod, Secret or process.
     const pids = cluster.podProcesses().filter((p) => p.namespace === NAMESPACE).map((p) => p.pid);
     expect(pids.length).to.be.at.least(2);
-    await api.deleteNamespacedPod({ namespace: NAMESPACE, name });
+    const deleted = await kubectl(cluster.kubeconfigPath, ['-n', NAMESPACE, 'delete', 'deployment', 'flame-square']);
+    expect(deleted.code, deleted.stderr).to.equal(0);
     await waitFor(async () => (await api.listNamespacedPod({ namespace: NAMESPACE })).items.length === 0, 'every pod to be gone', 50_000, 100);
     await waitFor(async () => (await api.listNamespacedSecret({ namespace: NAMESPACE, labelSelector: 'flame-actors/pool=square' })).items.length === 0, 'the cookie Secret to be gone', 10_000, 100);
     await waitFor(() => pids.every((pid) => !isAlive(pid)), 'every pod process to exit', 10_000, 50);
@@ -116,4 +138,57 @@ describe('The deploy kit on the emulated cluster', function () {
     expect(await runnersOf(crashed.metadata!.uid!)).to.have.length(0);
     await api.deleteNamespacedPod({ namespace: NAMESPACE, name, gracePeriodSeconds: 0 });
   });
+
+  it('Pod Security "restricted" refuses a runner pod without the inherited securityContext, with the admission message and not an RBAC hint; a ResourceQuota refusal names the quota', async function () {
+    // The app's identity, as the kit binds it (a token from TokenRequest), and its pod template.
+    const token = await kubectl(cluster.kubeconfigPath, ['-n', NAMESPACE, 'create', 'token', 'flame-square']);
+    expect(token.code, token.stderr).to.equal(0);
+    const kubeconfig = join(dir, 'kubeconfig-flame-square');
+    cluster.writeKubeconfig(kubeconfig, token.stdout.trim(), NAMESPACE);
+    const deployment = kit().find((m) => m.kind === 'Deployment')!;
+    const podName = 'flame-square-external';
+    // This test process plays the app's pod (restricted-compliant, so admitted).
+    await api.createNamespacedPod({
+      namespace: NAMESPACE,
+      body: { metadata: { name: podName, annotations: { [EXTERNAL_POD_ANNOTATION]: 'true', [POD_IP_ANNOTATION]: '127.0.0.1' } }, spec: structuredClone(deployment.spec!.template!.spec) },
+    });
+    const node = await startNode({ name: 'psa@127.0.0.1', port: 0, cookie: 'psa-cookie', log: false });
+    try {
+      const error = await startPool({
+        name: 'psa', node, min: 1, max: 1, log: false,
+        backend: new KubernetesBackend({ kubeconfig, podName, namespace: NAMESPACE, inherit: ['tolerations'], log: false }),
+      }).then(() => undefined, (e: unknown) => e);
+      expect(error).to.be.instanceOf(BootError);
+      const message = (error as Error).message;
+      expect(message).to.match(/Pod Security "restricted(:latest)?" in namespace "flame-example" refuses the runner pod: .*(allowPrivilegeEscalation|runAsNonRoot|capabilities|seccompProfile)/);
+      expect(message).to.match(/not a missing RBAC grant/);
+      expect(message).not.to.match(/grant "create"/);
+      const cause = (error as Error).cause as KubernetesError;
+      expect(cause).to.be.instanceOf(KubernetesError);
+      expect(cause).to.include({ statusCode: 403, refusal: 'admission' });
+      // With what the parent pod has (the default), the same pool's runner pods are admitted.
+      const admitted = await startPool({
+        name: 'psa-ok', node, max: 1, log: false, shutdownTimeout: 1000,
+        backend: new KubernetesBackend({ kubeconfig, podName, namespace: NAMESPACE, log: false }),
+      });
+      expect(await admitted.call(() => 'admitted')).to.equal('admitted');
+      await admitted.stop();
+      // A quota refusal names the quota (the parent pod already uses the only pod allowed).
+      await api.createNamespacedResourceQuota({ namespace: NAMESPACE, body: { metadata: { name: 'runner-quota' }, spec: { hard: { pods: '1' } } } });
+      try {
+        const refused = await startPool({
+          name: 'quota', node, min: 1, max: 1, log: false,
+          backend: new KubernetesBackend({ kubeconfig, podName, namespace: NAMESPACE, log: false }),
+        }).then(() => undefined, (e: unknown) => e);
+        expect((refused as Error).message).to.match(/ResourceQuota "runner-quota" in namespace "flame-example" refuses to create pods: .*exceeded quota: runner-quota/);
+        expect((refused as Error).cause).to.include({ refusal: 'quota' });
+      } finally {
+        await api.deleteNamespacedResourceQuota({ namespace: NAMESPACE, name: 'runner-quota' });
+      }
+    } finally {
+      await node.stop();
+      await api.deleteNamespacedPod({ namespace: NAMESPACE, name: podName, gracePeriodSeconds: 0 });
+    }
+  });
 });
+

@@ -95,6 +95,16 @@ const EXAMPLES: { name: string; expect: RegExp[] }[] = [
     expect: [/after inc and inc by 5: count 16, answered by pid \d+ on 127\.2\./, /still answers: count 16/, /its slot is free again: actors-1 ready load 0/, /^pool stopped$/m],
   },
   {
+    name: 'persistent-counter',
+    expect: [
+      /count 5 on runner pid \d+/,
+      /placed again on counters-2@127\.2\./,
+      /same ref, new runner pid \d+: count 5 \(recovered from the journal\)/,
+      /one more: count 6/,
+      /^pool stopped$/m,
+    ],
+  },
+  {
     name: 'pool-sizing',
     expect: [/onGrowStart {2}sizing-1/, /onGrowEnd {4}sizing-3 ready/, /queued [1-9]/, /onShrink {5}sizing-\d \(idle/, /back to min: 1 runner\(s\)/, /pool stopped$/m],
   },

@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
+import { request, type Agent } from 'node:https';
 import { CoreV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { EmulatedCluster } from '../../src/testing/index.js';
@@ -217,6 +217,7 @@ export function rawRequest(
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
+  agent?: Agent,
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
@@ -225,6 +226,7 @@ export function rawRequest(
       {
         method,
         ca: cluster.caPem,
+        ...(agent ? { agent } : {}),
         headers: {
           Authorization: `Bearer ${cluster.adminToken}`,
           ...(payload !== undefined ? { 'Content-Type': 'application/json' } : {}),

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ADD, DELETE, ERROR, makeInformer, Watch, type CoreV1Api } from '@kubernetes/client-node';
 import { startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
-import { coreApi, eventually, kubeConfigFor, nodePod, rawRequest, sleeperPod, watchPodsUntil, createNamespaces, waitForPod } from './helpers.js';
+import { coreApi, eventually, kubeConfigFor, nodePod, rawRequest, sleeperPod, watchPodsUntil, createNamespaces } from './helpers.js';
 
 describe('Emulated API server watches', function () {
   let cluster: EmulatedCluster;
@@ -88,8 +88,8 @@ describe('Emulated API server watches', function () {
     });
     expect((events[0]!.object as unknown as { code: number }).code).to.equal(410);
 
-    // Settled first, so that no status change of the starting pod lands after the list.
-    await waitForPod(cluster, namespace, 'churn', (p) => p.status?.phase === 'Running');
+    // Let the kubelet settle the pod first, so that the only change after `fresh` is the deletion.
+    await watchPodsUntil(cluster, namespace, (seen) => seen.some((e) => e.object.status?.containerStatuses?.[0]?.ready === true), { name: 'churn' });
     const fresh = await api.listNamespacedPod({ namespace });
     await api.deleteNamespacedPod({ namespace, name: 'churn', gracePeriodSeconds: 0 });
     const resumed = await watchPodsUntil(cluster, namespace, (seen) => seen.some((e) => e.type === 'DELETED'), {
@@ -142,12 +142,12 @@ describe('Emulated API server watches', function () {
     let errors = 0;
     informer.on(ADD, (pod) => names.add(pod.metadata!.name!));
     informer.on(DELETE, (pod) => names.delete(pod.metadata!.name!));
-    // As library-traps §2 says: the informer stops on errors other than timeouts; restart it.
-    let stopping = false;
+    // client-node's informer stops on any error other than a timeout: restart it, unless the test
+    // has stopped it (a restart after stop would leave a watch connection open after the test).
+    let stopped = false;
     informer.on(ERROR, () => {
       errors++;
-      // Stopping aborts the watch, which is reported as an error too: restart only before that.
-      if (!stopping) void informer.start();
+      if (!stopped) void informer.start();
     });
     await informer.start();
     try {
@@ -167,7 +167,7 @@ describe('Emulated API server watches', function () {
       await eventually(() => !names.has('one'), 'the informer to see pod one go');
       expect(errors).to.be.at.least(1);
     } finally {
-      stopping = true;
+      stopped = true;
       await informer.stop();
       for (const name of ['one', 'two']) await api.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 }).catch(() => {});
     }

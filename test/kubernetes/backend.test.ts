@@ -256,6 +256,11 @@ describe('KubernetesBackend', function () {
       expect(new KubernetesBackend(bed.options('any')).defaultBootTimeout).to.equal(300_000);
     });
 
+    it('asks for encrypted links to its runner pods unless encryptLinks is false', function () {
+      expect(new KubernetesBackend(bed.options('any')).encryptLinks).to.equal(true);
+      expect(new KubernetesBackend(bed.options('any', { encryptLinks: false })).encryptLinks).to.equal(false);
+    });
+
     it('refuses to start without "create" on pods, naming the verb (KubernetesError)', async function () {
       const kubeconfig = bed.kubeconfigWith('no-create', [
         { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'delete'] },
@@ -266,7 +271,7 @@ describe('KubernetesBackend', function () {
         .then(() => undefined, (e: unknown) => e);
       expect(error).to.be.instanceOf(KubernetesError);
       expect((error as KubernetesError).message).to.match(/cannot create pods in namespace "shop": grant "create" on "pods"/);
-      expect((error as KubernetesError).details).to.include({ status: 403, reason: 'Forbidden', verb: 'create', resource: 'pods' });
+      expect(error as KubernetesError).to.include({ statusCode: 403, reason: 'Forbidden', refusal: 'rbac', verb: 'create', resource: 'pods' });
     });
 
     it('retries a create throttled with 429 Too Many Requests', async function () {

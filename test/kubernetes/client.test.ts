@@ -50,7 +50,7 @@ describe('KubernetesClient', function () {
     expect((error as KubernetesError).message).to.equal(
       `the API server rejected the credentials (401 Unauthorized) to get pods "client-parent" in namespace "shop": check the service account token in ${folder}`,
     );
-    expect((error as KubernetesError).details).to.include({ status: 401, reason: 'Unauthorized' });
+    expect(error as KubernetesError).to.include({ statusCode: 401, reason: 'Unauthorized' });
   });
 
   it('refuses a token file that ends with a newline, and a folder without one', function () {
@@ -72,6 +72,6 @@ describe('KubernetesClient', function () {
     const error = await unreachable.createPod(NAMESPACE, { metadata: { name: 'x' } }).then(() => undefined, (e: unknown) => e);
     expect(error).to.be.instanceOf(KubernetesError);
     expect((error as KubernetesError).message).to.match(/^cannot create pods in namespace "shop": the API server at https:\/\/127\.0\.0\.1:1 is unreachable \(ECONNREFUSED/);
-    expect((error as KubernetesError).details).to.include({ status: 0, reason: 'Unreachable' });
+    expect(error as KubernetesError).to.include({ statusCode: 0, reason: 'Unreachable' });
   });
 });

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -15,6 +15,7 @@ import { moduleRef } from '../../src/flame/fn-ref.js';
 import { appRoot } from '../../src/app-root.js';
 import { FunctionLoader } from '../../src/runner/fn-loader.js';
 import { ModuleRefError } from '../../src/errors.js';
+import { startNode } from '../../src/cluster/node.js';
 import { startPool } from '../helpers/pools.js';
 
 const INDEX = new URL('../../src/index.js', import.meta.url).href;
@@ -108,5 +109,28 @@ try {
     expect(appRoot({}, '/nonexistent/app/server.js')).to.equal('/nonexistent/app');
     expect(appRoot({}, fileURLToPath(new URL('../../src/runner/main.js', import.meta.url)))).to.equal(process.cwd());
     expect(appRoot({}, '')).to.equal(process.cwd());
+  });
+
+  it('resolves spawnRemote modules on a runner by the same rule as placeChild (from the app root), naming where it looked', async function () {
+    const dir = makeApp({});
+    dirs.push(dir);
+    mkdirSync(join(dir, 'node_modules', 'flame-test-counter'), { recursive: true });
+    symlinkSync(realpathSync(fileURLToPath(new URL('../../../node_modules/nact', import.meta.url))), join(dir, 'node_modules', 'nact'));
+    writeFileSync(join(dir, 'node_modules', 'flame-test-counter', 'package.json'), JSON.stringify({ name: 'flame-test-counter', main: 'index.js' }));
+    writeFileSync(join(dir, 'node_modules', 'flame-test-counter', 'index.js'),
+      "const { spawn } = require('nact');\nexports.counter = (parent) => spawn(parent, (n, msg) => { if (msg && msg.sender) require('nact').dispatch(msg.sender, n); return n + 1; }, 'counter', { initialState: 0 });\n");
+    const node = await startNode({ name: 'spawner@127.0.0.71', port: 0, cookie: 'spawn', log: false });
+    try {
+      const pool = await startPool({ name: 'spawn-remote', node, max: 1, backend: new ProcessBackend({ stdio: 'ignore', cwd: '/', env: { FLAME_APP_ROOT: dir } }) });
+      await pool.call(() => 1);
+      const runnerNode = pool.status().runners[0]!.node!;
+      const ref = await node.spawnRemote(runnerNode, { module: 'flame-test-counter', export: 'counter' });
+      expect(ref).to.have.property('name', 'counter');
+      const error = await node.spawnRemote(runnerNode, { module: 'flame-test-no-counter', export: 'counter' }).then(() => undefined, (e: unknown) => e);
+      expect(error).to.be.instanceOf(ModuleRefError);
+      expect((error as Error).message).to.include(`"flame-test-no-counter" was not found on the runner, looked up from ${dir}`);
+    } finally {
+      await node.stop();
+    }
   });
 });

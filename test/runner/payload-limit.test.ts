@@ -20,6 +20,16 @@ describe('Pool maxPayload', function () {
     expect((error as PayloadTooLargeError).details).to.include({ option: 'maxPayload' });
   });
 
+  it('fails a call whose result exceeds it at once, with PayloadTooLargeError naming the option', async function () {
+    const pool = await startPool({ name: 'small-result', max: 1, maxPayload: 64 * 1024, timeout: 20_000, backend: new ProcessBackend({ stdio: 'ignore' }) });
+    const started = performance.now();
+    const error = await pool.call((n: number) => 'z'.repeat(n), [100_000]).then(() => undefined, (e: unknown) => e);
+    expect(error).to.be.instanceOf(PayloadTooLargeError);
+    expect((error as Error).message).to.match(/maxPayload \(65536 bytes\).*Pool\.start\(\{ maxPayload \}\)/);
+    expect(performance.now() - started).to.be.below(5000);
+    expect(await pool.call(() => 'still serving')).to.equal('still serving');
+  });
+
   it('carries a larger limit to its runners: 20 MB each way', async function () {
     const pool = await startPool({ name: 'large-payload', max: 1, maxPayload: 32 * MiB, timeout: 60_000, backend: new ProcessBackend({ stdio: 'ignore' }) });
     expect(await pool.call((s: string) => s.length, ['x'.repeat(20_000_000)])).to.equal(20_000_000);

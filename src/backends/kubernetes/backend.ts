@@ -21,6 +21,8 @@ export class KubernetesBackend implements Backend {
   readonly name = 'kubernetes';
   /** The pool's `bootTimeout` when it sets none: room for an autoscaler to add a node and pull the image. */
   readonly defaultBootTimeout = KUBERNETES_DEFAULTS.bootTimeout;
+  /** Links to runner pods cross the pod network: encrypted unless `encryptLinks: false`. */
+  readonly encryptLinks: boolean;
   readonly #o: ResolvedKubernetesOptions;
   #claimed = false;
   #pods: RunnerPods | undefined;
@@ -29,6 +31,7 @@ export class KubernetesBackend implements Backend {
   /** Validates the options and reads POD_NAME/POD_NAMESPACE (MissingEnvError when absent). */
   constructor(options: KubernetesBackendOptions = {}) {
     this.#o = resolveKubernetesOptions(options);
+    this.encryptLinks = this.#o.encryptLinks;
   }
 
   /** Backends of this process that serve a pool now. */

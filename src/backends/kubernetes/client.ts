@@ -269,22 +269,22 @@ export function toKubernetesError(error: unknown, target: RequestTarget, client:
   if (status === 0) {
     const cause = (error as { code?: unknown; message?: unknown });
     const why = typeof cause.code === 'string' ? `${cause.code}: ${String(cause.message)}` : String(cause.message ?? error);
-    return new KubernetesError(`cannot ${what}: the API server at ${client.server} is unreachable (${why})`, { cause: error, fields: fields('Unreachable') });
+    return new KubernetesError(`cannot ${what}: the API server at ${client.server} is unreachable (${why})`, { cause: error, ...fields('Unreachable') });
   }
   const body = statusBody(error);
   const reason = body.reason ?? (status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : `HTTP${status}`);
   const serverSays = body.message ? ` (API server: ${body.message})` : '';
   if (status === 403) {
     const refusal = refusalOf(body.message);
-    return new KubernetesError(forbiddenMessage(refusal, target, body.message), { cause: error, fields: fields(reason, refusal) });
+    return new KubernetesError(forbiddenMessage(refusal, target, body.message), { cause: error, ...fields(reason, refusal) });
   }
   if (status === 401) {
-    return new KubernetesError(`the API server rejected the credentials (401 Unauthorized) to ${what}: check ${client.credentials}`, { cause: error, fields: fields(reason) });
+    return new KubernetesError(`the API server rejected the credentials (401 Unauthorized) to ${what}: check ${client.credentials}`, { cause: error, ...fields(reason) });
   }
   if (status === 404 && reason === 'NotFound') {
-    return new KubernetesError(`cannot ${what}: not found${serverSays}`, { cause: error, fields: fields(reason) });
+    return new KubernetesError(`cannot ${what}: not found${serverSays}`, { cause: error, ...fields(reason) });
   }
-  return new KubernetesError(`cannot ${what}: ${status} ${reason}${body.message ? `: ${body.message}` : ''}`, { cause: error, fields: fields(reason) });
+  return new KubernetesError(`cannot ${what}: ${status} ${reason}${body.message ? `: ${body.message}` : ''}`, { cause: error, ...fields(reason) });
 }
 
 /** What to change for each kind of 403: a grant, the pod, the quota or the limits. */

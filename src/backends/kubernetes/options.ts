@@ -70,6 +70,12 @@ export interface KubernetesBackendOptions {
    * after three failed pull attempts.
    */
   imagePullTimeout?: number;
+  /**
+   * Encrypt the links between the parent and its runner pods (TLS 1.3 with ephemeral certificates,
+   * cookie proofs bound to the session): the pool's shared parent node and its runners use
+   * `tls: 'auto'`. Default true: pod networks are shared. A pool given its own `node` follows it.
+   */
+  encryptLinks?: boolean;
   /** Mount a service-account token in runner pods. Default false: runners never call the API. */
   automountServiceAccountToken?: boolean;
   /**
@@ -85,6 +91,7 @@ export const KUBERNETES_DEFAULTS = {
   cookie: 'secret' as CookieDelivery,
   waitWhenUnschedulable: true,
   automountServiceAccountToken: false,
+  encryptLinks: true,
   imagePullTimeout: 30_000,
   /**
    * The pool's `bootTimeout` unless it sets one: 5 minutes, room for a cluster autoscaler to add a
@@ -113,12 +120,13 @@ export interface ResolvedKubernetesOptions {
   automountServiceAccountToken: boolean;
   secretEnv: Record<string, string>;
   imagePullTimeout: number;
+  encryptLinks: boolean;
 }
 
 const KEYS = [
   'containerName', 'log', 'tokenPath', 'kubeconfig', 'podName', 'namespace', 'image', 'env', 'resources',
   'podTemplate', 'omitOwnerReference', 'deleteGracePeriodSeconds', 'cookie', 'waitWhenUnschedulable', 'inherit',
-  'automountServiceAccountToken', 'secretEnv', 'imagePullTimeout',
+  'automountServiceAccountToken', 'secretEnv', 'imagePullTimeout', 'encryptLinks',
 ] as const;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -208,6 +216,7 @@ export function resolveKubernetesOptions(input: KubernetesBackendOptions | undef
     automountServiceAccountToken: r.bool('automountServiceAccountToken', KUBERNETES_DEFAULTS.automountServiceAccountToken),
     secretEnv: { ...((secretEnv as Record<string, string> | undefined) ?? {}) },
     imagePullTimeout: r.ms('imagePullTimeout', KUBERNETES_DEFAULTS.imagePullTimeout, { min: 1 }),
+    encryptLinks: r.bool('encryptLinks', KUBERNETES_DEFAULTS.encryptLinks),
   };
 }
 

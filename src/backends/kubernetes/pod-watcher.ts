@@ -177,7 +177,7 @@ export class PodWatcher {
     let early: { error: unknown } | undefined;
     const done = (error: unknown) => {
       if (!established) {
-        early = { error: error ?? new KubernetesError('the pod watch ended before it started', { fields: { statusCode: 0, reason: 'WatchEnded', verb: 'watch', resource: 'pods', namespace: this.#o.namespace } }) };
+        early = { error: error ?? new KubernetesError('the pod watch ended before it started', { statusCode: 0, reason: 'WatchEnded', verb: 'watch', resource: 'pods', namespace: this.#o.namespace }) };
       }
       else if (current()) this.#ended(error, connection);
     };

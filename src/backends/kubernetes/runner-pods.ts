@@ -344,7 +344,7 @@ async function checkPermissions(client: KubernetesClient, o: ResolvedKubernetesO
   const [verb, resource] = missing[0]!;
   throw new KubernetesError(
     `the service account cannot ${missing.map(([v, r]) => `${v} ${r}`).join(', ')} in namespace "${o.namespace}": grant ${verbs} in its Role (see README, Kubernetes backend, RBAC; checked with ${client.credentials})`,
-    { fields: { statusCode: 403, reason: 'Forbidden', refusal: 'rbac', verb, resource, namespace: o.namespace }, details: { missing: missing.map(([v, r]) => `${v} ${r}`) } },
+    { statusCode: 403, reason: 'Forbidden', refusal: 'rbac', verb, resource, namespace: o.namespace, details: { missing: missing.map(([v, r]) => `${v} ${r}`) } },
   );
 }
 

@@ -10,7 +10,7 @@ import { serveAction } from './actions.js';
 import { apiGroup, apiGroupList, apiVersions, resourceList, versionInfo } from './discovery.js';
 import type { FaultInjector } from './faults.js';
 import type { Kubelet } from './kubelet.js';
-import type { ContainerLog, LogQuery } from './logs.js';
+import { streamLog } from './logs.js';
 import { openApiV3Document, openApiV3Index } from './openapi.js';
 import { applyPatch, patchTypeOf } from './patch.js';
 import { type Authorizer, type RequestAttributes, type User } from './rbac.js';
@@ -186,7 +186,8 @@ export class ApiServer {
     const method = request.method ?? 'GET';
     if (route.kind === 'document') {
       if (method !== 'GET') throw apiErrors.methodNotAllowed();
-      this.sendJson(response, 200, route.body);
+      // OpenAPI documents are read from the schema declarations the first time (a promise).
+      this.sendJson(response, 200, await route.body);
       return;
     }
     const query = url.searchParams;
@@ -301,7 +302,16 @@ export class ApiServer {
       }
       case 'delete': {
         const result = registry.delete(resource, namespace, name, await this.deleteOptions(request, query));
-        this.sendJson(response, 200, result.object);
+        // The generic registry answers an object removed at once with a Success Status naming it
+        // (its `kind` is the resource, as the real one sets it); pods and deletions still under
+        // way (grace period, finalizers) answer with the object.
+        if (result.removed && route.definition.deleteReturnsStatus) {
+          const details: Record<string, string> = { name: result.object.metadata.name, kind: route.definition.name, uid: result.object.metadata.uid };
+          if (route.definition.group) details.group = route.definition.group;
+          this.sendJson(response, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details });
+        } else {
+          this.sendJson(response, 200, result.object);
+        }
         return;
       }
       case 'deletecollection': {
@@ -344,34 +354,12 @@ export class ApiServer {
     if (previous) {
       const log = runner?.logs(true);
       if (!log) throw apiErrors.badRequest(`previous terminated container "${container}" in pod "${name}" not found`);
-      this.streamLog(response, log, query);
+      streamLog(response, log, query);
       return;
     }
     const log = runner?.logs(false);
     if (!log) throw apiErrors.badRequest(`container "${container}" in pod "${name}" is waiting to start: ${runner?.waitingReason ?? waitingReason()}`);
-    this.streamLog(response, log, query);
-  }
-
-  private streamLog(response: ServerResponse, log: ContainerLog, query: URLSearchParams): void {
-    const logQuery: LogQuery = { timestamps: queryBool(query, 'timestamps') };
-    const tailLines = integerParam(query, 'tailLines');
-    const sinceSeconds = integerParam(query, 'sinceSeconds');
-    const limitBytes = integerParam(query, 'limitBytes');
-    if (tailLines !== undefined) logQuery.tailLines = tailLines;
-    if (sinceSeconds !== undefined) logQuery.sinceSeconds = sinceSeconds;
-    if (limitBytes !== undefined) logQuery.limitBytes = limitBytes;
-    response.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-cache, private' });
-    response.write(log.read(logQuery));
-    if (!queryBool(query, 'follow')) {
-      response.end();
-      return;
-    }
-    const unfollow = log.follow(
-      (text) => response.write(text),
-      () => response.end(),
-      logQuery.timestamps,
-    );
-    response.on('close', unfollow);
+    streamLog(response, log, query);
   }
 
   /**

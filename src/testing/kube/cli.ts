@@ -8,7 +8,7 @@ import { startEmulatedCluster, type EmulatedClusterOptions } from './cluster.js'
 import { parseImageArgument } from './images.js';
 import type { ServiceAccountMode } from './process-launcher.js';
 
-const USAGE = `Usage: npm run emulator -- [options]
+const USAGE = `Usage: flame-actors emulator [options]      (in the flame-actors repository: npm run emulator -- [options])
 
 Starts an emulated Kubernetes cluster (API server + kubelet running pods as local processes).
 

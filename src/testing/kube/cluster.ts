@@ -3,7 +3,7 @@
  * and gives tests and the command line one handle on it.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir, totalmem } from 'node:os';
+import { availableParallelism, release, tmpdir, totalmem, type } from 'node:os';
 import { join } from 'node:path';
 import { PodAddressAllocator } from './addresses.js';
 import { ApiServer } from './api-server.js';
@@ -116,6 +116,16 @@ function defaultBaseEnv(): Record<string, string> {
   return env;
 }
 
+/** This machine's `PRETTY_NAME`, as a kubelet reports its OS image (read once, at start). */
+function osImage(): string {
+  try {
+    const line = readFileSync('/etc/os-release', 'utf8').split('\n').find((l) => l.startsWith('PRETTY_NAME='));
+    return line ? line.slice('PRETTY_NAME='.length).replace(/^"|"$/g, '') : `${type()} ${release()}`;
+  } catch {
+    return `${type()} ${release()}`;
+  }
+}
+
 function nodeResources(): Record<string, string> {
   return { cpu: String(availableParallelism()), memory: `${Math.floor(totalmem() / 1024)}Ki`, pods: '110', 'ephemeral-storage': '10Gi' };
 }
@@ -212,7 +222,14 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
       capacity: nodeResources(),
       allocatable: nodeResources(),
       conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
-      nodeInfo: { kubeletVersion: 'v1.32.0-flame-emulator', operatingSystem: 'linux', architecture: process.arch, containerRuntimeVersion: 'emulator://1' },
+      nodeInfo: {
+        kubeletVersion: 'v1.32.0-flame-emulator',
+        operatingSystem: 'linux',
+        architecture: process.arch === 'x64' ? 'amd64' : process.arch,
+        containerRuntimeVersion: 'emulator://1',
+        osImage: osImage(),
+        kernelVersion: release(),
+      },
     },
   });
 

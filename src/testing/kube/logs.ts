@@ -1,7 +1,9 @@
 /**
  * A container's output (stdout and stderr interleaved, as the container runtime keeps it), bounded
- * in memory, with followers for `kubectl logs -f`.
+ * in memory, with followers for `kubectl logs -f`, and the answer to the log subresource.
  */
+import type { ServerResponse } from 'node:http';
+import { integerParam, queryBool } from './query.js';
 
 interface LogChunk {
   time: Date;
@@ -81,4 +83,30 @@ function prefixLines(chunk: LogChunk): string {
     .split(/(?<=\n)/)
     .map((line) => `${stamp} ${line}`)
     .join('');
+}
+
+/**
+ * Answers `GET pods/NAME/log` from a container's log: `tailLines`, `sinceSeconds`, `limitBytes`,
+ * `timestamps`, and `follow` (the body stays open until the container stops or the client goes).
+ */
+export function streamLog(response: ServerResponse, log: ContainerLog, query: URLSearchParams): void {
+  const logQuery: LogQuery = { timestamps: queryBool(query, 'timestamps') };
+  const tailLines = integerParam(query, 'tailLines');
+  const sinceSeconds = integerParam(query, 'sinceSeconds');
+  const limitBytes = integerParam(query, 'limitBytes');
+  if (tailLines !== undefined) logQuery.tailLines = tailLines;
+  if (sinceSeconds !== undefined) logQuery.sinceSeconds = sinceSeconds;
+  if (limitBytes !== undefined) logQuery.limitBytes = limitBytes;
+  response.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-cache, private' });
+  response.write(log.read(logQuery));
+  if (!queryBool(query, 'follow')) {
+    response.end();
+    return;
+  }
+  const unfollow = log.follow(
+    (text) => response.write(text),
+    () => response.end(),
+    logQuery.timestamps,
+  );
+  response.on('close', unfollow);
 }

@@ -4,7 +4,7 @@
  * Kubernetes declares keyed (containers by name, ports by containerPort...) and its `$patch`
  * directives, which is what `kubectl apply` relies on when it updates a pod.
  */
-import { apiErrors } from './status.js';
+import { ApiError, apiErrors, failure } from './status.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -24,7 +24,7 @@ export function jsonMergePatch(target: unknown, patch: unknown): Json {
 }
 
 /** Lists Kubernetes merges element by element, and the key identifying an element. */
-const MERGE_KEYS: Record<string, string> = {
+export const MERGE_KEYS: Record<string, string> = {
   containers: 'name',
   initContainers: 'name',
   ephemeralContainers: 'name',
@@ -197,8 +197,13 @@ export function patchTypeOf(contentType: string | undefined): PatchType {
   if (type === 'application/merge-patch+json') return 'merge';
   if (type === 'application/strategic-merge-patch+json') return 'strategic';
   if (type === 'application/json-patch+json') return 'json';
-  throw apiErrors.unsupportedMediaType(type || '<none>');
+  // Server-side apply (`application/apply-patch+yaml`) is not served: refused as by a server
+  // without it, with the content negotiation's own 415 (which names the accepted types only).
+  throw new ApiError(failure(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`));
 }
+
+/** The patch content types accepted, in the order the real server lists them. */
+export const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'];
 
 export function applyPatch(type: PatchType, target: unknown, patch: unknown): Json {
   if (type === 'json') return jsonPatch(target, patch);

@@ -39,6 +39,8 @@ export class PodWorker implements ContainerHost {
   private stopped = false;
   private started = false;
   private finished = false;
+  /** The sandbox being written: disposal waits for it, so that no file lands after the folder is removed. */
+  private preparing: Promise<void> = Promise.resolve();
 
   constructor(
     private current: Pod & StoredObject,
@@ -79,8 +81,9 @@ export class PodWorker implements ContainerHost {
   }
 
   async start(): Promise<void> {
+    this.preparing = this.prepareSandbox();
     try {
-      await this.prepareSandbox();
+      await this.preparing;
     } catch (error) {
       this.ctx.events.record(this.current, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${String(error)}`, 'kubelet', this.ctx.nodeName);
       return;
@@ -146,7 +149,9 @@ export class PodWorker implements ContainerHost {
     await Promise.all(this.containers.map((c) => c.kill()));
     for (const c of this.containers) c.dispose();
     this.ctx.faults.forget(this.uid);
-    await rm(this.sandboxDir, { recursive: true, force: true });
+    await this.preparing.catch(() => {});
+    // Never fails a stop: whatever cannot be removed now goes with the cluster's folder.
+    await rm(this.sandboxDir, { recursive: true, force: true, maxRetries: 3 }).catch(() => {});
   }
 
   /** A container's state changed: write the pod's status, and finish a deletion once all are gone. */

@@ -15,7 +15,7 @@ import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, statSync, writeF
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { SpawnReport, SpawnRequest } from './spawner-thread.js';
+import type { CloseRequest, SpawnReport, SpawnRequest } from './spawner-thread.js';
 
 export const SERVICE_ACCOUNT_MOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -218,15 +218,29 @@ export class ProcessLauncher {
     const spawner = this.spawner;
     this.spawner = undefined;
     this.launching.clear();
-    if (spawner) await spawner.terminate();
+    if (!spawner) return;
+    // The thread kills what it started first: a process whose parent-death signal is not set yet
+    // (setpriv not yet run) would not die with the thread.
+    const closed = new Promise<void>((resolve) => {
+      spawner.on('message', (report: SpawnReport) => {
+        if (report.type === 'closed') resolve();
+      });
+      spawner.once('exit', () => resolve());
+      setTimeout(resolve, 3000).unref();
+    });
+    spawner.postMessage({ op: 'close' } satisfies CloseRequest);
+    await closed;
+    await spawner.terminate();
   }
 
   private thread(): Worker {
     if (this.spawner) return this.spawner;
-    const spawner = new Worker(new URL('./spawner-thread.js', import.meta.url));
+    // Plain Node options: the emulator's own (`--input-type`, loaders, inspector) mean nothing to it.
+    const spawner = new Worker(new URL('./spawner-thread.js', import.meta.url), { execArgv: [] });
     // The thread never keeps the process alive on its own; the cluster's stop() closes it.
     spawner.unref();
     spawner.on('message', (report: SpawnReport) => {
+      if (report.type === 'closed') return;
       const target = this.launching.get(report.id);
       if (!target) return;
       if (report.type === 'exit' || report.type === 'refused' || report.type === 'error') this.launching.delete(report.id);

@@ -1,6 +1,6 @@
 /**
  * The protobuf bodies kubectl sends. Its typed commands (`create secret|configmap|namespace|
- * serviceaccount|role|rolebinding|clusterrole|clusterrolebinding|token`, `auth can-i [--list]`,
+ * serviceaccount|role|rolebinding|clusterrole|clusterrolebinding|token|deployment`, `auth can-i [--list]`,
  * `auth whoami`, `drain`'s evictions) post `application/vnd.kubernetes.protobuf`
  * (a "k8s\0" envelope around a runtime.Unknown); everything else kubectl and client-node send is
  * JSON. This decodes those few kinds into their JSON shape; answers are always JSON, which both
@@ -64,7 +64,43 @@ const DELETE_OPTIONS: Schema = {
   5: { name: 'dryRun', type: 'string', repeated: true },
 };
 
+/** What `kubectl create deployment NAME --image --port --replicas -- COMMAND` fills in (unknown fields are skipped). */
+const CONTAINER: Schema = {
+  1: { name: 'name', type: 'string' },
+  2: { name: 'image', type: 'string' },
+  3: { name: 'command', type: 'string', repeated: true },
+  4: { name: 'args', type: 'string', repeated: true },
+  5: { name: 'workingDir', type: 'string' },
+  6: {
+    name: 'ports',
+    repeated: true,
+    type: { 1: { name: 'name', type: 'string' }, 2: { name: 'hostPort', type: 'int' }, 3: { name: 'containerPort', type: 'int' }, 4: { name: 'protocol', type: 'string' } },
+  },
+  7: { name: 'env', repeated: true, type: { 1: { name: 'name', type: 'string' }, 2: { name: 'value', type: 'string' } } },
+  14: { name: 'imagePullPolicy', type: 'string' },
+};
+
+const DEPLOYMENT: Schema = {
+  1: { name: 'metadata', type: OBJECT_META },
+  2: {
+    name: 'spec',
+    type: {
+      1: { name: 'replicas', type: 'int' },
+      2: { name: 'selector', type: { 1: { name: 'matchLabels', type: 'stringMap' } } },
+      3: {
+        name: 'template',
+        type: {
+          1: { name: 'metadata', type: OBJECT_META },
+          2: { name: 'spec', type: { 2: { name: 'containers', type: CONTAINER, repeated: true }, 3: { name: 'restartPolicy', type: 'string' } } },
+        },
+      },
+      4: { name: 'strategy', type: { 1: { name: 'type', type: 'string' } } },
+    },
+  },
+};
+
 const KINDS: Record<string, Schema> = {
+  Deployment: DEPLOYMENT,
   Role: { 1: { name: 'metadata', type: OBJECT_META }, 2: { name: 'rules', type: POLICY_RULE, repeated: true } },
   ClusterRole: { 1: { name: 'metadata', type: OBJECT_META }, 2: { name: 'rules', type: POLICY_RULE, repeated: true } },
   RoleBinding: BINDING,

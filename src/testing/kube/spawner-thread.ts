@@ -10,9 +10,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
+import { setPriority } from 'node:os';
 import { access, stat } from 'node:fs/promises';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { parentPort } from 'node:worker_threads';
+
+/** Sent when the launcher closes: kill every process group started here, refuse new launches, answer `closed`. */
+export interface CloseRequest {
+  op: 'close';
+}
 
 export interface SpawnRequest {
   op: 'launch';
@@ -31,7 +37,8 @@ export type SpawnReport =
   | { id: number; type: 'spawn'; pid: number }
   | { id: number; type: 'output'; data: Uint8Array }
   | { id: number; type: 'exit'; code: number | null; signal: NodeJS.Signals | null }
-  | { id: number; type: 'error'; message: string };
+  | { id: number; type: 'error'; message: string }
+  | { id: 0; type: 'closed' };
 
 /** How long output may still drain after the main process exits (its group is killed first). */
 const DRAIN_MS = 300;
@@ -63,6 +70,21 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * Pods run at a lower CPU priority than the emulator: on one machine, a hundred pods booting
+ * at once would otherwise starve the API server of CPU (on a real cluster the control plane has
+ * its own nodes). Best effort: where it is not allowed, the pod runs at normal priority.
+ */
+export const POD_NICENESS = 10;
+
+function lowerPriority(pid: number): void {
+  try {
+    setPriority(pid, POD_NICENESS);
+  } catch {
+    // not permitted here
+  }
+}
+
 function killGroup(pid: number | undefined): void {
   if (pid === undefined) return;
   try {
@@ -72,22 +94,33 @@ function killGroup(pid: number | undefined): void {
   }
 }
 
+/** Processes started here and not yet exited, by pid: killed when the launcher closes. */
+const live = new Set<number>();
+let closing = false;
+
 function launch(request: SpawnRequest, post: (report: SpawnReport) => void): void {
   const { id } = request;
   void (async () => {
     if (!(await isDirectory(request.cwd))) return post({ id, type: 'refused', problem: 'cwd' });
     if (!(await findExecutableAsync(request.command, request.path, request.cwd))) return post({ id, type: 'refused', problem: 'executable' });
+    if (closing) return post({ id, type: 'error', message: 'the emulated node is stopping' });
     let child: ChildProcess;
     try {
       child = spawn(request.argv[0]!, request.argv.slice(1), { cwd: request.cwd, env: request.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (error) {
       return post({ id, type: 'error', message: error instanceof Error ? error.message : String(error) });
     }
+    // Known from here on (not only from 'spawn', a tick later), so that a close in between kills it too.
+    if (child.pid !== undefined) live.add(child.pid);
     let settled = false;
     const forward = (chunk: Buffer): void => post({ id, type: 'output', data: chunk });
     child.stdout?.on('data', forward);
     child.stderr?.on('data', forward);
-    child.once('spawn', () => post({ id, type: 'spawn', pid: child.pid! }));
+    child.once('spawn', () => {
+      live.add(child.pid!);
+      lowerPriority(child.pid!);
+      post({ id, type: 'spawn', pid: child.pid! });
+    });
     child.once('error', (error) => {
       if (settled) return;
       settled = true;
@@ -98,6 +131,7 @@ function launch(request: SpawnRequest, post: (report: SpawnReport) => void): voi
       settled = true;
       // The container runtime kills what is left in the container once its main process is gone.
       killGroup(child.pid);
+      if (child.pid !== undefined) live.delete(child.pid);
       let reported = false;
       const report = (): void => {
         if (reported) return;
@@ -112,7 +146,13 @@ function launch(request: SpawnRequest, post: (report: SpawnReport) => void): voi
 
 if (parentPort) {
   const port = parentPort;
-  port.on('message', (request: SpawnRequest) => {
+  port.on('message', (request: SpawnRequest | CloseRequest) => {
     if (request?.op === 'launch') launch(request, (report) => port.postMessage(report));
+    else if (request?.op === 'close') {
+      closing = true;
+      for (const pid of live) killGroup(pid);
+      live.clear();
+      port.postMessage({ id: 0, type: 'closed' } satisfies SpawnReport);
+    }
   });
 }

@@ -1,16 +1,12 @@
 /**
  * Server-side printing (`meta.k8s.io/v1` Table), which `kubectl get` asks for: the columns and
- * status words people know from `kubectl get pods` (READY, STATUS, RESTARTS, AGE).
+ * status words people know from `kubectl get pods` (READY, STATUS, RESTARTS, AGE); the other
+ * kinds' printers are in printers.ts.
  */
+import { age, AGE_COLUMN, column, DEFAULT_PRINTER, humanDuration, NAME_COLUMN, PRINTERS, type ColumnDefinition, type Printer } from './printers.js';
 import type { ContainerStatus, Pod, StoredObject } from './types.js';
 
-interface ColumnDefinition {
-  name: string;
-  type: string;
-  format: string;
-  description: string;
-  priority: number;
-}
+export { humanDuration, PRINTERS, type Printer } from './printers.js';
 
 export interface Table {
   kind: 'Table';
@@ -20,55 +16,17 @@ export interface Table {
   rows: { cells: unknown[]; object: unknown }[];
 }
 
-const NAME_COLUMN: ColumnDefinition = {
-  name: 'Name',
-  type: 'string',
-  format: 'name',
-  description: 'Name must be unique within a namespace.',
-  priority: 0,
-};
-const AGE_COLUMN: ColumnDefinition = {
-  name: 'Age',
-  type: 'string',
-  format: '',
-  description: 'CreationTimestamp is a timestamp representing the server time when this object was created.',
-  priority: 0,
-};
-
-function column(name: string, priority = 0, type = 'string'): ColumnDefinition {
-  return { name, type, format: '', description: name, priority };
-}
-
 const POD_COLUMNS = [
   NAME_COLUMN,
-  column('Ready'),
-  column('Status'),
-  column('Restarts'),
+  column('Ready', 'The aggregate readiness state of this pod for accepting traffic.'),
+  column('Status', 'The aggregate status of the containers in this pod.'),
+  column('Restarts', 'The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.'),
   AGE_COLUMN,
-  column('IP', 1),
-  column('Node', 1),
-  column('Nominated Node', 1),
-  column('Readiness Gates', 1),
+  column('IP', 'IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.', 1),
+  column('Node', 'NodeName is a request to schedule this pod onto a specific node.', 1),
+  column('Nominated Node', 'nominatedNodeName is set when this pod preempts other pods on the node.', 1),
+  column('Readiness Gates', 'If specified, all readiness gates will be evaluated for pod readiness.', 1),
 ];
-
-/** Kubernetes' short human durations: 45s, 3m12s, 5h, 2d3h... */
-export function humanDuration(ms: number): string {
-  const seconds = Math.max(0, Math.floor(ms / 1000));
-  if (seconds < 120) return `${seconds}s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 10) return seconds % 60 === 0 ? `${minutes}m` : `${minutes}m${seconds % 60}s`;
-  if (minutes < 180) return `${minutes}m`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 8) return minutes % 60 === 0 ? `${hours}h` : `${hours}h${minutes % 60}m`;
-  if (hours < 48) return `${hours}h`;
-  const days = Math.floor(hours / 24);
-  if (days < 8) return hours % 24 === 0 ? `${days}d` : `${days}d${hours % 24}h`;
-  return `${days}d`;
-}
-
-function age(object: StoredObject): string {
-  return humanDuration(Date.now() - Date.parse(object.metadata.creationTimestamp));
-}
 
 /** The STATUS word `kubectl get pods` shows, computed as kubectl's printer does. */
 export function podStatusWord(pod: Pod): string {
@@ -111,32 +69,29 @@ function partialMetadata(object: StoredObject): unknown {
   return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: object.metadata };
 }
 
-export function toTable(
-  objects: StoredObject[],
-  metadata: Table['metadata'],
-  options: { withColumns: boolean; includeObject: string | undefined },
-): Table {
-  const isPods = objects.length > 0 ? objects[0]!.kind === 'Pod' : false;
-  return {
-    kind: 'Table',
-    apiVersion: 'meta.k8s.io/v1',
-    metadata,
-    columnDefinitions: options.withColumns ? (isPods ? POD_COLUMNS : [NAME_COLUMN, AGE_COLUMN]) : [],
-    rows: objects.map((object) => ({
-      cells: object.kind === 'Pod' ? podCells(object as Pod & StoredObject) : [object.metadata.name, age(object)],
-      object: options.includeObject === 'Object' ? object : options.includeObject === 'None' ? null : partialMetadata(object),
-    })),
-  };
+const POD_PRINTER: Printer = { columns: POD_COLUMNS, cells: (o) => podCells(o as Pod & StoredObject) };
+
+/** The printer of a resource: its columns even when the list is empty, and its rows. */
+export function printerFor(resource: string): Printer {
+  if (resource === 'pods') return POD_PRINTER;
+  return PRINTERS[resource] ?? DEFAULT_PRINTER;
 }
 
-/** Pods print with their own columns even when the list is empty. */
 export function tableForResource(
   resource: string,
   objects: StoredObject[],
   metadata: Table['metadata'],
   options: { withColumns: boolean; includeObject: string | undefined },
 ): Table {
-  const table = toTable(objects, metadata, options);
-  if (options.withColumns) table.columnDefinitions = resource === 'pods' ? POD_COLUMNS : [NAME_COLUMN, AGE_COLUMN];
-  return table;
+  const printer = printerFor(resource);
+  return {
+    kind: 'Table',
+    apiVersion: 'meta.k8s.io/v1',
+    metadata,
+    columnDefinitions: options.withColumns ? printer.columns : [],
+    rows: objects.map((object) => ({
+      cells: printer.cells(object),
+      object: options.includeObject === 'Object' ? object : options.includeObject === 'None' ? null : partialMetadata(object),
+    })),
+  };
 }

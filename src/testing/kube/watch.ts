@@ -173,11 +173,13 @@ export class WatchHub {
         const now = Date.now();
         let at = now + this.timing.bookmarkIntervalMs;
         const preTimeout = deadline - PRE_TIMEOUT_BOOKMARK_MS;
-        if (preTimeout < at) at = preTimeout;
+        const last = preTimeout <= at;
+        if (last) at = preTimeout;
         if (at < now) return;
         bookmarkTimer = setTimeout(() => {
           bookmark();
-          scheduleBookmark();
+          // The one 2 s before the deadline is the last (a timer may fire a little early, so the time left cannot tell).
+          if (!last) scheduleBookmark();
         }, Math.min(at - now, MAX_TIMER_MS));
         bookmarkTimer.unref();
       };

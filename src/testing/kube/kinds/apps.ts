@@ -97,6 +97,7 @@ function workloadKind(kind: string, name: string, shortNames: string[], Model: M
     fields: fieldsOf('status.replicas'),
     tracksGeneration: true,
     prepareForCreate: (object) => defaultWorkload(object, deployment),
+    deleteReturnsStatus: true,
     validate,
     prepareForUpdate: (object) => defaultWorkload(object, deployment),
     validateUpdate: immutableSelector(validate),

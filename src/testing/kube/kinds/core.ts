@@ -5,6 +5,7 @@
 import { ResourceQuota as ResourceQuotaModel } from 'kubernetes-models/v1/ResourceQuota';
 import { ALL_VERBS, fieldsOf, labelNameCauses, nameCauses, nowSeconds, schemaAndName, type ResourceDefinition, type StrategyContext } from '../strategy.js';
 import type { KubeObject, StoredObject } from '../types.js';
+import { validateSecret } from './secret-validation.js';
 
 /** The real server folds write-only `stringData` into base64 `data` and defaults the type. */
 function normalizeSecret(secret: KubeObject): void {
@@ -24,6 +25,7 @@ export const SECRETS: ResourceDefinition = {
   name: 'secrets',
   singularName: 'secret',
   kind: 'Secret',
+  deleteReturnsStatus: true,
   namespaced: true,
   shortNames: [],
   verbs: ALL_VERBS,
@@ -31,6 +33,7 @@ export const SECRETS: ResourceDefinition = {
   fields: fieldsOf('type'),
   prepareForCreate: normalizeSecret,
   prepareForUpdate: normalizeSecret,
+  validate: validateSecret,
 };
 
 export const CONFIG_MAPS: ResourceDefinition = {
@@ -39,6 +42,7 @@ export const CONFIG_MAPS: ResourceDefinition = {
   name: 'configmaps',
   singularName: 'configmap',
   kind: 'ConfigMap',
+  deleteReturnsStatus: true,
   namespaced: true,
   shortNames: ['cm'],
   verbs: ALL_VERBS,
@@ -52,6 +56,7 @@ export const SERVICE_ACCOUNTS: ResourceDefinition = {
   name: 'serviceaccounts',
   singularName: 'serviceaccount',
   kind: 'ServiceAccount',
+  deleteReturnsStatus: true,
   namespaced: true,
   shortNames: ['sa'],
   verbs: ALL_VERBS,
@@ -65,6 +70,7 @@ export const EVENTS: ResourceDefinition = {
   name: 'events',
   singularName: 'event',
   kind: 'Event',
+  deleteReturnsStatus: true,
   namespaced: true,
   shortNames: ['ev'],
   verbs: ALL_VERBS,
@@ -151,6 +157,7 @@ export const RESOURCE_QUOTAS: ResourceDefinition = {
   name: 'resourcequotas',
   singularName: 'resourcequota',
   kind: 'ResourceQuota',
+  deleteReturnsStatus: true,
   namespaced: true,
   shortNames: ['quota'],
   verbs: ALL_VERBS,

@@ -99,6 +99,7 @@ export const NETWORK_POLICIES: ResourceDefinition = {
   name: 'networkpolicies',
   singularName: 'networkpolicy',
   kind: 'NetworkPolicy',
+  deleteReturnsStatus: true,
   namespaced: true,
   shortNames: ['netpol'],
   verbs: ALL_VERBS,

@@ -41,6 +41,7 @@ export const POD_DISRUPTION_BUDGETS: ResourceDefinition = {
   name: 'poddisruptionbudgets',
   singularName: 'poddisruptionbudget',
   kind: 'PodDisruptionBudget',
+  deleteReturnsStatus: true,
   namespaced: true,
   shortNames: ['pdb'],
   verbs: ALL_VERBS,

@@ -114,6 +114,7 @@ function rbacKind(kind: string, name: string, namespaced: boolean, validate: (ob
     subresources: {},
     fields: fieldsOf(),
     validate,
+    deleteReturnsStatus: true,
     ...(immutableRef ? { validateUpdate: roleRefUnchanged(validate) } : {}),
   };
 }

@@ -1,0 +1,166 @@
+/**
+ * The request/reply service layer of a node: `handle(service, fn)` on one side, `request(node,
+ * service, payload)` on the other. Replies are correlated in the node's one reply table; serving
+ * never throws (a reply to a requester that is gone is dropped and counted, a result that cannot
+ * be sent becomes the error saying why), and a non-Error thrown by a handler travels as a
+ * RemoteError carrying the value.
+ */
+import { AbortError, EncodeError, NodeDownError, PayloadTooLargeError, ProtocolError, QueryTimeoutError } from '../errors.js';
+import { onAbort } from '../abort.js';
+import type { Logger } from '../log.js';
+import { asError } from './codec.js';
+import type { Deadline, Deadlines } from './deadlines.js';
+import { InboundRequest, type ServiceHandler } from './inbound-request.js';
+import type { Peer } from './peer.js';
+import type { ReplyTable } from './replies.js';
+import { OP_CANCEL, OP_REPLY, OP_REQUEST, describe } from './wire.js';
+
+export interface RequestOptions {
+  /** Milliseconds before the request rejects with QueryTimeoutError (and is cancelled remotely). */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+/** What the request layer needs from its node. */
+export interface RequestsHost {
+  readonly name: string;
+  readonly logger: Logger;
+  readonly replies: ReplyTable;
+  readonly deadlines: Deadlines;
+}
+
+export class Requests {
+  readonly #host: RequestsHost;
+  readonly #services = new Map<string, ServiceHandler>();
+  /** Requests peers made to this node that are still running, by peer and id. */
+  readonly #inbound = new Map<Peer, Map<number, InboundRequest>>();
+  #dropped = 0;
+
+  constructor(host: RequestsHost) {
+    this.#host = host;
+  }
+
+  /** Replies dropped because their requester was gone or overloaded. */
+  get droppedReplies(): number {
+    return this.#dropped;
+  }
+
+  /** Requests from `peer` are still being served. */
+  servingFor(peer: Peer): boolean {
+    return this.#inbound.has(peer);
+  }
+
+  handle(service: string, handler: ServiceHandler): void {
+    this.#services.set(service, handler);
+  }
+
+  /** Sends a request over `peer` and resolves to its result. */
+  request(peer: Peer, service: string, payload: unknown, { timeout, signal }: RequestOptions): Promise<unknown> {
+    const { replies } = this.#host;
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(new AbortError(`request "${service}" to ${peer.node} aborted before it was sent`));
+        return;
+      }
+      let deadline: Deadline | undefined;
+      let unsubscribe: (() => void) | undefined;
+      const id = replies.add('request', peer, (ok, value) => {
+        deadline?.cancel();
+        unsubscribe?.();
+        if (ok) resolve(value);
+        else reject(value);
+      });
+      const cancel = (error: Error) => {
+        if (!replies.has(id)) return;
+        // The handler learns why (deadline or abort), without the local cause, which may not encode.
+        const why = error instanceof QueryTimeoutError ? new QueryTimeoutError(error.message) : new AbortError(error.message);
+        peer.trySend([OP_CANCEL, id, why]);
+        replies.settle(id, 'request', false, error);
+      };
+      if (timeout !== undefined && timeout !== Infinity) {
+        deadline = this.#host.deadlines.after(
+          timeout,
+          () => cancel(new QueryTimeoutError(`request "${service}" to ${peer.node} timed out after ${timeout} ms`)),
+        );
+      }
+      if (signal) {
+        unsubscribe = onAbort(signal, () => cancel(new AbortError(`request "${service}" to ${peer.node} aborted`, { cause: signal.reason })));
+      }
+      try {
+        peer.send([OP_REQUEST, id, service, payload], (error) => replies.settle(id, 'request', false, error));
+      } catch (error) {
+        replies.settle(id, 'request', false, error);
+      }
+    });
+  }
+
+  /** OP_REPLY from `peer`: settles our request, if it asked that peer. */
+  replied(peer: Peer, id: unknown, ok: unknown, value: unknown): void {
+    const success = ok === true;
+    this.#host.replies.settle(id, 'request', success, success ? value : asError(value, `a request to ${peer.node}`), peer);
+  }
+
+  /** OP_CANCEL from `peer`: the requester gave up (deadline, abort). */
+  cancelled(peer: Peer, id: unknown, reason: unknown): void {
+    const request = typeof id === 'number' ? this.#inbound.get(peer)?.get(id) : undefined;
+    try {
+      request?.cancel(reason instanceof Error ? reason : new AbortError('cancelled by the requester'));
+    } catch (error) {
+      this.#host.logger.warn(`a cancel listener of a request from ${peer.node} threw: ${(error as Error)?.message ?? describe(error)}`);
+    }
+  }
+
+  /** OP_REQUEST from `peer`: runs the service's handler and replies, whatever happens. */
+  serve(peer: Peer, id: unknown, service: unknown, payload: unknown): void {
+    if (typeof id !== 'number' || typeof service !== 'string') {
+      peer.protocolError(new ProtocolError('malformed request'));
+      return;
+    }
+    let running = this.#inbound.get(peer);
+    if (!running) this.#inbound.set(peer, (running = new Map()));
+    const context = new InboundRequest(peer.node);
+    running.set(id, context);
+    const reply = (ok: boolean, value: unknown) => {
+      if (running.get(id) !== context) return;
+      running.delete(id);
+      if (running.size === 0 && this.#inbound.get(peer) === running) this.#inbound.delete(peer);
+      this.#sendReply(peer, id, service, ok, ok ? value : asError(value, `"${service}" on ${this.#host.name}`));
+    };
+    const handler = this.#services.get(service);
+    if (!handler) {
+      reply(false, new ProtocolError(`unknown service "${service}" on ${this.#host.name}`));
+      return;
+    }
+    try {
+      const result = handler(payload, context);
+      if (result instanceof Promise) {
+        result.then((value) => reply(true, value), (error) => reply(false, error));
+      } else {
+        reply(true, result);
+      }
+    } catch (error) {
+      reply(false, error);
+    }
+  }
+
+  /**
+   * Sends a reply; never throws. A requester that is gone gets nothing (the reply is counted as
+   * dropped); a value that cannot be sent is replaced by the error saying why, so the requester
+   * learns at once instead of at its deadline.
+   */
+  #sendReply(peer: Peer, id: number, service: string, ok: boolean, value: unknown): void {
+    const drop = (why: string) => {
+      this.#dropped++;
+      this.#host.logger.debug(`reply to "${service}" #${id} of ${peer.node} dropped: ${why}`);
+    };
+    if (peer.state !== 'up') return drop(`the link is ${peer.state}`);
+    const sent = peer.trySend([OP_REPLY, id, ok, value], (error) => {
+      if (error instanceof NodeDownError) return drop(error.message);
+      const what = ok ? 'result' : 'error';
+      const where = `the ${what} of "${service}" on ${this.#host.name} cannot be sent: ${error.message}`;
+      const why = error instanceof PayloadTooLargeError ? new PayloadTooLargeError(where, { details: error.details }) : new EncodeError(where);
+      if (!peer.trySend([OP_REPLY, id, false, why], (again) => drop(again.message))) drop('the link is down or overloaded');
+    });
+    if (!sent) drop('the link is down or overloaded');
+  }
+}
