@@ -7,14 +7,28 @@
  * long-lived head.
  */
 
-interface Entry {
-  at: number;
-  fire: (() => void) | undefined;
-}
-
 /** A scheduled expiry; `cancel()` is idempotent. */
 export interface Deadline {
   cancel(): void;
+}
+
+/** One deadline in its bucket's queue; it is its own handle (no closure per deadline). */
+class Entry implements Deadline {
+  readonly at: number;
+  fire: (() => void) | undefined;
+  readonly #bucket: Bucket;
+
+  constructor(bucket: Bucket, at: number, fire: () => void) {
+    this.#bucket = bucket;
+    this.at = at;
+    this.fire = fire;
+  }
+
+  cancel(): void {
+    if (this.fire === undefined) return;
+    this.fire = undefined;
+    this.#bucket.cancelled();
+  }
 }
 
 class Bucket {
@@ -32,17 +46,16 @@ class Bucket {
   }
 
   add(fire: () => void): Deadline {
-    const entry: Entry = { at: performance.now() + this.#timeout, fire };
+    const entry = new Entry(this, performance.now() + this.#timeout, fire);
     this.#queue.push(entry);
     if (this.#timer === undefined) this.#arm(entry.at);
-    return {
-      cancel: () => {
-        if (entry.fire === undefined) return;
-        entry.fire = undefined;
-        this.#cancelled++;
-        this.#trim();
-      },
-    };
+    return entry;
+  }
+
+  /** One of its entries was cancelled. */
+  cancelled(): void {
+    this.#cancelled++;
+    this.#trim();
   }
 
   #trim(): void {
@@ -60,12 +73,12 @@ class Bucket {
       this.#cancelled = 0;
     }
     if (this.#head === this.#queue.length) {
+      // The timer stays armed: one request at a time would otherwise arm and clear a timer
+      // (and make and drop this bucket) per request. When it fires on an empty queue, the
+      // bucket goes; until then it is one timer and an empty array.
       this.#queue = [];
       this.#head = 0;
       this.#cancelled = 0;
-      if (this.#timer) clearTimeout(this.#timer);
-      this.#timer = undefined;
-      this.#onEmpty();
     }
   }
 
@@ -91,7 +104,9 @@ class Bucket {
       fire();
     }
     this.#trim();
-    if (this.#head < this.#queue.length && this.#timer === undefined) this.#arm(this.#queue[this.#head]!.at);
+    if (this.#timer !== undefined) return; // a fired deadline added one to the emptied queue
+    if (this.#head < this.#queue.length) this.#arm(this.#queue[this.#head]!.at);
+    else this.#onEmpty();
   }
 }
 

@@ -26,8 +26,11 @@ export interface Connection {
 
 export type PeerState = 'idle' | 'connecting' | 'up' | 'down';
 
-/** Called when a queued message could not be sent (encoding failed, too large, peer down). */
-export type SendFailure = (error: Error) => void;
+/**
+ * Called when a queued message could not be sent (encoding failed, too large, peer down), with
+ * that message: one function can serve every message that carries its own id.
+ */
+export type SendFailure = (error: Error, message: unknown[]) => void;
 
 /** What a peer needs from its node. */
 export interface PeerHost {
@@ -73,6 +76,11 @@ export class Peer {
   #firstQueuedAt = 0;
   #lastFrameAt = -Infinity;
   #flushing = false;
+  /**
+   * A frame of several messages came in this loop turn: what they make (replies, also those a
+   * promise settles a few microtasks later) leaves together at the end of the turn, not one by one.
+   */
+  #receiving = false;
   #waitingDrain = false;
   #writableWaiters: (() => void)[] = [];
   #connecting: Promise<void> | undefined;
@@ -178,8 +186,10 @@ export class Peer {
     }
     this.#queue.push(message);
     this.#failures.push(onFailure);
-    if (this.#queue.length === 1 && !this.#flushScheduled && !this.#flushing && this.state === 'up' && performance.now() - this.#lastFrameAt > EAGER_GAP_MS) {
+    if (this.#queue.length === 1 && !this.#flushScheduled && !this.#flushing && !this.#receiving && this.state === 'up' && performance.now() - this.#lastFrameAt > EAGER_GAP_MS) {
       // A lone message on a quiet link leaves at once: request/response latency pays no loop turn.
+      // Not in a turn that received a frame of several messages: their replies leave in one
+      // frame at the end of the turn (a frame each would cost a socket write each).
       this.#flush();
     } else {
       this.#scheduleFlush();
@@ -248,6 +258,12 @@ export class Peer {
       return;
     }
     if (linkTrafficChannel.hasSubscribers) linkTrafficChannel.publish({ node: this.#host.name, peer: this.node, direction: 'in', bytes: data.length, messages: batch.length });
+    // A frame of one message keeps the eager path for its answer (a lone request's latency); a
+    // frame of several makes several answers, which wait for the end of the turn together.
+    if (batch.length > 1 && !this.#receiving) {
+      this.#receiving = true;
+      setImmediate(this.#received);
+    }
     for (const message of batch) {
       if (this.#conn === undefined) return; // a message closed the link
       try {
@@ -259,6 +275,16 @@ export class Peer {
       }
     }
   }
+
+  /**
+   * End of a turn that received frames: what their handling queued leaves now, in one frame.
+   * The check phase follows the poll phase at once, so a lone reply waits no longer than the
+   * eager path would have made it.
+   */
+  readonly #received = (): void => {
+    this.#receiving = false;
+    this.#guard(() => this.#flush());
+  };
 
   /** Runs a listener's work; an exception (a bug, or a user's event listener throwing) is logged, never rethrown. */
   #guard(work: () => void): void {
@@ -351,11 +377,11 @@ export class Peer {
       try {
         encoded = Buffer.from(encode(batch[i]));
       } catch (e) {
-        this.#report(failures[i], e instanceof EncodeError ? e : new EncodeError(String(e)));
+        this.#report(failures[i], batch[i]!, e instanceof EncodeError ? e : new EncodeError(String(e)));
         continue;
       }
       if (encoded.length + 5 > conn.maxPayload) {
-        this.#report(failures[i], new PayloadTooLargeError(
+        this.#report(failures[i], batch[i]!, new PayloadTooLargeError(
           `message of ${encoded.length} bytes exceeds the maxPayload of ${this.node} (${conn.maxPayload} bytes); it was not sent`,
           { details: { size: encoded.length, limit: conn.maxPayload, node: this.node } },
         ));
@@ -368,8 +394,8 @@ export class Peer {
     emit();
   }
 
-  #report(onFailure: SendFailure | undefined, error: Error): void {
-    if (onFailure) this.#guard(() => onFailure(error));
+  #report(onFailure: SendFailure | undefined, message: unknown[], error: Error): void {
+    if (onFailure) this.#guard(() => onFailure(error, message));
     else this.#host.logger.warn(`message to ${this.node} dropped: ${error.message}`);
   }
 
@@ -411,7 +437,7 @@ export class Peer {
     }
     for (let i = 0; i < failures.length; i++) {
       const onFailure = failures[i];
-      if (onFailure) this.#guard(() => onFailure(reason));
+      if (onFailure) this.#guard(() => onFailure(reason, undelivered[i]!));
     }
     const unreported = undelivered.filter((_, i) => failures[i] === undefined);
     const waiters = this.#writableWaiters;

@@ -9,10 +9,11 @@ import type { Peer } from './peer.js';
 /** A request (answered by OP_REPLY) or a query (answered by a dispatch to its reply ref, or OP_NO_ACTOR). */
 export type ReplyKind = 'request' | 'query';
 
-interface Pending {
+/** What waits for one answer: it is its own table entry (no wrapper per request). */
+export interface Pending {
   readonly kind: ReplyKind;
   readonly peer: Peer;
-  readonly settle: (ok: boolean, value: unknown) => void;
+  settle(ok: boolean, value: unknown): void;
 }
 
 export class ReplyTable {
@@ -21,9 +22,10 @@ export class ReplyTable {
   readonly #byPeer = new Map<Peer, Set<number>>();
 
   /** Registers what to do with the answer; returns the id to send. */
-  add(kind: ReplyKind, peer: Peer, settle: (ok: boolean, value: unknown) => void): number {
+  add(pending: Pending): number {
     const id = this.#next++;
-    this.#pending.set(id, { kind, peer, settle });
+    const { peer } = pending;
+    this.#pending.set(id, pending);
     let ids = this.#byPeer.get(peer);
     if (!ids) this.#byPeer.set(peer, (ids = new Set()));
     ids.add(id);

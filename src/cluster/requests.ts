@@ -12,7 +12,7 @@ import { asError } from './codec.js';
 import type { Deadline, Deadlines } from './deadlines.js';
 import { InboundRequest, type ServiceHandler } from './inbound-request.js';
 import type { Peer } from './peer.js';
-import type { ReplyTable } from './replies.js';
+import type { Pending, ReplyTable } from './replies.js';
 import { OP_CANCEL, OP_REPLY, OP_REQUEST, describe } from './wire.js';
 
 export interface RequestOptions {
@@ -27,6 +27,57 @@ export interface RequestsHost {
   readonly logger: Logger;
   readonly replies: ReplyTable;
   readonly deadlines: Deadlines;
+}
+
+/**
+ * A request this node made, waiting for its reply: the reply table's entry itself, settled once
+ * by the reply, the link going down, its deadline or its signal.
+ */
+class OutboundRequest implements Pending {
+  readonly kind = 'request';
+  readonly peer: Peer;
+  readonly id: number;
+  readonly #host: RequestsHost;
+  readonly #service: string;
+  readonly #resolve: (value: unknown) => void;
+  readonly #reject: (error: unknown) => void;
+  #deadline: Deadline | undefined;
+  #unsubscribe: (() => void) | undefined;
+
+  constructor(host: RequestsHost, peer: Peer, service: string, resolve: (value: unknown) => void, reject: (error: unknown) => void) {
+    this.#host = host;
+    this.peer = peer;
+    this.#service = service;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.id = host.replies.add(this);
+  }
+
+  expireAfter(timeout: number): void {
+    this.#deadline = this.#host.deadlines.after(timeout, () =>
+      this.#cancel(new QueryTimeoutError(`request "${this.#service}" to ${this.peer.node} timed out after ${timeout} ms`)));
+  }
+
+  abortOn(signal: AbortSignal): void {
+    this.#unsubscribe = onAbort(signal, () =>
+      this.#cancel(new AbortError(`request "${this.#service}" to ${this.peer.node} aborted`, { cause: signal.reason })));
+  }
+
+  settle(ok: boolean, value: unknown): void {
+    this.#deadline?.cancel();
+    this.#unsubscribe?.();
+    if (ok) this.#resolve(value);
+    else this.#reject(value);
+  }
+
+  #cancel(error: Error): void {
+    const { replies } = this.#host;
+    if (!replies.has(this.id)) return;
+    // The handler learns why (deadline or abort), without the local cause, which may not encode.
+    const why = error instanceof QueryTimeoutError ? new QueryTimeoutError(error.message) : new AbortError(error.message);
+    this.peer.trySend([OP_CANCEL, this.id, why]);
+    replies.settle(this.id, 'request', false, error);
+  }
 }
 
 export class Requests {
@@ -55,44 +106,30 @@ export class Requests {
   }
 
   /** Sends a request over `peer` and resolves to its result. */
-  request(peer: Peer, service: string, payload: unknown, { timeout, signal }: RequestOptions): Promise<unknown> {
-    const { replies } = this.#host;
+  request(peer: Peer, service: string, payload: unknown, options: RequestOptions): Promise<unknown> {
     return new Promise((resolve, reject) => {
+      const { signal } = options;
       if (signal?.aborted) {
         reject(new AbortError(`request "${service}" to ${peer.node} aborted before it was sent`));
         return;
       }
-      let deadline: Deadline | undefined;
-      let unsubscribe: (() => void) | undefined;
-      const id = replies.add('request', peer, (ok, value) => {
-        deadline?.cancel();
-        unsubscribe?.();
-        if (ok) resolve(value);
-        else reject(value);
-      });
-      const cancel = (error: Error) => {
-        if (!replies.has(id)) return;
-        // The handler learns why (deadline or abort), without the local cause, which may not encode.
-        const why = error instanceof QueryTimeoutError ? new QueryTimeoutError(error.message) : new AbortError(error.message);
-        peer.trySend([OP_CANCEL, id, why]);
-        replies.settle(id, 'request', false, error);
-      };
-      if (timeout !== undefined && timeout !== Infinity) {
-        deadline = this.#host.deadlines.after(
-          timeout,
-          () => cancel(new QueryTimeoutError(`request "${service}" to ${peer.node} timed out after ${timeout} ms`)),
-        );
-      }
-      if (signal) {
-        unsubscribe = onAbort(signal, () => cancel(new AbortError(`request "${service}" to ${peer.node} aborted`, { cause: signal.reason })));
-      }
+      const request = new OutboundRequest(this.#host, peer, service, resolve, reject);
+      const { id } = request;
+      const { timeout } = options;
+      if (timeout !== undefined && timeout !== Infinity) request.expireAfter(timeout);
+      if (signal) request.abortOn(signal);
       try {
-        peer.send([OP_REQUEST, id, service, payload], (error) => replies.settle(id, 'request', false, error));
+        peer.send([OP_REQUEST, id, service, payload], this.#sendFailed);
       } catch (error) {
-        replies.settle(id, 'request', false, error);
+        this.#host.replies.settle(id, 'request', false, error);
       }
     });
   }
+
+  /** A request could not be sent: one function for all of them (the message names its id). */
+  readonly #sendFailed = (error: Error, message: unknown[]): void => {
+    this.#host.replies.settle(message[1], 'request', false, error);
+  };
 
   /** OP_REPLY from `peer`: settles our request, if it asked that peer. */
   replied(peer: Peer, id: unknown, ok: unknown, value: unknown): void {

@@ -7,7 +7,7 @@
 import { ActorNotFoundError, NodeDownError, NodeStoppedError, ProtocolError, QueryTimeoutError } from '../errors.js';
 import { parseNodeName } from './address.js';
 import type { DecodeContext } from './codec.js';
-import type { Deadlines } from './deadlines.js';
+import type { Deadline, Deadlines } from './deadlines.js';
 import { localActorRef, localSystemRef, localTempRef, references, systemMap, type ConcreteActor } from './nact-internals.js';
 import type { Peer } from './peer.js';
 import { RemoteHandle, RemoteRef, type RefKind, type RemoteOps } from './remote-ref.js';
@@ -172,17 +172,21 @@ export class Router {
       }
       const { replies } = this.#host;
       const peer = this.#host.peer(target.node);
-      const deadline = { cancel: () => {} };
-      const id = replies.add('query', peer, (ok, value) => {
-        deadline.cancel();
-        if (ok) resolve(value);
-        else reject(value);
+      let deadline: Deadline | undefined;
+      const id = replies.add({
+        kind: 'query',
+        peer,
+        settle(ok, value) {
+          deadline?.cancel();
+          if (ok) resolve(value);
+          else reject(value);
+        },
       });
-      deadline.cancel = this.#host.deadlines.after(timeout, () => {
+      deadline = this.#host.deadlines.after(timeout, () => {
         replies.settle(id, 'query', false, new QueryTimeoutError(`Query Timeout: ${target} did not answer within ${timeout} ms`, {
           details: { target: String(target), timeout },
         }));
-      }).cancel;
+      });
       const replyTo = new RemoteRef(this.#host.remoteSystem, this.#host.name, 'r', [], id);
       try {
         const msg = typeof message === 'function' ? (message as (ref: unknown) => unknown)(replyTo) : message;

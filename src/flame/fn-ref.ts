@@ -138,6 +138,11 @@ function shipAny(fn: AnyFunction | ModuleRef): ShippedFunction {
     const hit = byFunction.get(fn);
     if (hit !== undefined) return hit;
     const source = fnToString.call(fn);
+    // An inline closure is a new function on every call with the same source: found by its text,
+    // and not added to byFunction (a WeakMap entry per call would be garbage the collector must
+    // trace as an ephemeron). Native and bound functions never get into bySource.
+    const known = bySource.get(source);
+    if (known !== undefined && !(known instanceof ClosureError)) return known;
     if (/\{\s*\[native code\]\s*\}$/.test(source)) {
       throw fn.name.startsWith('bound ')
         ? new ClosureError(

@@ -127,7 +127,7 @@ export class PoolCore implements PoolInternals {
    * again on another runner after RunnerDownError or BootError while `retries` and the deadline
    * allow, with backoff.
    */
-  async run(shipped: ShippedFunction, args: unknown[], run: RunOptions): Promise<unknown> {
+  async run(shipped: ShippedFunction, args: unknown[], run: Readonly<RunOptions>): Promise<unknown> {
     const deadline = performance.now() + run.timeout;
     // Counted from the start, so stop() waits for a call that has not been placed yet.
     this.#inFlight++;
@@ -182,18 +182,20 @@ export class PoolCore implements PoolInternals {
   }
 
   /** One placement and run of a call. */
-  async #attempt(shipped: ShippedFunction, args: unknown[], { timeout, signal, what, outcome }: RunOptions, deadline: number): Promise<unknown> {
+  async #attempt(shipped: ShippedFunction, args: unknown[], { timeout, signal, what, outcome }: Readonly<RunOptions>, deadline: number): Promise<unknown> {
     const started = performance.now();
     let runner: RunnerHandle | undefined;
     let placedAt = started;
     let failure: Error | undefined;
     try {
-      runner = await this.#checkout(deadline, signal);
+      // A free slot is handed over synchronously: no microtask spent waiting for it.
+      const checkout = this.#checkout(deadline, signal);
+      runner = checkout instanceof Promise ? await checkout : checkout;
       placedAt = performance.now();
       const remaining = deadline - placedAt;
       return await this.#node.request(runner.node!, SERVICE.call, {
         fn: shipped, args, timeout: remaining === Infinity ? -1 : Math.max(1, Math.floor(remaining)),
-      }, { timeout: remaining, ...(signal ? { signal } : {}) });
+      }, { timeout: remaining, signal });
     } catch (error) {
       if (runner && error instanceof NodeDownError) await runner.exitReason(EXIT_REASON_GRACE);
       failure = runner ? this.#callError(error, runner, timeout, deadline, signal, what) : (error as Error);

@@ -11,10 +11,10 @@ import { createLogger } from '../log.js';
 import { poolStarted, poolStopped, traceCall, type PoolStartMessage } from '../diagnostics.js';
 import { resolveDefaultBackend, type Backend } from './backend.js';
 import { shipFunction, type AnyFunction, type ModuleRef } from './fn-ref.js';
-import { resolveCallOptions, resolvePoolOptions, type PoolOptions } from './options.js';
+import { resolveCallOptions, resolvePoolOptions, type CallOptions, type PoolOptions } from './options.js';
 import { checkNactPeer } from './nact-peer.js';
 import { acquireParentNode, releaseParentNode } from './parent-node.js';
-import { PoolCore, type CoreContext } from './pool-core.js';
+import { PoolCore, type CoreContext, type RunOptions } from './pool-core.js';
 import type { CallRest, CallResult, PlaceRest, PoolEvents, PoolStatus } from './pool-types.js';
 import { resolveLeaseOptions } from './lease.js';
 import { RemoteStream, type StreamItem, type StreamRest } from './stream.js';
@@ -40,12 +40,15 @@ export class Pool extends EventEmitter<PoolEvents> {
   readonly #timeout: number;
   #diagnostics: PoolStartMessage | undefined;
   readonly #retries: number;
+  /** How a call without options runs (shared: the core never changes it). */
+  readonly #defaultCall: Readonly<RunOptions>;
 
   private constructor(context: Omit<CoreContext, 'events'>) {
     super();
     this.name = context.o.name;
     this.#timeout = context.o.timeout;
     this.#retries = context.o.retries;
+    this.#defaultCall = Object.freeze({ timeout: this.#timeout, signal: undefined, retries: this.#retries, what: 'call', outcome: undefined });
     // The core emits on this facade: the listeners are the user's.
     this.#core = new PoolCore({ ...context, events: this });
   }
@@ -94,11 +97,24 @@ export class Pool extends EventEmitter<PoolEvents> {
    * source: it may use only its parameters, globals and `await import()`) or a `moduleRef`.
    * One deadline (`timeout`) covers waiting for capacity and running.
    */
-  async call<F extends AnyFunction | ModuleRef>(fn: F, ...[args, options]: CallRest<F>): Promise<CallResult<F>> {
-    const list = argsArray('pool.call', args);
+  call<F extends AnyFunction | ModuleRef>(fn: F, ...rest: CallRest<F>): Promise<CallResult<F>>;
+  // Not async, no rest array and no option object made when no options are passed: this is the
+  // hot path of a pool. What it throws still reaches the caller as a rejection.
+  call(fn: AnyFunction | ModuleRef, args?: unknown, options?: CallOptions): Promise<unknown> {
+    try {
+      const list = argsArray('pool.call', args);
+      const run = options === undefined ? this.#defaultCall : this.#callOptions(options);
+      const shipped = shipFunction(fn);
+      const core = this.#core;
+      return traceCall(this.name, 'call', fn, (outcome) => core.run(shipped, list, outcome === undefined ? run : { ...run, outcome }));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #callOptions(options: CallOptions): RunOptions {
     const { timeout, signal, retries } = resolveCallOptions('pool.call', options, this.#timeout, false, this.#retries);
-    const shipped = shipFunction(fn);
-    return (await traceCall(this.name, 'call', fn, (outcome) => this.#core.run(shipped, list, { timeout, signal, retries, what: 'call', outcome }))) as CallResult<F>;
+    return { timeout, signal, retries, what: 'call', outcome: undefined };
   }
 
   /**

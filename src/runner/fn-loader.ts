@@ -25,6 +25,13 @@ export interface FunctionLoaderOptions {
   resolveFrom?: string;
 }
 
+interface CachedClosure {
+  readonly source: string;
+  readonly fn: LoadedFunction;
+  /** Called since it was cached or last passed over by eviction. */
+  used: boolean;
+}
+
 /** A module's namespace object. */
 export type Namespace = Record<string, unknown>;
 
@@ -46,7 +53,11 @@ export class FunctionLoader {
   readonly #root: string;
   /** Doubles as the referrer of dynamic imports: a `file:` URL makes bare specifiers resolve from the root. */
   readonly #referrer: string;
-  readonly #closures = new Map<string, { source: string; fn: LoadedFunction }>();
+  /**
+   * Compiled closures by hash. Recency is a flag set on a hit (second chance on eviction), not a
+   * delete and re-insert: a hit is on every call, an eviction only when a new closure arrives.
+   */
+  readonly #closures = new Map<string, CachedClosure>();
   readonly #modules = new Map<string, Promise<Namespace>>();
   #importer: ((specifier: string) => Promise<Namespace>) | undefined;
 
@@ -74,6 +85,23 @@ export class FunctionLoader {
    * where it costs one microtask), so bad input is always a rejection with a FlameError.
    */
   async load(shipped: ShippedFunction): Promise<LoadedFunction> {
+    return this.cached(shipped) ?? this.#load(shipped);
+  }
+
+  /**
+   * The compiled closure for `shipped` if it is cached (with the same source), else undefined:
+   * the call path's synchronous fast path, before {@link load}.
+   */
+  cached(shipped: ShippedFunction): LoadedFunction | undefined {
+    if (typeof shipped !== 'object' || shipped === null || shipped.kind !== 'closure') return undefined;
+    const cached = this.#closures.get(shipped.hash);
+    // The same hash with another source is refused by the slow path.
+    if (cached === undefined || cached.source !== shipped.source) return undefined;
+    cached.used = true;
+    return cached.fn;
+  }
+
+  async #load(shipped: ShippedFunction): Promise<LoadedFunction> {
     if (typeof shipped !== 'object' || shipped === null) throw new ProtocolError('shipped function is not an object');
     if (shipped.kind === 'closure' && typeof shipped.source === 'string' && typeof shipped.hash === 'string') {
       return this.#closure(shipped.source, shipped.hash);
@@ -87,8 +115,7 @@ export class FunctionLoader {
   #closure(source: string, hash: string): LoadedFunction {
     const cached = this.#closures.get(hash);
     if (cached !== undefined && cached.source === source) {
-      this.#closures.delete(hash);
-      this.#closures.set(hash, cached);
+      cached.used = true;
       return cached.fn;
     }
     const digest = createHash('sha256').update(source).digest('hex');
@@ -103,9 +130,21 @@ export class FunctionLoader {
       throw new ClosureError(`closure ${hash} does not compile on the runner: ${(error as Error).message}`, { cause: error, details: { hash } });
     }
     if (typeof fn !== 'function') throw new ClosureError(`closure ${hash} is not a function`, { details: { hash } });
-    if (this.#closures.size >= this.#maxClosures) this.#closures.delete(this.#closures.keys().next().value as string);
-    this.#closures.set(hash, { source, fn: fn as LoadedFunction });
+    if (this.#closures.size >= this.#maxClosures) this.#evictOne();
+    this.#closures.set(hash, { source, fn: fn as LoadedFunction, used: false });
     return fn as LoadedFunction;
+  }
+
+  /** Evicts the oldest closure not used since it was last passed over (each gets a second chance). */
+  #evictOne(): void {
+    // Bounded: after one pass every flag is cleared, so the second pass evicts.
+    for (let i = 0; i <= 2 * this.#closures.size; i++) {
+      const [hash, entry] = this.#closures.entries().next().value as [string, CachedClosure];
+      this.#closures.delete(hash);
+      if (!entry.used) return;
+      entry.used = false;
+      this.#closures.set(hash, entry);
+    }
   }
 
   async #export(module: string, exportName: string): Promise<LoadedFunction> {

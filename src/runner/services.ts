@@ -4,6 +4,7 @@
  * back to it (see faults.ts).
  */
 import type { ClusterNode, RequestContext } from '../cluster/node.js';
+import { Deadlines } from '../cluster/deadlines.js';
 import { CallTimeoutError, QueryTimeoutError, RunnerDownError } from '../errors.js';
 import type { ParentInfo } from '../flame/parent.js';
 import { SERVICE, type CallRequest, type PlaceReply, type PlaceRequest, type ShutdownRequest } from '../flame/protocol.js';
@@ -36,6 +37,8 @@ export interface RunnerServicesOptions {
 
 export function installRunnerServices({ node, info, loader, terminator, placement }: RunnerServicesOptions): RunnerServices {
   const active = new Set<ActiveCall>();
+  // One timer per distinct deadline, not a Node timer armed and cleared by every call.
+  const deadlines = new Deadlines();
 
   const refuseWhileDraining = (what: string) => {
     if (terminator.draining) {
@@ -48,12 +51,20 @@ export function installRunnerServices({ node, info, loader, terminator, placemen
     refuseWhileDraining('calls');
     terminator.callStarted();
     return new Promise((resolve, reject) => {
-      const call: ActiveCall = { origin: loader.origin(request.fn), fail: reject };
+      const call = new RunningCall(request, loader, reject);
       active.add(call);
-      runCall(request, context, loader, info.runner).then(resolve, reject).finally(() => {
-        active.delete(call);
-        terminator.callEnded();
-      });
+      runCall(request, context, loader, info.runner, deadlines).then(
+        (value) => {
+          active.delete(call);
+          terminator.callEnded();
+          resolve(value);
+        },
+        (error) => {
+          active.delete(call);
+          terminator.callEnded();
+          reject(error);
+        },
+      );
     });
   });
 
@@ -77,21 +88,43 @@ export function installRunnerServices({ node, info, loader, terminator, placemen
   return { active };
 }
 
+/** A call while it runs; its origin is only worked out when a fault needs it. */
+class RunningCall implements ActiveCall {
+  readonly #request: CallRequest;
+  readonly #loader: FunctionLoader;
+  readonly #reject: (error: Error) => void;
+
+  constructor(request: CallRequest, loader: FunctionLoader, reject: (error: Error) => void) {
+    this.#request = request;
+    this.#loader = loader;
+    this.#reject = reject;
+  }
+
+  get origin(): string {
+    return this.#loader.origin(this.#request.fn);
+  }
+
+  fail(error: Error): void {
+    this.#reject(error);
+  }
+}
+
 /** Loads and runs one call, cancelled when the caller cancels or its deadline passes. */
-async function runCall(request: CallRequest, context: RequestContext, loader: FunctionLoader, runner: string): Promise<unknown> {
+async function runCall(request: CallRequest, context: RequestContext, loader: FunctionLoader, runner: string, deadlines: Deadlines): Promise<unknown> {
   const cancellation = new CallCancellation();
   context.onCancel((reason) => cancellation.abort(reason instanceof QueryTimeoutError
     ? new CallTimeoutError(`call exceeded its deadline on ${runner} (the caller's timeout)`)
     : reason));
-  const timer = request.timeout >= 0
-    ? setTimeout(() => cancellation.abort(new CallTimeoutError(`call exceeded its deadline of ${request.timeout} ms on ${runner}`)), request.timeout)
+  const deadline = request.timeout >= 0
+    ? deadlines.after(request.timeout, () => cancellation.abort(new CallTimeoutError(`call exceeded its deadline of ${request.timeout} ms on ${runner}`)))
     : undefined;
   try {
-    const fn = await loader.load(request.fn);
+    // A cached closure starts without waiting a microtask for the loader.
+    const fn = loader.cached(request.fn) ?? (await loader.load(request.fn));
     return await startWith(cancellation, () => fn(...(Array.isArray(request.args) ? request.args : [])));
   } catch (error) {
     throw loader.importFailure(error) ?? error;
   } finally {
-    if (timer) clearTimeout(timer);
+    deadline?.cancel();
   }
 }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
-import { decode } from '../../src/cluster/codec.js';
+import { decode, encode } from '../../src/cluster/codec.js';
 import { Peer, type PeerHost } from '../../src/cluster/peer.js';
 import { EncodeError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
@@ -77,5 +77,53 @@ describe('Peer (the outgoing side of one link)', function () {
     peer.send([1, 'first', 'x', undefined]);
     await waitFor(() => socket.frames.flat().length === 2, 'both messages to be written', 2000);
     expect(socket.frames.flat().map((m) => (m as unknown[])[1])).to.deep.equal(['first', 'late']);
+  });
+
+  describe('answering a frame', function () {
+    /**
+     * A peer whose host answers every message `[op, id]` with `[4, id]`, `hops` microtasks later;
+     * resolved once the flush that attaching schedules is over (the link is quiet).
+     */
+    async function answering(hops: number): Promise<{ peer: Peer; socket: RecordingSocket }> {
+      const socket = new RecordingSocket();
+      const peer: Peer = new Peer({
+        ...host,
+        receive: (_from, message) => {
+          const id = (message as unknown[])[1];
+          let settled: Promise<void> = Promise.resolve();
+          for (let i = 0; i < hops; i++) settled = settled.then(() => {});
+          void settled.then(() => peer.send([4, id, true, id]));
+        },
+      }, 'other@127.0.0.2');
+      peer.attach({ ws: socket as unknown as WebSocket, peerNode: 'other@127.0.0.2', incarnation: 'x', maxPayload: 1 << 20, dialer: 'other@127.0.0.2' });
+      await new Promise((resolve) => setImmediate(resolve));
+      return { peer, socket };
+    }
+
+    it('sends the answers to a frame of several messages in one frame, those settled microtasks later included', async function () {
+      const { peer, socket: links } = await answering(3);
+      try {
+        links.emit('message', encode([[3, 1, 's', null], [3, 2, 's', null], [3, 3, 's', null]]), true);
+        await waitFor(() => links.frames.flat().length === 3, 'the three answers', 2000);
+        expect(links.frames).to.have.length(1);
+        expect(links.frames[0]!.map((m) => (m as unknown[])[1])).to.deep.equal([1, 2, 3]);
+      } finally {
+        peer.close(1000, 'test over');
+      }
+    });
+
+    it('answers a frame of one message at once, without waiting for the end of the turn', async function () {
+      const { peer, socket: links } = await answering(1);
+      try {
+        let immediate = false;
+        setImmediate(() => (immediate = true));
+        links.emit('message', encode([[3, 7, 's', null]]), true);
+        await Promise.resolve().then(() => {}).then(() => {});
+        expect(immediate).to.equal(false);
+        expect(links.frames.flat().map((m) => (m as unknown[])[1])).to.deep.equal([7]);
+      } finally {
+        peer.close(1000, 'test over');
+      }
+    });
   });
 });

@@ -108,7 +108,8 @@ describe('Pool', function () {
         const { writeFileSync } = await import('node:fs');
         writeFileSync(path, String(process.pid));
       }, [marker]);
-      await waitFor(() => existsSync(marker), 'the cast to run');
+      // The file exists before writeFileSync has written it: wait for its content.
+      await waitFor(() => existsSync(marker) && readFileSync(marker, 'utf8') !== '', 'the cast to run');
       expect(Number(readFileSync(marker, 'utf8'))).to.equal(runnerPids(pool)[0]);
     });
 

@@ -65,6 +65,15 @@ describe('FunctionLoader', () => {
       expect(await loader.load(b)).to.not.equal(firstB);
     });
 
+    it('hands a cached closure over synchronously, and nothing for another source under its hash', async () => {
+      const loader = new FunctionLoader();
+      const shipped = shipSource('() => 1') as { kind: 'closure'; source: string; hash: string };
+      expect(loader.cached(shipped)).to.equal(undefined);
+      const fn = await loader.load(shipped);
+      expect(loader.cached({ ...shipped })).to.equal(fn);
+      expect(loader.cached({ ...shipped, source: '() => 2' })).to.equal(undefined);
+    });
+
     it('refuses a closure whose source does not match its hash', async () => {
       const error = await rejection(new FunctionLoader().load({ kind: 'closure', source: '() => 1', hash: 'f'.repeat(32) }));
       expect(error).to.be.instanceOf(ProtocolError).with.property('message').that.includes('does not match its hash');

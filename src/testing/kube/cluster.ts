@@ -348,7 +348,9 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
         await startedKubelet.stop();
         await launcher.close();
         await startedServer.close();
-        rmSync(root, { recursive: true, force: true });
+        // A pod start still finishing in the spawner can write into its folder while it is removed
+        // (ENOTEMPTY): retry, so that stop() never fails half-way and leaves the test run open.
+        rmSync(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
       })();
       return stopped;
     },
