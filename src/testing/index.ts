@@ -2,7 +2,7 @@
  * `flame-actors/testing`: an emulated Kubernetes cluster to test Kubernetes code without a cluster.
  *
  * It speaks the real Kubernetes HTTP API over HTTPS (pods, secrets, config maps, events, watches,
- * RBAC), so `@kubernetes/client-node` and `kubectl` work against it unmodified, and its kubelet
+ * RBAC from stored Roles and bindings, Deployments, NetworkPolicies, evictions, admission), so `@kubernetes/client-node` and `kubectl` work against it unmodified, and its kubelet
  * runs each pod as a local OS process with its own loopback address (127.1.x.y).
  *
  * ```ts

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
-import { coreApi, expectApiError, kubectl, sleeperPod, waitForPodGone } from './helpers.js';
+import { coreApi, expectApiError, kubectl, sleeperPod, waitForPod, waitForPodGone } from './helpers.js';
 
 const NETWORK_POLICY_YAML = `apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -86,12 +86,14 @@ describe('Emulated cluster admission and namespaces', function () {
       expect(spec.containers[0]!.volumeMounts).to.deep.equal([{ name: volume!.name, readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }]);
       expect(created.status!.qosClass).to.equal('BestEffort');
       await api.deleteNamespacedPod({ namespace: 'default', name: 'defaults', gracePeriodSeconds: 0 });
+      await waitForPodGone(cluster, 'default', 'defaults');
     });
 
     it('mounts no token when automountServiceAccountToken is false', async function () {
       const created = await api.createNamespacedPod({ namespace: 'default', body: sleeperPod('no-token', { spec: { automountServiceAccountToken: false } }) });
       expect(created.spec!.volumes ?? []).to.deep.equal([]);
       await api.deleteNamespacedPod({ namespace: 'default', name: 'no-token', gracePeriodSeconds: 0 });
+      await waitForPodGone(cluster, 'default', 'no-token');
     });
   });
 
@@ -140,8 +142,10 @@ describe('Emulated cluster admission and namespaces', function () {
       });
       expect((await api.createNamespacedPod({ namespace: 'strict', body: compliant })).metadata!.name).to.equal('compliant');
       await api.deleteNamespacedPod({ namespace: 'strict', name: 'compliant', gracePeriodSeconds: 0 });
+      await waitForPodGone(cluster, 'strict', 'compliant');
       expect((await api.createNamespacedPod({ namespace: 'base', body: sleeperPod('ordinary') })).metadata!.name).to.equal('ordinary');
       await api.deleteNamespacedPod({ namespace: 'base', name: 'ordinary', gracePeriodSeconds: 0 });
+      await waitForPodGone(cluster, 'base', 'ordinary');
       const privileged = sleeperPod('root', { spec: { hostNetwork: true }, container: { securityContext: { privileged: true } } });
       const status = await expectApiError(api.createNamespacedPod({ namespace: 'base', body: privileged }));
       expect(status.message).to.equal(
@@ -179,6 +183,11 @@ describe('Emulated cluster admission and namespaces', function () {
       await api.deleteNamespacedPod({ namespace: 'quota', name: 'b', gracePeriodSeconds: 0 });
       await waitForPodGone(cluster, 'quota', 'b');
       expect((await api.createNamespacedPod({ namespace: 'quota', body: sized('c', '100m') })).metadata!.name).to.equal('c');
+      for (const name of ['a', 'c']) {
+        await waitForPod(cluster, 'quota', name, (p) => p.status?.phase === 'Running');
+        await api.deleteNamespacedPod({ namespace: 'quota', name, gracePeriodSeconds: 0 });
+        await waitForPodGone(cluster, 'quota', name);
+      }
     });
   });
 });

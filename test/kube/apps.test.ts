@@ -3,23 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
-import { eventually, kubectl, kubectlUntil, POD_MARKER } from './helpers.js';
+import { eventually, kubectl, kubectlUntil, webDeploymentYaml } from './helpers.js';
 
-const DEPLOYMENT_YAML = (replicas: number, message = 'up') => `apiVersion: apps/v1
-kind: Deployment
-metadata: { name: web, namespace: default }
-spec:
-  replicas: ${replicas}
-  selector: { matchLabels: { app: web } }
-  template:
-    metadata: { labels: { app: web } }
-    spec:
-      terminationGracePeriodSeconds: 2
-      containers:
-      - name: main
-        image: node:20
-        command: ["node", "-e", "process.on('SIGTERM', () => process.exit(0)); console.log('${message}'); setInterval(() => {}, 1000)", "${POD_MARKER}"]
-`;
+const DEPLOYMENT_YAML = webDeploymentYaml;
 
 interface Named {
   metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: { apiVersion: string; kind: string; name: string; controller?: boolean; blockOwnerDeletion?: boolean }[] };

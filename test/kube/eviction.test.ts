@@ -4,23 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
-import { coreApi, eventually, kubectl, kubectlUntil, POD_MARKER, rawRequest, sleeperPod, waitForPod } from './helpers.js';
+import { coreApi, eventually, kubectl, kubectlUntil, rawRequest, sleeperPod, waitForPod, webDeploymentYaml } from './helpers.js';
 
-const WORKLOAD_YAML = `apiVersion: apps/v1
-kind: Deployment
-metadata: { name: web, namespace: default }
-spec:
-  replicas: 2
-  selector: { matchLabels: { app: web } }
-  template:
-    metadata: { labels: { app: web } }
-    spec:
-      terminationGracePeriodSeconds: 2
-      containers:
-      - name: main
-        image: node:20
-        command: ["node", "-e", "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000)", "${POD_MARKER}"]
----
+const WORKLOAD_YAML = `${webDeploymentYaml(2)}---
 apiVersion: policy/v1
 kind: PodDisruptionBudget
 metadata: { name: web, namespace: default }

@@ -44,6 +44,25 @@ export function nodePod(name: string, script: string, extra: { spec?: Partial<No
   };
 }
 
+/** A Deployment manifest `web` (label `app: web`) whose pods log `message` and run until SIGTERM. */
+export function webDeploymentYaml(replicas: number, message = 'up'): string {
+  return `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web, namespace: default }
+spec:
+  replicas: ${replicas}
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: main
+        image: node:20
+        command: ["node", "-e", "process.on('SIGTERM', () => process.exit(0)); console.log('${message}'); setInterval(() => {}, 1000)", "${POD_MARKER}"]
+`;
+}
+
 /** A pod that runs until stopped (and exits promptly on SIGTERM). */
 export function sleeperPod(name: string, extra: Parameters<typeof nodePod>[2] = {}): V1Pod {
   return nodePod(name, "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);", extra);

@@ -9,7 +9,8 @@ import type { BudgetSpec } from './kinds/policy.js';
 import type { DeleteOptions, Registry } from './registry.js';
 import { matchesLabelSelector } from './selectors.js';
 import { ApiError, apiErrors, failure } from './status.js';
-import type { ObjectStore, StoreChange } from './store.js';
+import { StoreController } from './controller.js';
+import type { StoreChange } from './store.js';
 import type { Pod, StoredObject } from './types.js';
 
 interface BudgetState {
@@ -87,21 +88,8 @@ export function evict(registry: Registry, namespace: string, name: string, body:
 }
 
 /** Keeps every PodDisruptionBudget's status (healthy counts, disruptions allowed, condition) current. */
-export class DisruptionController {
-  private readonly unsubscribe: () => void;
-
-  constructor(
-    private readonly store: ObjectStore,
-    private readonly registry: Registry,
-  ) {
-    this.unsubscribe = store.subscribe((change) => this.onChange(change));
-  }
-
-  stop(): void {
-    this.unsubscribe();
-  }
-
-  private onChange(change: StoreChange): void {
+export class DisruptionController extends StoreController {
+  protected onChange(change: StoreChange): void {
     if (change.resource !== 'pods' && change.resource !== 'poddisruptionbudgets') return;
     if (change.resource === 'poddisruptionbudgets' && change.type === 'DELETED') return;
     for (const budget of this.store.list('poddisruptionbudgets', change.namespace)) {

@@ -4,8 +4,8 @@
  * with the `foregroundDeletion` finalizer, until its dependents are gone) and the namespace
  * controller's last step (a terminating namespace disappears once empty) live here too.
  *
- * Owners of kinds the emulator does not serve (Deployments, ReplicaSets...) are taken to exist,
- * since nothing here could tell otherwise.
+ * Owners of kinds the emulator does not serve (StatefulSets, Jobs...) are taken to exist, since
+ * nothing here could tell otherwise; served kinds (Deployments, ReplicaSets, pods) are looked up.
  */
 import { FOREGROUND_FINALIZER, type Registry } from './registry.js';
 import { resourceOfKind } from './resources.js';

@@ -6,28 +6,23 @@
  */
 import { ROOT_CA_CONFIG_MAP } from './pod-admission.js';
 import type { Registry } from './registry.js';
+import { StoreController } from './controller.js';
 import type { ObjectStore, StoreChange } from './store.js';
 
 const CA_DESCRIPTION =
   'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the ' +
   'internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.';
 
-export class NamespaceControllers {
-  private readonly unsubscribe: () => void;
-
+export class NamespaceControllers extends StoreController {
   constructor(
-    private readonly store: ObjectStore,
-    private readonly registry: Registry,
+    store: ObjectStore,
+    registry: Registry,
     private readonly caPem: string,
   ) {
-    this.unsubscribe = store.subscribe((change) => this.onChange(change));
+    super(store, registry);
   }
 
-  stop(): void {
-    this.unsubscribe();
-  }
-
-  private onChange(change: StoreChange): void {
+  protected onChange(change: StoreChange): void {
     if (change.resource === 'namespaces' && change.type === 'ADDED') this.populate(change.object.metadata.name);
     else if (change.type === 'DELETED' && (change.resource === 'serviceaccounts' || change.resource === 'configmaps')) this.populate(change.namespace);
   }

@@ -1,8 +1,9 @@
 /**
- * The API's semantics over the store, independent of HTTP: naming (`generateName`), defaults and
- * validation, optimistic concurrency, status subresources, graceful deletion with finalizers and
- * propagation policies, and namespaces that come into being when first used. The HTTP layer, the
- * kubelet and the garbage collector all go through it, so they agree on what a change means.
+ * The API's semantics over the store, independent of HTTP: naming (`generateName`), each kind's
+ * strategy (defaults, validation, update rules, grace period: see strategy.ts), admission,
+ * optimistic concurrency, status subresources, graceful deletion with finalizers and propagation
+ * policies, and namespaces that must exist. The HTTP layer, the kubelet and the controllers all
+ * go through it, so they agree on what a change means.
  */
 import { applyPatch, type PatchType } from './patch.js';
 import type { AdmissionPlugin } from './admission.js';

@@ -9,10 +9,10 @@
  */
 import type { AdmissionPlugin } from './admission.js';
 import { formatQuantity, parseQuantity, type Quantity } from './quantity.js';
-import type { Registry } from './registry.js';
 import { apiErrors } from './status.js';
 import type { StrategyContext } from './strategy.js';
-import type { ObjectStore, StoreChange } from './store.js';
+import { StoreController } from './controller.js';
+import type { StoreChange } from './store.js';
 import type { KubeObject, Pod, StoredObject } from './types.js';
 
 const TRACKED = ['pods', 'cpu', 'memory', 'requests.cpu', 'requests.memory', 'limits.cpu', 'limits.memory'];
@@ -99,21 +99,8 @@ export const resourceQuotaAdmission: AdmissionPlugin = {
 };
 
 /** Keeps `status.hard` and `status.used` of every quota current as pods come and go. */
-export class QuotaController {
-  private readonly unsubscribe: () => void;
-
-  constructor(
-    private readonly store: ObjectStore,
-    private readonly registry: Registry,
-  ) {
-    this.unsubscribe = store.subscribe((change) => this.onChange(change));
-  }
-
-  stop(): void {
-    this.unsubscribe();
-  }
-
-  private onChange(change: StoreChange): void {
+export class QuotaController extends StoreController {
+  protected onChange(change: StoreChange): void {
     if (change.resource !== 'pods' && change.resource !== 'resourcequotas') return;
     if (change.resource === 'resourcequotas' && change.type === 'DELETED') return;
     const quotas = this.store.list('resourcequotas', change.namespace);

@@ -37,6 +37,8 @@ function keyOf(resource: string, namespace: string, name: string): string {
 
 export class ObjectStore {
   private readonly objects = new Map<string, StoredObject>();
+  /** The same objects by resource, then `namespace/name`: lists (and so RBAC lookups) need not scan everything. */
+  private readonly byResource = new Map<string, Map<string, StoredObject>>();
   private readonly history: StoreChange[] = [];
   private revision = 0;
   private compactedRevision = 0;
@@ -66,9 +68,11 @@ export class ObjectStore {
 
   /** Objects of one resource, in one namespace or (namespace undefined) all, sorted like the real server. */
   list(resource: string, namespace?: string): StoredObject[] {
-    const prefix = namespace === undefined ? `${resource}/` : `${resource}/${namespace}/`;
+    const ofResource = this.byResource.get(resource);
+    if (!ofResource) return [];
+    const prefix = namespace === undefined ? '' : `${namespace}/`;
     const found: StoredObject[] = [];
-    for (const [key, object] of this.objects) if (key.startsWith(prefix)) found.push(object);
+    for (const [key, object] of ofResource) if (key.startsWith(prefix)) found.push(object);
     return found.sort((a, b) =>
       keyOf('', a.metadata.namespace ?? '', a.metadata.name).localeCompare(keyOf('', b.metadata.namespace ?? '', b.metadata.name)),
     );
@@ -110,7 +114,7 @@ export class ObjectStore {
     if (namespace) (metadata as { namespace?: string }).namespace = namespace;
     else delete (metadata as { namespace?: string }).namespace;
     const stored = deepFreeze(structuredClone({ ...object, metadata })) as StoredObject;
-    this.objects.set(key, stored);
+    this.put(resource, namespace, name, stored);
     this.record({ type: 'ADDED', resource, namespace, object: stored, previous: undefined, revision });
     return stored;
   }
@@ -130,7 +134,7 @@ export class ObjectStore {
       resourceVersion: String(revision),
     };
     const stored = deepFreeze(structuredClone({ ...object, metadata })) as StoredObject;
-    this.objects.set(key, stored);
+    this.put(resource, namespace, name, stored);
     this.record({ type: 'MODIFIED', resource, namespace, object: stored, previous, revision });
     return stored;
   }
@@ -140,6 +144,7 @@ export class ObjectStore {
     const previous = this.objects.get(key);
     if (!previous) throw apiErrors.notFound(resource, name);
     this.objects.delete(key);
+    this.byResource.get(resource)?.delete(`${namespace}/${name}`);
     const revision = ++this.revision;
     const last = deepFreeze(
       structuredClone({ ...previous, metadata: { ...previous.metadata, resourceVersion: String(revision) } }),
@@ -168,6 +173,13 @@ export class ObjectStore {
   subscribe(listener: StoreListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  private put(resource: string, namespace: string, name: string, object: StoredObject): void {
+    this.objects.set(keyOf(resource, namespace, name), object);
+    let ofResource = this.byResource.get(resource);
+    if (!ofResource) this.byResource.set(resource, (ofResource = new Map()));
+    ofResource.set(`${namespace}/${name}`, object);
   }
 
   private record(change: StoreChange): void {

@@ -13,11 +13,11 @@
  */
 import { createHash } from 'node:crypto';
 import { workloadSpec, type WorkloadSpec } from './kinds/apps.js';
-import type { Registry } from './registry.js';
 import { matchesLabelSelector } from './selectors.js';
 import { ApiError } from './status.js';
 import { nowSeconds } from './strategy.js';
-import type { ObjectStore, StoreChange } from './store.js';
+import { StoreController } from './controller.js';
+import type { StoreChange } from './store.js';
 import type { OwnerReference, Pod, StoredObject } from './types.js';
 
 export const POD_TEMPLATE_HASH = 'pod-template-hash';
@@ -69,25 +69,11 @@ function withCondition(conditions: Condition[] | undefined, next: Condition): Co
   return [...(conditions ?? []).filter((c) => c.type !== next.type), merged];
 }
 
-export class WorkloadControllers {
-  private readonly unsubscribe: () => void;
+export class WorkloadControllers extends StoreController {
   private readonly pending = new Set<string>();
   private scheduled = false;
-  private stopped = false;
 
-  constructor(
-    private readonly store: ObjectStore,
-    private readonly registry: Registry,
-  ) {
-    this.unsubscribe = store.subscribe((change) => this.onChange(change));
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.unsubscribe();
-  }
-
-  private onChange(change: StoreChange): void {
+  protected onChange(change: StoreChange): void {
     const { resource, namespace, object } = change;
     if (resource === 'deployments') this.enqueue('deployments', namespace, object.metadata.name);
     else if (resource === 'replicasets' || resource === 'pods') {
