@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
-import { coreApi, eventually, kubectl, kubectlUntil, rawRequest, sleeperPod, waitForPod, webDeploymentYaml } from './helpers.js';
+import { coreApi, eventually, kubectl, kubectlUntil, nodePod, rawRequest, sleeperPod, waitForPod, waitForPodGone, webDeploymentYaml } from './helpers.js';
 
 const WORKLOAD_YAML = `${webDeploymentYaml(2)}---
 apiVersion: policy/v1
@@ -60,6 +60,25 @@ describe('Emulated cluster evictions, cordon and drain', function () {
     expect(JSON.parse(evicted.text)).to.deep.include({ kind: 'Status', status: 'Success', code: 201 });
     await eventually(async () => (await webPods()).length === 2 && (await webPods()).every((p) => p.status?.phase === 'Running'), 'the replacement pod to run', 20_000);
     expect((await kubectl(kc, ['delete', 'pdb', 'web'])).code).to.equal(0);
+  });
+
+  it('marks an evicted pod with the DisruptionTarget condition before deleting it, as kube-apiserver does', async function () {
+    await api.createNamespacedPod({
+      namespace: 'default',
+      body: nodePod('evictee', `process.on('SIGTERM', () => {}); console.log('up'); setInterval(() => {}, 1000)`, { spec: { terminationGracePeriodSeconds: 30 } }),
+    });
+    await waitForPod(cluster, 'default', 'evictee', (p) => p.status?.phase === 'Running');
+    await eventually(async () => (await api.readNamespacedPodLog({ namespace: 'default', name: 'evictee' })).includes('up'), 'the pod to ignore SIGTERM');
+    expect((await evict('evictee')).status).to.equal(201);
+    const terminating = await api.readNamespacedPod({ namespace: 'default', name: 'evictee' });
+    expect(terminating.metadata?.deletionTimestamp).to.not.equal(undefined);
+    expect(terminating.status?.conditions?.find((c) => c.type === 'DisruptionTarget')).to.deep.include({
+      status: 'True',
+      reason: 'EvictionByEvictionAPI',
+      message: 'Eviction API: evicting',
+    });
+    await api.deleteNamespacedPod({ namespace: 'default', name: 'evictee', gracePeriodSeconds: 0 });
+    await waitForPodGone(cluster, 'default', 'evictee');
   });
 
   it('keeps new pods Pending (Unschedulable) on a cordoned node until it is uncordoned', async function () {

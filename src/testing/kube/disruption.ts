@@ -83,6 +83,14 @@ export function evict(registry: Registry, namespace: string, name: string, body:
   const requested = eviction.deleteOptions;
   if (requested?.gracePeriodSeconds !== undefined) options.gracePeriodSeconds = requested.gracePeriodSeconds;
   if (requested?.preconditions) options.preconditions = requested.preconditions;
+  // As kube-apiserver's eviction storage does (PodDisruptionConditions, GA in 1.31): mark why the
+  // pod goes before deleting it, so that its owner can tell an eviction from any other deletion.
+  registry.mutate('pods', namespace, name, (draft) => {
+    const status = ((draft as Pod).status ??= {});
+    const conditions = (status.conditions ?? []).filter((c) => c.type !== 'DisruptionTarget');
+    conditions.push({ type: 'DisruptionTarget', status: 'True', reason: 'EvictionByEvictionAPI', message: 'Eviction API: evicting', lastTransitionTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') });
+    status.conditions = conditions;
+  });
   registry.delete('pods', namespace, name, options);
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 };
 }
