@@ -16,13 +16,13 @@ import { NAMESPACE, podNameOf, runnerPods, SLEEPER_IMAGE, startTestBed, type Tes
  * What the API server does for an eviction (POST pods/NAME/eviction): it marks the pod with a
  * DisruptionTarget condition, then deletes it with its grace period.
  */
+/** Evicts a pod through the Eviction API, as `kubectl drain` and the cluster autoscaler do. */
 async function evict(bed: TestBed, name: string): Promise<void> {
-  await bed.api.patchNamespacedPodStatus({
+  await bed.api.createNamespacedPodEviction({
     namespace: NAMESPACE,
     name,
-    body: [{ op: 'add', path: '/status/conditions/-', value: { type: 'DisruptionTarget', status: 'True', reason: 'EvictionByEvictionAPI', message: 'Eviction API: evicting', lastTransitionTime: new Date() } }],
+    body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace: NAMESPACE } },
   });
-  await bed.api.deleteNamespacedPod({ namespace: NAMESPACE, name });
 }
 
 describe('KubernetesBackend on a real cluster\'s bad days', function () {
