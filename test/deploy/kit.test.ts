@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CoreV1Api, V1Pod, V1PodSpec } from '@kubernetes/client-node';
-import { dump, loadAll } from 'js-yaml';
+import { loadAll } from 'js-yaml';
 import { KubernetesBackend } from '../../src/backends/kubernetes/backend.js';
 import { startNode } from '../../src/cluster/node.js';
 import { BootError, KubernetesError } from '../../src/errors.js';
@@ -41,20 +41,9 @@ describe('The deploy kit on the emulated cluster', function () {
     cluster = await startEmulatedCluster();
     api = coreApi(cluster);
     dir = mkdtempSync(join(tmpdir(), 'flame-kit-'));
-    // The real `kubectl apply -k`: RBAC is enforced from the applied Role and RoleBinding, the
-    // Deployment's controller creates the app's pod. An emulator that does not serve NetworkPolicies
-    // gets the kit without them (the only kind left out), applied with the same kubectl.
-    const discovery = await kubectl(cluster.kubeconfigPath, ['api-versions']);
-    const networkPolicies = discovery.stdout.split('\n').includes('networking.k8s.io/v1');
-    let applied;
-    if (networkPolicies) {
-      applied = await kubectl(cluster.kubeconfigPath, ['apply', '-k', KIT]);
-    } else {
-      const file = join(dir, 'kit-without-networkpolicies.yaml');
-      writeFileSync(file, kit().filter((m) => m.kind !== 'NetworkPolicy').map((m) => dump(m)).join('---\n'));
-      applied = await kubectl(cluster.kubeconfigPath, ['apply', '-f', file]);
-      console.log('      (this emulator serves no NetworkPolicies: the kit was applied without them)');
-    }
+    // The real `kubectl apply -k` of the whole kit, NetworkPolicies included: RBAC is enforced from
+    // the applied Role and RoleBinding, the Deployment's controller creates the app's pod.
+    const applied = await kubectl(cluster.kubeconfigPath, ['apply', '-k', KIT]);
     expect(applied.code, applied.stderr).to.equal(0);
   });
 
