@@ -35,10 +35,19 @@ function keyOf(resource: string, namespace: string, name: string): string {
   return `${resource}/${namespace}/${name}`;
 }
 
+/** The order lists come back in (`localeCompare` of `namespace/name`), without its per-call setup. */
+const collator = new Intl.Collator();
+
 export class ObjectStore {
   private readonly objects = new Map<string, StoredObject>();
   /** The same objects by resource, then `namespace/name`: lists (and so RBAC lookups) need not scan everything. */
   private readonly byResource = new Map<string, Map<string, StoredObject>>();
+  /**
+   * Each resource's `namespace/name` keys in list order, kept until an object of that resource
+   * comes or goes: every request's RBAC check lists the bindings, and sorting them each time
+   * stalled GETs while pods were being created.
+   */
+  private readonly sortedKeys = new Map<string, string[]>();
   private readonly history: StoreChange[] = [];
   private revision = 0;
   private compactedRevision = 0;
@@ -70,12 +79,12 @@ export class ObjectStore {
   list(resource: string, namespace?: string): StoredObject[] {
     const ofResource = this.byResource.get(resource);
     if (!ofResource) return [];
+    let keys = this.sortedKeys.get(resource);
+    if (!keys) this.sortedKeys.set(resource, (keys = [...ofResource.keys()].sort(collator.compare)));
     const prefix = namespace === undefined ? '' : `${namespace}/`;
     const found: StoredObject[] = [];
-    for (const [key, object] of ofResource) if (key.startsWith(prefix)) found.push(object);
-    return found.sort((a, b) =>
-      keyOf('', a.metadata.namespace ?? '', a.metadata.name).localeCompare(keyOf('', b.metadata.namespace ?? '', b.metadata.name)),
-    );
+    for (const key of keys) if (key.startsWith(prefix)) found.push(ofResource.get(key)!);
+    return found;
   }
 
   /** Finds any object by uid (the garbage collector's owner lookup). */
@@ -145,6 +154,7 @@ export class ObjectStore {
     if (!previous) throw apiErrors.notFound(resource, name);
     this.objects.delete(key);
     this.byResource.get(resource)?.delete(`${namespace}/${name}`);
+    this.sortedKeys.delete(resource);
     const revision = ++this.revision;
     const last = deepFreeze(
       structuredClone({ ...previous, metadata: { ...previous.metadata, resourceVersion: String(revision) } }),
@@ -179,7 +189,9 @@ export class ObjectStore {
     this.objects.set(keyOf(resource, namespace, name), object);
     let ofResource = this.byResource.get(resource);
     if (!ofResource) this.byResource.set(resource, (ofResource = new Map()));
-    ofResource.set(`${namespace}/${name}`, object);
+    const key = `${namespace}/${name}`;
+    if (!ofResource.has(key)) this.sortedKeys.delete(resource);
+    ofResource.set(key, object);
   }
 
   private record(change: StoreChange): void {
