@@ -162,6 +162,9 @@ export class PodProcess extends EventEmitter<PodProcessEvents> {
   }
 }
 
+/** How long spawner reports are handled in one event-loop turn before requests get a chance. */
+const REPORT_SLICE_MS = 4;
+
 export class ProcessLauncher {
   readonly mountsServiceAccount: boolean;
   private readonly pdeathsig: boolean;
@@ -169,6 +172,14 @@ export class ProcessLauncher {
   private spawner: Worker | undefined;
   private readonly launching = new Map<number, PodProcess>();
   private nextId = 1;
+  /**
+   * Reports from the spawner thread not handled yet. A MessagePort hands over everything queued in
+   * one task, and each report becomes a pod status update (store, watch fan-out, controllers): 100
+   * pods spawning at once made one stretch of 150+ ms that held every API request. Handling them a
+   * few milliseconds per event-loop turn, in order, lets requests be answered in between.
+   */
+  private readonly reports: SpawnReport[] = [];
+  private draining = false;
 
   constructor(mode: ServiceAccountMode) {
     this.mountsServiceAccount = mode === 'folder' ? false : canMountServiceAccount();
@@ -241,20 +252,36 @@ export class ProcessLauncher {
     spawner.unref();
     spawner.on('message', (report: SpawnReport) => {
       if (report.type === 'closed') return;
-      const target = this.launching.get(report.id);
-      if (!target) return;
-      if (report.type === 'exit' || report.type === 'refused' || report.type === 'error') this.launching.delete(report.id);
-      target.report(report);
+      this.reports.push(report);
+      this.drainReports();
     });
     spawner.on('error', (error) => {
       // A crashed spawner thread: every process it was watching is reported failed.
-      for (const [id, target] of this.launching) {
-        this.launching.delete(id);
-        target.report({ id, type: 'error', message: `the emulator's process spawner failed: ${error.message}` });
-      }
+      // Queued behind what the thread said before it failed.
+      for (const id of this.launching.keys()) this.reports.push({ id, type: 'error', message: `the emulator's process spawner failed: ${error.message}` });
+      this.drainReports();
       if (this.spawner === spawner) this.spawner = undefined;
     });
     this.spawner = spawner;
     return spawner;
+  }
+
+  private drainReports(): void {
+    if (this.draining) return;
+    this.draining = true;
+    setImmediate(() => {
+      this.draining = false;
+      const until = performance.now() + REPORT_SLICE_MS;
+      while (this.reports.length > 0 && performance.now() < until) this.deliver(this.reports.shift()!);
+      if (this.reports.length > 0) this.drainReports();
+    });
+  }
+
+  private deliver(report: SpawnReport): void {
+    if (report.type === 'closed') return;
+    const target = this.launching.get(report.id);
+    if (!target) return;
+    if (report.type === 'exit' || report.type === 'refused' || report.type === 'error') this.launching.delete(report.id);
+    target.report(report);
   }
 }
