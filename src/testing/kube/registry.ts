@@ -275,7 +275,7 @@ export class Registry implements StrategyContext {
     const draft = structuredClone(current) as StoredObject;
     edit(draft);
     if (JSON.stringify(draft) === JSON.stringify(current)) return current;
-    return this.settle(resource, namespace, draft);
+    return this.settle(resource, namespace, draft, true);
   }
 
   /**
@@ -351,12 +351,13 @@ export class Registry implements StrategyContext {
   }
 
   /** Stores an edited object, or removes it when a deletion was only waiting for its finalizers. */
-  private settle(resource: string, namespace: string, next: KubeObject): StoredObject {
+  /** `owned`: `next` is a copy only the caller held (see ObjectStore.replace). */
+  private settle(resource: string, namespace: string, next: KubeObject, owned = false): StoredObject {
     const meta = next.metadata!;
     if (meta.deletionTimestamp && (meta.finalizers ?? []).length === 0 && (meta.deletionGracePeriodSeconds ?? 0) === 0) {
       return this.store.remove(resource, namespace, meta.name!);
     }
-    return this.store.replace(resource, namespace, next);
+    return this.store.replace(resource, namespace, next, owned);
   }
 
   private orphanDependents(uid: string): void {

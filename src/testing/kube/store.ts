@@ -128,8 +128,12 @@ export class ObjectStore {
     return stored;
   }
 
-  /** Replaces an existing object; identity fields (uid, creationTimestamp) cannot change here. */
-  replace(resource: string, namespace: string, object: KubeObject): StoredObject {
+  /**
+   * Replaces an existing object; identity fields (uid, creationTimestamp) cannot change here.
+   * `owned`: the caller hands over a fresh copy nobody else holds, stored without copying it again
+   * (the kubelet's status updates, hundreds a second while pods start, each paid a second deep copy).
+   */
+  replace(resource: string, namespace: string, object: KubeObject, owned = false): StoredObject {
     const name = object.metadata?.name ?? '';
     const key = keyOf(resource, namespace, name);
     const previous = this.objects.get(key);
@@ -142,7 +146,7 @@ export class ObjectStore {
       creationTimestamp: previous.metadata.creationTimestamp,
       resourceVersion: String(revision),
     };
-    const stored = deepFreeze(structuredClone({ ...object, metadata })) as StoredObject;
+    const stored = deepFreeze(owned ? Object.assign(object, { metadata }) : structuredClone({ ...object, metadata })) as StoredObject;
     this.put(resource, namespace, name, stored);
     this.record({ type: 'MODIFIED', resource, namespace, object: stored, previous, revision });
     return stored;
