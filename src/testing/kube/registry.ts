@@ -274,7 +274,7 @@ export class Registry implements StrategyContext {
     if (!current) return undefined;
     const draft = structuredClone(current) as StoredObject;
     edit(draft);
-    if (JSON.stringify(draft) === JSON.stringify(current)) return current;
+    if (JSON.stringify(draft) === storedJson(current)) return current;
     return this.settle(resource, namespace, draft, true);
   }
 
@@ -376,6 +376,17 @@ export class Registry implements StrategyContext {
     const left = RESOURCES.some((d) => d.namespaced && this.store.list(d.name, name).length > 0);
     if (!left) this.store.remove('namespaces', '', name);
   }
+}
+
+/**
+ * Stored objects are frozen, so their JSON text never changes: mutate compares each draft with it,
+ * and a pod's is asked for again by each of its status updates.
+ */
+const jsonOfStored = new WeakMap<StoredObject, string>();
+function storedJson(object: StoredObject): string {
+  let text = jsonOfStored.get(object);
+  if (text === undefined) jsonOfStored.set(object, (text = JSON.stringify(object)));
+  return text;
 }
 
 /** An update that changes nothing but the sender's copy of these fields is not a change. */
