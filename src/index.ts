@@ -60,7 +60,7 @@ export {
   type PoolStartMessage,
   type PoolStopMessage,
   type PoolSnapshot,
-} from './diagnostics.js';
-export { serveStatus, statusReport, type StatusServer, type StatusServerOptions, type StatusReport, type PoolReport } from './status.js';
-export { enableMetrics, type Metrics, type MetricsOptions, type MeterProviderLike, type MeterLike } from './metrics.js';
+} from './observability/diagnostics.js';
+export { serveStatus, statusReport, type StatusServer, type StatusServerOptions, type StatusReport, type PoolReport } from './observability/status.js';
+export { enableMetrics, type Metrics, type MetricsOptions, type MeterProviderLike, type MeterLike } from './observability/metrics.js';
 export * from './errors.js';

@@ -3,7 +3,7 @@
  * `flame-actors <command>`: the package's command line (`bin` in package.json).
  *   bench      measure pools on a backend (src/cli/bench.ts)
  *   emulator   run the emulated Kubernetes cluster (src/testing/kube/cli.ts)
- *   status     print the pools of a running app (src/cli/status.ts, src/status.ts)
+ *   status     print the pools of a running app (src/cli/status.ts, src/observability/status.ts)
  */
 import { isFlameError } from '../errors.js';
 import { isRunner } from '../flame/parent.js';

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { InvalidOptionError } from '../errors.js';
-import { STATUS_DEFAULTS, type StatusReport } from '../status.js';
+import { STATUS_DEFAULTS, type StatusReport } from '../observability/status.js';
 
 export const STATUS_USAGE = `Usage: flame-actors status [URL] [--json]
 

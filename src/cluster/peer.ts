@@ -9,7 +9,7 @@ import type { WebSocket } from 'ws';
 import { encode, decode, type DecodeContext } from './codec.js';
 import { EncodeError, NodeDownError, OverloadedError, PayloadTooLargeError, ProtocolError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { frameMessages, linkTrafficChannel } from '../diagnostics.js';
+import { frameMessages, linkTrafficChannel } from '../observability/diagnostics.js';
 import { closeReason, describe } from './wire.js';
 
 /** An authenticated WebSocket to a peer, as the handshake hands it over. */

@@ -7,7 +7,7 @@
 import { AbortError, CheckoutTimeoutError, PoolOverloadedError } from '../errors.js';
 import { onAbort } from '../abort.js';
 import type { RunnerHandle } from './runner-handle.js';
-import { publish, queueOverloadChannel } from '../diagnostics.js';
+import { publish, queueOverloadChannel } from '../observability/diagnostics.js';
 
 interface Waiter {
   resolve(runner: RunnerHandle): void;

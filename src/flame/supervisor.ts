@@ -23,7 +23,7 @@ import type { PoolEvents } from './pool-types.js';
 import { SERVICE, type IdleReply } from './protocol.js';
 import { Provisioner } from './provision.js';
 import { RunnerHandle } from './runner-handle.js';
-import { publish, runnerDownChannel, runnerUpChannel, traceBoot } from '../diagnostics.js';
+import { publish, runnerDownChannel, runnerUpChannel, traceBoot } from '../observability/diagnostics.js';
 
 /** After this many boots fail in a row, waiting callers that no ready runner can serve get the last boot error. */
 const MAX_BOOT_FAILURES = 3;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import dc from 'node:diagnostics_channel';
 import { startNode, type ClusterNode } from '../../src/cluster/node.js';
-import { CHANNELS, publish, runnerUpChannel, traceCall, type BootMessage, type CallMessage } from '../../src/diagnostics.js';
+import { CHANNELS, publish, runnerUpChannel, traceCall, type BootMessage, type CallMessage } from '../../src/observability/diagnostics.js';
 import { moduleRef } from '../../src/flame/fn-ref.js';
 import { startPool } from '../helpers/pools.js';
 import { waitFor } from '../helpers/wait.js';

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { ProcessBackend } from '../../src/backends/process/backend.js';
 import { startNode } from '../../src/cluster/node.js';
-import { enableMetrics } from '../../src/metrics.js';
+import { enableMetrics } from '../../src/observability/metrics.js';
 import { startPool } from '../helpers/pools.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { serveStatus, type StatusReport, type StatusServer } from '../../src/status.js';
+import { serveStatus, type StatusReport, type StatusServer } from '../../src/observability/status.js';
 import { startPool } from '../helpers/pools.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));

@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { livePools, type PoolSnapshot } from './diagnostics.js';
-import { OptionReader } from './validate.js';
+import { OptionReader } from '../validate.js';
 
 export interface StatusServerOptions {
   /** Address to listen on. Default `127.0.0.1`. */

@@ -1,6 +1,6 @@
 /**
  * Metrics through the OpenTelemetry metrics API, fed by the `flame-actors:*` diagnostics channels
- * (src/diagnostics.ts): nothing is counted until `enableMetrics()` subscribes, and the library
+ * (src/observability/diagnostics.ts): nothing is counted until `enableMetrics()` subscribes, and the library
  * never depends on OpenTelemetry. `@opentelemetry/api` is an optional peer dependency, imported
  * only when no meter provider is given (to reach the global one an SDK registered); any OTel
  * exporter (Prometheus, OTLP...) then sees the instruments below.
@@ -15,7 +15,7 @@ import {
   type LinkTrafficMessage,
   type QueueOverloadMessage,
 } from './diagnostics.js';
-import { InvalidOptionError, MissingDependencyError } from './errors.js';
+import { InvalidOptionError, MissingDependencyError } from '../errors.js';
 
 /** Attribute values as OpenTelemetry takes them. */
 export type MetricAttributes = Record<string, string | number | boolean>;
