@@ -51,7 +51,8 @@ export class EventRecorder {
         eventTime: null,
         reportingComponent: component,
         reportingInstance: host ?? '',
-      });
+        // Built here and held by no one else: stored without the copy a request body gets.
+      }, true);
       this.recorded.push({ namespace, name: created.metadata.name });
     } catch {
       // Events are best effort, as in a real cluster (e.g. the namespace is being deleted).

@@ -131,9 +131,10 @@ export class Registry implements StrategyContext {
     return { items, resourceVersion };
   }
 
-  create(resource: string, namespace: string, body: unknown): StoredObject {
+  /** `owned`: `body` is a fresh object only the caller built (the event recorder's), checked without a copy. */
+  create(resource: string, namespace: string, body: unknown, owned = false): StoredObject {
     const definition = resourceOrThrow(resource);
-    const object = this.checkBody(definition, namespace, body);
+    const object = this.checkBody(definition, namespace, body, owned);
     const metadata = object.metadata!;
     if (!metadata.name) {
       if (!metadata.generateName) {
@@ -297,11 +298,11 @@ export class Registry implements StrategyContext {
   }
 
   /** Common checks on a request body: a JSON object of the right kind, in the URL's namespace. */
-  private checkBody(definition: ResourceDefinition, namespace: string, body: unknown): KubeObject & { metadata: NonNullable<KubeObject['metadata']> } {
+  private checkBody(definition: ResourceDefinition, namespace: string, body: unknown, owned = false): KubeObject & { metadata: NonNullable<KubeObject['metadata']> } {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw apiErrors.badRequest('the request body must be a JSON object');
     }
-    const object = structuredClone(body) as KubeObject;
+    const object = (owned ? body : structuredClone(body)) as KubeObject;
     if (object.kind !== undefined && object.kind !== definition.kind) {
       throw apiErrors.badRequest(`the kind of the object (${String(object.kind)}) does not match the resource (${definition.name}, kind ${definition.kind})`);
     }
