@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { CloseRequest, SpawnReport, SpawnRequest } from './spawner-thread.js';
+import { WorkQueue } from './work-queue.js';
 
 export const SERVICE_ACCOUNT_MOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -162,9 +163,6 @@ export class PodProcess extends EventEmitter<PodProcessEvents> {
   }
 }
 
-/** How long spawner reports are handled in one event-loop turn before requests get a chance. */
-const REPORT_SLICE_MS = 4;
-
 export class ProcessLauncher {
   readonly mountsServiceAccount: boolean;
   private readonly pdeathsig: boolean;
@@ -172,16 +170,17 @@ export class ProcessLauncher {
   private spawner: Worker | undefined;
   private readonly launching = new Map<number, PodProcess>();
   private nextId = 1;
-  /**
-   * Reports from the spawner thread not handled yet. A MessagePort hands over everything queued in
-   * one task, and each report becomes a pod status update (store, watch fan-out, controllers): 100
-   * pods spawning at once made one stretch of 150+ ms that held every API request. Handling them a
-   * few milliseconds per event-loop turn, in order, lets requests be answered in between.
-   */
-  private readonly reports: SpawnReport[] = [];
-  private draining = false;
 
-  constructor(mode: ServiceAccountMode) {
+  /**
+   * `work`: where the spawner thread's reports are handled. A MessagePort hands over everything
+   * queued in one task, and each report becomes a pod status update (store, watch fan-out,
+   * controllers): 100 pods spawning at once made one stretch of 150+ ms that held every API
+   * request. Handled from the node's work queue, in order, requests are answered in between.
+   */
+  constructor(
+    mode: ServiceAccountMode,
+    private readonly work: WorkQueue = new WorkQueue(),
+  ) {
     this.mountsServiceAccount = mode === 'folder' ? false : canMountServiceAccount();
     if (mode === 'mount' && !this.mountsServiceAccount) {
       throw new Error(
@@ -190,6 +189,9 @@ export class ProcessLauncher {
     }
     this.pdeathsig = canSetParentDeathSignal();
     this.tools = { unshare: tool('unshare'), sh: tool('sh'), mount: tool('mount'), setpriv: tool('setpriv') };
+    // Started now, not on the first pod: starting a thread costs the event loop ~20 ms, which
+    // would otherwise land in the middle of the first burst of pods.
+    this.thread();
   }
 
   /** The folder the pod's process sees its service-account files in. */
@@ -252,29 +254,19 @@ export class ProcessLauncher {
     spawner.unref();
     spawner.on('message', (report: SpawnReport) => {
       if (report.type === 'closed') return;
-      this.reports.push(report);
-      this.drainReports();
+      this.work.push(() => this.deliver(report));
     });
     spawner.on('error', (error) => {
       // A crashed spawner thread: every process it was watching is reported failed.
       // Queued behind what the thread said before it failed.
-      for (const id of this.launching.keys()) this.reports.push({ id, type: 'error', message: `the emulator's process spawner failed: ${error.message}` });
-      this.drainReports();
+      for (const id of this.launching.keys()) {
+        const report: SpawnReport = { id, type: 'error', message: `the emulator's process spawner failed: ${error.message}` };
+        this.work.push(() => this.deliver(report));
+      }
       if (this.spawner === spawner) this.spawner = undefined;
     });
     this.spawner = spawner;
     return spawner;
-  }
-
-  private drainReports(): void {
-    if (this.draining) return;
-    this.draining = true;
-    setImmediate(() => {
-      this.draining = false;
-      const until = performance.now() + REPORT_SLICE_MS;
-      while (this.reports.length > 0 && performance.now() < until) this.deliver(this.reports.shift()!);
-      if (this.reports.length > 0) this.drainReports();
-    });
   }
 
   private deliver(report: SpawnReport): void {
