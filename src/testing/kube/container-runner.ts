@@ -16,6 +16,8 @@ import type { Container, ContainerStatus, Pod, StoredObject } from './types.js';
 export interface ContainerHost {
   readonly ctx: PodWorkerContext;
   readonly pod: Pod & StoredObject;
+  /** The pod as the kubelet runs it: its sandbox's addresses in its status, written to the API or not yet. */
+  readonly sandboxedPod: Pod & StoredObject;
   readonly serviceAccountDir: string;
   /** Whether the pod is being deleted, its node lost, or the kubelet disposing of it: no more starts. */
   readonly halted: boolean;
@@ -137,7 +139,7 @@ export class ContainerRunner {
     this.event('Normal', 'Pulled', `Container image "${c.image}" already present on machine`);
     let env: Map<string, string>;
     try {
-      env = resolveEnvironment(pod, c, this.host.baseEnvironment(image), this.host.readKeys, this.allocatable());
+      env = resolveEnvironment(this.host.sandboxedPod, c, this.host.baseEnvironment(image), this.host.readKeys, this.allocatable());
     } catch (error) {
       if (!(error instanceof ContainerConfigError)) throw error;
       this.event('Warning', 'Failed', `Error: ${error.message}`);

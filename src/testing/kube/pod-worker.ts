@@ -69,6 +69,14 @@ export class PodWorker implements ContainerHost {
     return this.current;
   }
 
+  /**
+   * The downward API's `status.podIP` and `status.hostIP` come from the sandbox, as the real
+   * kubelet's do: the containers start before the status naming them is written.
+   */
+  get sandboxedPod(): Pod & StoredObject {
+    return { ...this.current, status: { ...this.current.status, ...this.sandboxAddresses() } };
+  }
+
   get halted(): boolean {
     return this.terminatingFlag || this.stopped || this.nodeLost !== undefined;
   }
@@ -247,15 +255,16 @@ export class PodWorker implements ContainerHost {
     const unready = statuses.filter((s) => !s.ready).map((s) => s.name);
     this.updateStatus((status) => {
       // The sandbox's addresses come with the first status the kubelet writes for the pod.
-      status.hostIP = this.ctx.hostIP;
-      status.hostIPs = [{ ip: this.ctx.hostIP }];
-      status.podIP = this.podIP;
-      status.podIPs = [{ ip: this.podIP }];
+      Object.assign(status, this.sandboxAddresses());
       status.startTime ??= this.startTime;
       status.phase = phase;
       setConditions(status, lifecycleConditions(unready, unready.length === 0 && !terminal, terminal ? 'PodCompleted' : undefined));
       status.containerStatuses = statuses;
     });
+  }
+
+  private sandboxAddresses(): Pick<NonNullable<Pod['status']>, 'hostIP' | 'hostIPs' | 'podIP' | 'podIPs'> {
+    return { hostIP: this.ctx.hostIP, hostIPs: [{ ip: this.ctx.hostIP }], podIP: this.podIP, podIPs: [{ ip: this.podIP }] };
   }
 
   /** Edits the pod's status alone (not a copy of the whole pod), unless the object is another pod by now. */
