@@ -293,7 +293,7 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
       join(root, 'pods'),
     );
     holder.kubelet = kubelet;
-    scheduler = new Scheduler(store, registry, faults, events, nodeName);
+    scheduler = new Scheduler(store, registry, faults, events, nodeName, work);
     collector = new GarbageCollector(store, registry);
   } catch (error) {
     work.stop();
