@@ -4,15 +4,13 @@
  * period, SIGKILL) when the pod is deleted. The pod's phase and conditions are computed from its
  * containers as the kubelet does, and written back to the API.
  *
- * Nothing here holds the event loop the API server shares for long: the sandbox is written with
- * asynchronous file calls, processes start in the spawner thread, and starting the containers and
+ * Nothing here holds the event loop the API server shares for long: the sandbox is written and
+ * processes start in the spawner thread, and starting the containers and
  * writing the pod's status run from the node's work queue, a slice per event-loop turn. Status
  * writes are coalesced as the kubelet's status manager does: changes that come while one is
  * queued are written together, as the latest state.
  */
-import { mkdir as mkdirCallback, writeFile as writeFileCallback } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { ContainerRunner, type ContainerHost } from './container-runner.js';
 import type { NodeFailureOptions } from './faults.js';
@@ -20,9 +18,6 @@ import type { ImageDefinition } from './images.js';
 import { lifecycleConditions, rfc3339, setConditions } from './pod-status.js';
 import type { PodWorkerContext } from './pod-worker-context.js';
 import type { Pod, StoredObject } from './types.js';
-
-const mkdirAsync = promisify(mkdirCallback);
-const writeFileAsync = promisify(writeFileCallback);
 
 export type { PodWorkerContext } from './pod-worker-context.js';
 
@@ -222,18 +217,15 @@ export class PodWorker implements ContainerHost {
     return decoded;
   };
 
-  /**
-   * The callback forms of mkdir and writeFile: the promise forms wrap each file in a FileHandle,
-   * whose open and close cost the API server's event loop several times more while 100 pods start.
-   */
-  private async prepareSandbox(): Promise<void> {
-    const dir = this.serviceAccountDir;
-    await mkdirAsync(dir, { recursive: true });
+  /** The service-account files, written in the spawner thread (nothing of it on the API server's thread). */
+  private prepareSandbox(): Promise<void> {
     const account = this.current.spec?.serviceAccountName ?? 'default';
-    // No trailing newline: client-node sends the token file as it is.
-    await writeFileAsync(join(dir, 'token'), this.ctx.serviceAccountToken(this.namespace, account), { mode: 0o600 });
-    await writeFileAsync(join(dir, 'ca.crt'), this.ctx.caPem);
-    await writeFileAsync(join(dir, 'namespace'), this.namespace);
+    return this.ctx.launcher.writeSandbox(this.serviceAccountDir, [
+      // No trailing newline: client-node sends the token file as it is.
+      { name: 'token', content: this.ctx.serviceAccountToken(this.namespace, account), mode: 0o600 },
+      { name: 'ca.crt', content: this.ctx.caPem },
+      { name: 'namespace', content: this.namespace },
+    ]);
   }
 
   /** The phase the kubelet computes from its containers (`getPhase`). */

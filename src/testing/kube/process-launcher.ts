@@ -15,7 +15,7 @@ import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, statSync, writeF
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { CloseRequest, SpawnReport, SpawnRequest } from './spawner-thread.js';
+import type { CloseRequest, SandboxFile, SandboxRequest, SpawnReport, SpawnRequest } from './spawner-thread.js';
 import { WorkQueue } from './work-queue.js';
 
 export const SERVICE_ACCOUNT_MOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -169,7 +169,10 @@ export class ProcessLauncher {
   private readonly tools: { unshare: string; sh: string; mount: string; setpriv: string };
   private spawner: Worker | undefined;
   private readonly launching = new Map<number, PodProcess>();
+  private readonly sandboxes = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   private nextId = 1;
+  /** Set by close(): nothing starts a new spawner thread afterwards. */
+  private closed = false;
 
   /**
    * `work`: where the spawner thread's reports are handled. A MessagePort hands over everything
@@ -220,17 +223,33 @@ export class ProcessLauncher {
     if (this.pdeathsig) argv = [setpriv, '--pdeathsig', 'KILL', ...argv];
     const id = this.nextId++;
     const launched = new PodProcess();
+    if (this.closed) {
+      this.work.push(() => launched.report({ id, type: 'error', message: 'the emulated node is stopping' }));
+      return launched;
+    }
     this.launching.set(id, launched);
     const request: SpawnRequest = { op: 'launch', id, argv, command: spec.command[0] ?? '', path: spec.env.PATH, cwd: spec.cwd, env: spec.env };
     this.thread().postMessage(request);
     return launched;
   }
 
+  /** Writes a pod's sandbox files (`files` in `dir`, created) in the spawner thread; resolves once all are there. */
+  writeSandbox(dir: string, files: SandboxFile[]): Promise<void> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      if (this.closed) return reject(new Error('the emulated node is stopping'));
+      this.sandboxes.set(id, { resolve, reject });
+      this.thread().postMessage({ op: 'sandbox', id, dir, files } satisfies SandboxRequest);
+    });
+  }
+
   /** Ends the spawner thread (every pod process still running gets SIGKILL through its parent-death signal). */
   async close(): Promise<void> {
+    this.closed = true;
     const spawner = this.spawner;
     this.spawner = undefined;
     this.launching.clear();
+    this.failSandboxes('the emulated node is stopping');
     if (!spawner) return;
     // The thread kills what it started first: a process whose parent-death signal is not set yet
     // (setpriv not yet run) would not die with the thread.
@@ -263,14 +282,27 @@ export class ProcessLauncher {
         const report: SpawnReport = { id, type: 'error', message: `the emulator's process spawner failed: ${error.message}` };
         this.work.push(() => this.deliver(report));
       }
+      this.failSandboxes(`the emulator's process spawner failed: ${error.message}`);
       if (this.spawner === spawner) this.spawner = undefined;
     });
     this.spawner = spawner;
     return spawner;
   }
 
+  private failSandboxes(why: string): void {
+    for (const pending of this.sandboxes.values()) pending.reject(new Error(why));
+    this.sandboxes.clear();
+  }
+
   private deliver(report: SpawnReport): void {
     if (report.type === 'closed') return;
+    if (report.type === 'sandbox') {
+      const pending = this.sandboxes.get(report.id);
+      this.sandboxes.delete(report.id);
+      if (report.error === undefined) pending?.resolve();
+      else pending?.reject(new Error(report.error));
+      return;
+    }
     const target = this.launching.get(report.id);
     if (!target) return;
     if (report.type === 'exit' || report.type === 'refused' || report.type === 'error') this.launching.delete(report.id);
