@@ -9,7 +9,7 @@
  * they are killed when the thread ends (the launcher closes) or the emulator dies.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants } from 'node:fs';
+import { constants, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { access, mkdir, stat, writeFile } from 'node:fs/promises';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
@@ -98,12 +98,40 @@ function lowerPriority(pid: number): void {
   } catch {
     // not permitted here
   }
-  // Where the kernel shares the CPU between sessions first (`sched_autogroup_enabled`), a task's
-  // niceness only counts inside its session, and each pod is a session of its own (its process
-  // group comes with one): there this niceness does not hold pods back against the emulator.
-  // Lowering the session's niceness as well (`/proc/PID/autogroup`) was measured: 100 pods
-  // reached Running sooner, the API's p99 did not move, and a pod booted up to 3x slower than a
-  // bare process whenever other work loaded the machine, so it is not done.
+}
+
+/**
+ * Where the kernel shares the CPU between sessions first (`sched_autogroup_enabled`, on by default
+ * in many kernels), a task's niceness only counts inside its session, and each pod is a session of
+ * its own (its process group comes with one): 100 booting pods had 100 shares of the CPU against
+ * the API server's one (it ran 15% of the time while they started). A node's pods share one
+ * cgroup on a real node; here their sessions are niced together so that, all running pods taken
+ * together, they weigh about one session: one pod runs at full weight (a pod alone boots as fast
+ * as a bare process, whatever else loads the machine), 100 at the lowest (each weight step is
+ * 1.25x, so niceness log1.25(N)).
+ */
+function sessionNiceness(pods: number): number {
+  return pods <= 1 ? 0 : Math.min(19, Math.round(Math.log(pods) / Math.log(1.25)));
+}
+
+let podSessionsNiceness = 0;
+
+function setSessionNiceness(pid: number, niceness: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(niceness));
+  } catch {
+    // no autogroups here, the pod is gone, or raising a priority is not permitted
+  }
+}
+
+/** A pod started (`started`) or ended: every pod session gets the niceness for the new count. */
+function rebalanceSessions(started?: number): void {
+  if (process.platform !== 'linux') return;
+  const niceness = sessionNiceness(live.size);
+  if (niceness !== podSessionsNiceness) {
+    podSessionsNiceness = niceness;
+    for (const pid of live) setSessionNiceness(pid, niceness);
+  } else if (started !== undefined) setSessionNiceness(started, niceness);
 }
 
 function killGroup(pid: number | undefined): void {
@@ -140,6 +168,7 @@ function launch(request: SpawnRequest, post: (report: SpawnReport) => void): voi
     child.once('spawn', () => {
       live.add(child.pid!);
       lowerPriority(child.pid!);
+      rebalanceSessions(child.pid!);
       post({ id, type: 'spawn', pid: child.pid! });
     });
     child.once('error', (error) => {
@@ -153,6 +182,7 @@ function launch(request: SpawnRequest, post: (report: SpawnReport) => void): voi
       // The container runtime kills what is left in the container once its main process is gone.
       killGroup(child.pid);
       if (child.pid !== undefined) live.delete(child.pid);
+      rebalanceSessions();
       let reported = false;
       const report = (): void => {
         if (reported) return;
