@@ -212,6 +212,14 @@ async function writeSandbox(request: SandboxRequest, post: (report: SpawnReport)
 
 if (parentPort) {
   const port = parentPort;
+  // This thread's own niceness (on Linux, niceness is per thread; pid 0 is the calling thread):
+  // forking a hundred pods costs it CPU that the API server's thread, in the same process, then
+  // waits for. Its pods start at this niceness too (a fork keeps the thread's).
+  try {
+    setPriority(0, POD_NICENESS);
+  } catch {
+    // not permitted here
+  }
   port.on('message', (request: SpawnRequest | SandboxRequest | CloseRequest) => {
     if (request?.op === 'launch') launch(request, (report) => port.postMessage(report));
     else if (request?.op === 'sandbox') void writeSandbox(request, (report) => port.postMessage(report));
