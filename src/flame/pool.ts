@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Ref } from 'nact';
 import { BootError, FlameError, InvalidOptionError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { poolStarted, poolStopped, traceCall, type PoolStartMessage } from '../observability/diagnostics.js';
+import { callChannel, poolStarted, poolStopped, traceCall, type PoolStartMessage } from '../observability/diagnostics.js';
 import { resolveDefaultBackend, type Backend } from './backend.js';
 import { shipFunction, type AnyFunction, type ModuleRef } from './fn-ref.js';
 import { resolveCallOptions, resolvePoolOptions, type CallOptions, type PoolOptions } from './options.js';
@@ -106,6 +106,8 @@ export class Pool extends EventEmitter<PoolEvents> {
       const run = options === undefined ? this.#defaultCall : this.#callOptions(options);
       const shipped = shipFunction(fn);
       const core = this.#core;
+      // Untraced (the usual case): no closure for the tracer.
+      if (!callChannel.hasSubscribers) return core.run(shipped, list, run);
       return traceCall(this.name, 'call', fn, (outcome) => core.run(shipped, list, outcome === undefined ? run : { ...run, outcome }));
     } catch (error) {
       return Promise.reject(error);
