@@ -10,7 +10,7 @@ import { BootError, FlameError, InvalidOptionError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { callChannel, poolStarted, poolStopped, traceCall, type PoolStartMessage } from '../observability/diagnostics.js';
 import { resolveDefaultBackend, type Backend } from './backend.js';
-import { shipFunction, type AnyFunction, type ModuleRef } from './fn-ref.js';
+import { prepareClosureChecks, shipFunction, type AnyFunction, type ModuleRef } from './fn-ref.js';
 import { resolveCallOptions, resolvePoolOptions, type CallOptions, type PoolOptions } from './options.js';
 import { checkNactPeer } from './nact-peer.js';
 import { acquireParentNode, releaseParentNode } from './parent-node.js';
@@ -82,7 +82,11 @@ export class Pool extends EventEmitter<PoolEvents> {
       throw error instanceof FlameError ? error : new BootError(`backend ${backend.name} failed to initialise: ${(error as Error).message}`, { cause: error });
     }
     try {
-      await core.start();
+      // The first runners are spawned by now (synchronously); while they boot, the parent
+      // prepares what its first call would otherwise pay for.
+      const started = core.start();
+      prepareClosureChecks();
+      await started;
     } catch (error) {
       await pool.stop();
       throw error;
