@@ -26,6 +26,7 @@ import type { ServiceHandler } from './inbound-request.js';
 import { ReplyTable } from './replies.js';
 import { Requests, type ReplyReceiver, type RequestOptions } from './requests.js';
 import { Router } from './router.js';
+import { WriteTurn } from './write-turn.js';
 import { OP_CANCEL, OP_DISPATCH, OP_NO_ACTOR, OP_REPLY, OP_REQUEST, OP_STOP, describe } from './wire.js';
 import { handshakeRefusedChannel, linkDownChannel, linkUpChannel, publish } from '../observability/diagnostics.js';
 
@@ -116,6 +117,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       get heartbeatInterval() { return node.heartbeatInterval; },
       get heartbeatTimeout() { return node.heartbeatTimeout; },
       get maxQueuedMessages() { return node.maxQueuedMessages; },
+      writeTurn: new WriteTurn(),
       decodeContext: (peer) => this.#router.decodeContext(peer),
       receive: (peer, message) => this.#receive(peer, message),
       dial: (peer) => this.#dial(peer),

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
 import { decode, encode } from '../../src/cluster/codec.js';
 import { Peer, type PeerHost } from '../../src/cluster/peer.js';
+import { WriteTurn } from '../../src/cluster/write-turn.js';
 import { EncodeError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { waitFor } from '../helpers/wait.js';
@@ -34,6 +35,7 @@ const host: PeerHost = {
   heartbeatInterval: 60_000,
   heartbeatTimeout: 120_000,
   maxQueuedMessages: 1000,
+  writeTurn: new WriteTurn(),
   decodeContext: () => ({ peer: 'other', ref: () => null }),
   receive: () => {},
   dial: () => Promise.resolve(undefined),
