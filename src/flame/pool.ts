@@ -18,6 +18,7 @@ import { PoolCore, type CoreContext, type RunOptions } from './pool-core.js';
 import type { CallRest, CallResult, PlaceRest, PoolEvents, PoolStatus } from './pool-types.js';
 import { resolveLeaseOptions } from './lease.js';
 import { RemoteStream, type StreamItem, type StreamRest } from './stream.js';
+import { warmCallPath } from './warm-up.js';
 import { track, type Tracked, type TrackedValue, type TrackRest } from './tracked.js';
 import { placeRestartable, resolveRestartOptions } from './restartable.js';
 
@@ -84,8 +85,10 @@ export class Pool extends EventEmitter<PoolEvents> {
     try {
       // The first runners are spawned by now (synchronously); while they boot, the parent
       // prepares what its first call would otherwise pay for.
-      const started = core.start();
+      let booting = true;
+      const started = core.start().finally(() => (booting = false));
       prepareClosureChecks();
+      if (o.min > 0) warmCallPath(() => !booting);
       await started;
     } catch (error) {
       await pool.stop();

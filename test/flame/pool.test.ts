@@ -68,6 +68,37 @@ describe('Pool', function () {
       expect(calls[1]!.error).to.be.instanceOf(RemoteError);
     });
 
+    it('fails only the call whose call listener threw, with that error, and keeps the runner\'s link', async function () {
+      const pool = await startPool(options({ name: 'throwing-listener', max: 1, maxConcurrency: 10 }));
+      const runner = await pool.call(() => process.pid);
+      const boom = new Error('listener bug');
+      let throwOnce = true;
+      pool.on('call', () => {
+        if (throwOnce) {
+          throwOnce = false;
+          throw boom;
+        }
+      });
+      const results = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => pool.call((n: number) => n * 2, [i])));
+      expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason)).to.deep.equal([boom]);
+      expect(results.filter((r) => r.status === 'fulfilled')).to.have.length(4);
+      expect(await pool.call(() => process.pid)).to.equal(runner);
+      expect(pool.status().runners.map((r) => r.state)).to.deep.equal(['ready']);
+    });
+
+    it('answers calls whose function returns a value, a promise or a foreign thenable, and rejects those that throw', async function () {
+      const pool = await startPool(options({ name: 'result-kinds', max: 1 }));
+      expect(await pool.call((n: number) => n + 1, [1])).to.equal(2);
+      expect(await pool.call(async (n: number) => n + 2, [1])).to.equal(3);
+      expect(await pool.call((n: number) => ({ then: (resolve: (v: number) => void) => resolve(n + 3) }), [1])).to.equal(4);
+      const thrown = await pool.call(() => {
+        throw new RangeError('sync throw');
+      }).then(() => undefined, (e: unknown) => e);
+      expect(thrown).to.be.instanceOf(RangeError).with.property('message', 'sync throw');
+      const thenThrows = await pool.call(() => ({ then: () => { throw new TypeError('then throws'); } })).then(() => undefined, (e: unknown) => e);
+      expect(thenThrows).to.be.instanceOf(TypeError).with.property('message', 'then throws');
+    });
+
     it('runs a call that blocks its runner\'s event loop for seconds (pings go unanswered meanwhile)', async function () {
       const pool = await startPool(options({ name: 'cpu-bound', max: 1 }));
       const spun = await pool.call((ms: number) => {
