@@ -1,15 +1,17 @@
 /**
  * The parent's side of a call, prepared while a pool's first runners boot. A fresh process runs
- * its first calls in V8's interpreter, and encoding and decoding the frames of a burst is most
- * of what the parent does per call: until the JIT has seen enough of them, the first thousands
- * of calls of a fresh pool ran at a third of the steady rate. The parent has nothing else to do
- * while a runner process starts (100 ms and more), so it encodes and decodes frames shaped like
- * a burst of calls and their replies then, in short slices that leave the event loop free for
- * the runners connecting back. Nothing is sent; it ends when the boots end or its budget is spent.
+ * its first calls in V8's interpreter, and encoding a burst of requests and decoding its replies
+ * is most of what the parent does per call: until the JIT has seen enough of them, the first
+ * thousands of calls of a fresh pool ran at a third of the steady rate. The parent has nothing
+ * else to do while a runner process starts (100 ms and more), so it encodes and decodes frames
+ * shaped like a burst of calls and their replies then, in short slices between turns of the
+ * event loop (the runners connecting back wait at most one). Nothing is sent; it ends when the
+ * boots end or its budget is spent. (A runner has no such idle time before its first calls: a
+ * warm-up there, measured, only moved the same work into the first calls.)
  */
 import { decode, encode, type DecodeContext } from '../cluster/codec.js';
 import { OP_REPLY, OP_REQUEST } from '../cluster/wire.js';
-import { shipSource } from './fn-ref.js';
+import type { ShippedFunction } from './fn-ref.js';
 import { SERVICE, type CallRequest } from './protocol.js';
 
 /** CPU time spent at most, once per process. */
@@ -25,7 +27,8 @@ const CONTEXT: DecodeContext = { peer: 'warm-up', ref: () => undefined };
 const REPLIES: readonly unknown[] = [0, 1.5, 'text', true, null, { id: 1, name: 'x' }, [1, 2, 3]];
 
 function frames(): { requests: unknown[][]; replies: unknown[][] } {
-  const fn = shipSource('(x, y) => x + y');
+  // A shipped closure's shape (nothing is checked, compiled or sent).
+  const fn: ShippedFunction = { kind: 'closure', source: '(x, y) => x + y', hash: '5f0c4a3b2e1d09f8a7b6c5d4e3f2a1b0' };
   const requests: unknown[][] = [];
   const replies: unknown[][] = [];
   for (let i = 0; i < FRAME_CALLS; i++) {
@@ -39,10 +42,13 @@ function frames(): { requests: unknown[][]; replies: unknown[][] } {
 /** A budget of warm-up work, spent in slices. */
 export class WarmUp {
   readonly #budget: number;
+  readonly #slice: number;
   #spent = 0;
 
-  constructor(budgetMs = BUDGET_MS) {
+  /** `budgetMs` of work at most, in slices of `sliceMs` (an incoming frame waits at most one slice). */
+  constructor(budgetMs = BUDGET_MS, sliceMs = SLICE_MS) {
     this.#budget = budgetMs;
+    this.#slice = sliceMs;
   }
 
   /**
@@ -67,7 +73,7 @@ export class WarmUp {
         do {
           encode(work.requests);
           decode(replyFrame, CONTEXT);
-        } while (performance.now() - start < SLICE_MS);
+        } while (performance.now() - start < this.#slice);
       } catch {
         this.#spent = this.#budget;
         return;

@@ -125,6 +125,7 @@ export function installRunnerServices({ node, info, loader, terminator, placemen
 
 const NO_ARGS: unknown[] = [];
 
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value instanceof Promise || (typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function');
 }
