@@ -2,25 +2,11 @@ import { expect } from 'chai';
 import type { WebSocket } from 'ws';
 import { encode } from '../../src/cluster/codec.js';
 import { Peer, type PeerHost } from '../../src/cluster/peer.js';
-import { WriteTurn } from '../../src/cluster/write-turn.js';
 import { EncodeError } from '../../src/errors.js';
-import { createLogger } from '../../src/log.js';
-import { RecordingSocket } from '../helpers/recording-socket.js';
+import { RecordingSocket, peerHost } from '../helpers/recording-socket.js';
 import { waitFor } from '../helpers/wait.js';
 
-const host: PeerHost = {
-  name: 'self@127.0.0.1',
-  logger: createLogger(false),
-  heartbeatInterval: 60_000,
-  heartbeatTimeout: 120_000,
-  maxQueuedMessages: 1000,
-  writeTurn: new WriteTurn(),
-  decodeContext: () => ({ peer: 'other', ref: () => null }),
-  receive: () => {},
-  dial: () => Promise.resolve(undefined),
-  peerUp: () => {},
-  peerDown: () => {},
-};
+const host: PeerHost = peerHost();
 
 describe('Peer (the outgoing side of one link)', function () {
   let socket: RecordingSocket;

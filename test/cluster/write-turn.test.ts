@@ -3,10 +3,8 @@ import type { WebSocket } from 'ws';
 import { encode } from '../../src/cluster/codec.js';
 import { startNode, type ClusterNode } from '../../src/cluster/node.js';
 import { Peer, type PeerHost } from '../../src/cluster/peer.js';
-import { WriteTurn } from '../../src/cluster/write-turn.js';
-import { createLogger } from '../../src/log.js';
 import { linkTrafficChannel, type LinkTrafficMessage } from '../../src/observability/diagnostics.js';
-import { RecordingSocket } from '../helpers/recording-socket.js';
+import { RecordingSocket, peerHost } from '../helpers/recording-socket.js';
 import { waitFor } from '../helpers/wait.js';
 
 function attach(peer: Peer, socket: RecordingSocket): void {
@@ -17,14 +15,7 @@ describe('WriteTurn (a node writes once per link at the end of a turn that read 
   it('sends what a frame of several messages makes for another link in one frame, in order', async function () {
     const sockets = { in: new RecordingSocket(), out: new RecordingSocket() };
     let outbound: Peer | undefined;
-    const host: PeerHost = {
-      name: 'self@127.0.0.1',
-      logger: createLogger(false),
-      heartbeatInterval: 60_000,
-      heartbeatTimeout: 120_000,
-      maxQueuedMessages: 1000,
-      writeTurn: new WriteTurn(),
-      decodeContext: () => ({ peer: 'other', ref: () => null }),
+    const host: PeerHost = peerHost({
       // Each request read on the inbound link is forwarded on the outbound one, and answered
       // on its own link a few microtasks later (as a promise settling would).
       receive: (from, message) => {
@@ -32,10 +23,7 @@ describe('WriteTurn (a node writes once per link at the end of a turn that read 
         outbound!.send([3, id, 'forwarded', id]);
         void Promise.resolve().then(() => from.send([4, id, true, id]));
       },
-      dial: () => Promise.resolve(undefined),
-      peerUp: () => {},
-      peerDown: () => {},
-    };
+    });
     const inbound = new Peer(host, 'in@127.0.0.2');
     outbound = new Peer(host, 'out@127.0.0.3');
     attach(inbound, sockets.in);
