@@ -38,10 +38,15 @@ export interface ModuleRef<F extends AnyFunction = AnyFunction> {
   readonly [fnType]?: F;
 }
 
-/** What travels on the wire (msgpack-able plain data). */
+/**
+ * What travels on the wire (msgpack-able plain data). A closure shipped by this process has an
+ * `id` (unique in the process): once a runner has it, a call sends only the id.
+ */
 export type ShippedFunction =
-  | { readonly kind: 'closure'; readonly source: string; readonly hash: string }
+  | { readonly kind: 'closure'; readonly source: string; readonly hash: string; readonly id?: number }
   | { readonly kind: 'module'; readonly module: string; readonly export: string };
+
+let nextClosureId = 1;
 
 /**
  * True for a parameter list that says nothing: `never[]`, the parameters of {@link AnyFunction}
@@ -178,7 +183,7 @@ export function shipSource(source: string): ShippedFunction {
   try {
     const generator = checkSource(source);
     const hash = createHash('sha256').update(source).digest('hex').slice(0, 32);
-    result = Object.freeze({ kind: 'closure' as const, source, hash });
+    result = Object.freeze({ kind: 'closure' as const, source, hash, id: nextClosureId++ });
     if (generator) generators.add(result);
   } catch (error) {
     if (!(error instanceof ClosureError)) throw error;

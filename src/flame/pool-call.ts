@@ -11,12 +11,12 @@ import type { EventEmitter } from 'node:events';
 import type { ClusterNode, ReplyReceiver } from '../cluster/node.js';
 import { onAbort } from '../abort.js';
 import { backoffDelay, type BackoffPolicy } from '../backoff.js';
-import { AbortError, BootError, CallTimeoutError, ConnectError, NodeDownError, PayloadTooLargeError, QueryTimeoutError, RunnerDownError } from '../errors.js';
+import { AbortError, BootError, CallTimeoutError, ConnectError, NodeDownError, PayloadTooLargeError, ProtocolError, QueryTimeoutError, RunnerDownError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CallOutcome } from '../observability/diagnostics.js';
 import type { ShippedFunction } from './fn-ref.js';
 import type { PoolEvents } from './pool-types.js';
-import { SERVICE, type CallRequest } from './protocol.js';
+import { SERVICE, UNKNOWN_FUNCTION, type CallRequest } from './protocol.js';
 import type { RunnerHandle } from './runner-handle.js';
 import { EXIT_REASON_GRACE } from './supervisor.js';
 
@@ -119,6 +119,8 @@ export class PoolCall implements ReplyReceiver {
   #runner: RunnerHandle | undefined = undefined;
   #started = 0;
   #placedAt = 0;
+  /** The closure was sent again in full after the runner said it no longer had it. */
+  #resent = false;
 
   constructor(host: CallHost, shipped: ShippedFunction, args: unknown[], run: Readonly<RunOptions>, resolve: (value: unknown) => void, reject: (error: unknown) => void) {
     this.#host = host;
@@ -152,13 +154,29 @@ export class PoolCall implements ReplyReceiver {
     this.#runner = runner;
     const placedAt = (this.#placedAt = performance.now());
     const remaining = this.#deadline - placedAt;
-    const request: CallRequest = { fn: this.#shipped, args: this.#args, timeout: remaining === Infinity ? -1 : Math.max(1, Math.floor(remaining)) };
+    const shipped = this.#shipped;
+    let fn: ShippedFunction | number = shipped;
+    // A closure the runner was sent before goes as its id: no source to encode, decode and look up.
+    if (shipped.kind === 'closure' && shipped.id !== undefined && !this.#resent) {
+      if (runner.shipped.has(shipped)) fn = shipped.id;
+      else runner.shipped.add(shipped);
+    }
+    const request: CallRequest = { fn, args: this.#args, timeout: remaining === Infinity ? -1 : Math.max(1, Math.floor(remaining)) };
     this.#host.node.requestTo(runner.node!, SERVICE.call, request, this, remaining, this.#run.signal);
   }
 
   /** The runner's answer, or why there is none (see {@link ReplyReceiver}). */
   settled(ok: boolean, value: unknown): void {
     if (!ok) {
+      const runner = this.#runner;
+      if (runner && !this.#resent && value instanceof ProtocolError && value.details.reason === UNKNOWN_FUNCTION && runner.shipped.has(this.#shipped)) {
+        this.#resent = true;
+        // The runner no longer has the closure (its cache is bounded): sent again in full, on the
+        // same slot, once (the runner forgot it, so it is not marked as sent any more).
+        runner.shipped.delete(this.#shipped);
+        this.#send(runner);
+        return;
+      }
       void this.#failed(value);
       return;
     }

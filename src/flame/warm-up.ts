@@ -28,11 +28,12 @@ const REPLIES: readonly unknown[] = [0, 1.5, 'text', true, null, { id: 1, name: 
 
 function frames(): { requests: unknown[][]; replies: unknown[][] } {
   // A shipped closure's shape (nothing is checked, compiled or sent).
-  const fn: ShippedFunction = { kind: 'closure', source: '(x, y) => x + y', hash: '5f0c4a3b2e1d09f8a7b6c5d4e3f2a1b0' };
+  const fn: ShippedFunction = { kind: 'closure', source: '(x, y) => x + y', hash: '5f0c4a3b2e1d09f8a7b6c5d4e3f2a1b0', id: 1 };
   const requests: unknown[][] = [];
   const replies: unknown[][] = [];
   for (let i = 0; i < FRAME_CALLS; i++) {
-    const request: CallRequest = { fn, args: [i, 1], timeout: 29_999 };
+    // The first call of a closure carries it; the others, its id.
+    const request: CallRequest = { fn: i === 0 ? fn : 1, args: [i, 1], timeout: 29_999 };
     requests.push([OP_REQUEST, i + 1, SERVICE.call, request]);
     replies.push([OP_REPLY, i + 1, true, REPLIES[i % REPLIES.length]]);
   }

@@ -5,9 +5,10 @@
  */
 import type { ClusterNode, RequestContext } from '../cluster/node.js';
 import { Deadlines } from '../cluster/deadlines.js';
-import { CallTimeoutError, QueryTimeoutError, RunnerDownError } from '../errors.js';
+import { CallTimeoutError, ProtocolError, QueryTimeoutError, RunnerDownError } from '../errors.js';
 import type { ParentInfo } from '../flame/parent.js';
-import { SERVICE, type CallRequest, type PlaceReply, type PlaceRequest, type ShutdownRequest } from '../flame/protocol.js';
+import type { ShippedFunction } from '../flame/fn-ref.js';
+import { SERVICE, UNKNOWN_FUNCTION, type CallRequest, type PlaceReply, type PlaceRequest, type ShutdownRequest } from '../flame/protocol.js';
 import { CallCancellation, startCall } from './call-context.js';
 import type { FunctionLoader } from './fn-loader.js';
 import type { Placement } from './placement.js';
@@ -79,7 +80,13 @@ export function installRunnerServices({ node, info, loader, terminator, placemen
     // answered in the same turn, with nothing registered, armed or allocated for it but its
     // cancellation (which `callSignal()` reads while it starts).
     const fn = loader.cached(request.fn);
-    if (fn === undefined) return load(request, context);
+    if (fn === undefined) {
+      if (typeof request.fn !== 'number') return load(request, request.fn, context);
+      // Its parent sends it again in full on this answer.
+      throw new ProtocolError(`closure #${request.fn} is not on runner ${info.runner} (any more): send it in full`, {
+        details: { reason: UNKNOWN_FUNCTION, id: request.fn },
+      });
+    }
     const cancellation = new CallCancellation();
     let result: unknown;
     try {
@@ -97,9 +104,9 @@ export function installRunnerServices({ node, info, loader, terminator, placemen
    * A function not compiled or imported yet: the call holds the runner, and its deadline and the
    * caller's cancel apply, while it loads.
    */
-  const load = (request: CallRequest, context: RequestContext): Promise<unknown> => {
+  const load = (request: CallRequest, shipped: ShippedFunction, context: RequestContext): Promise<unknown> => {
     const cancellation = new CallCancellation();
-    const started = loader.load(request.fn).then((fn) => startCall(cancellation, fn, Array.isArray(request.args) ? request.args : NO_ARGS));
+    const started = loader.load(shipped).then((fn) => startCall(cancellation, fn, Array.isArray(request.args) ? request.args : NO_ARGS));
     return follow(request, context, cancellation, started);
   };
 

@@ -9,6 +9,7 @@ import { moduleRef } from '../../src/flame/fn-ref.js';
 import type { PoolOptions } from '../../src/flame/options.js';
 import { startNode, type ClusterNode } from '../../src/cluster/node.js';
 import { Pool } from '../../src/flame/pool.js';
+import { linkTrafficChannel } from '../../src/observability/diagnostics.js';
 import {
   AbortError, BootError, BootTimeoutError, CallTimeoutError, CheckoutTimeoutError, ClosureError, PoolOverloadedError,
   PoolStoppedError, RemoteError, RunnerDownError,
@@ -97,6 +98,44 @@ describe('Pool', function () {
       expect(thrown).to.be.instanceOf(RangeError).with.property('message', 'sync throw');
       const thenThrows = await pool.call(() => ({ then: () => { throw new TypeError('then throws'); } })).then(() => undefined, (e: unknown) => e);
       expect(thenThrows).to.be.instanceOf(TypeError).with.property('message', 'then throws');
+    });
+
+    it('sends a closure\'s source once per runner, and again when the runner no longer has it', async function () {
+      const pool = await startPool(options({ name: 'closure-ids', max: 1 }));
+      // Distinct closures (each shippable: no captured variable), made from source.
+      const closures = Array.from({ length: 1002 }, (_, i) => new Function(`return (x) => x + ${i}`)() as (x: number) => number);
+      const first = closures[0]!;
+      const bytes: number[] = [];
+      const count = (m: unknown): void => {
+        const message = m as { direction: string; bytes: number; node: string };
+        if (message.direction === 'out') bytes.push(message.bytes);
+      };
+      linkTrafficChannel.subscribe(count);
+      try {
+        expect(await pool.call(first, [1])).to.equal(1);
+        expect(await pool.call(first, [2])).to.equal(2);
+      } finally {
+        linkTrafficChannel.unsubscribe(count);
+      }
+      // The second call carries the closure's id, not its source and hash (32 characters alone).
+      // (Before them, the parent answered the runner's announcement.)
+      const [full, byId] = bytes.slice(-2) as [number, number];
+      expect(byId).to.be.at.most(full - 40);
+      // A runner keeps 1000 closures: the first is forgotten after 1001 others, and sent again.
+      for (let i = 1; i < closures.length; i += 50) {
+        expect(await Promise.all(closures.slice(i, i + 50).map((fn, j) => pool.call(fn, [0])))).to.deep.equal(closures.slice(i, i + 50).map((_, j) => i + j));
+      }
+      bytes.length = 0;
+      linkTrafficChannel.subscribe(count);
+      try {
+        expect(await pool.call(first, [3])).to.equal(3);
+      } finally {
+        linkTrafficChannel.unsubscribe(count);
+      }
+      // Its id (refused by the runner), then the closure in full.
+      expect(bytes).to.have.length(2);
+      expect(bytes[0]).to.be.at.most(bytes[1]! - 40);
+      expect(pool.status().runners.map((r) => r.state)).to.deep.equal(['ready']);
     });
 
     it('runs a call that blocks its runner\'s event loop for seconds (pings go unanswered meanwhile)', async function () {
