@@ -3,6 +3,7 @@
  * on its own loopback address (127.2.x.y), exactly as a pod has its own POD_IP. No cluster needed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { BootError } from '../../errors.js';
 import type { Backend, BackendContext, RunnerInstance, RunnerSpec } from '../../flame/backend.js';
@@ -37,6 +38,17 @@ interface ProcessRunner extends RunnerInstance {
 const KILL_GRACE = 2000;
 
 const RUNNER_MAIN = fileURLToPath(new URL('../../runner/main.js', import.meta.url));
+/** The same entry point bundled into one file by the build (scripts/bundle-runner.mjs). */
+const RUNNER_BUNDLE = fileURLToPath(new URL('../../runner-bundle.cjs', import.meta.url));
+
+/**
+ * The file a runner process starts: the bundle, which boots about 40 ms sooner (one file to
+ * read and compile instead of ~60 modules, and no ES module loader until the app's code is
+ * imported), or the unbundled entry point when the bundle was not built (tsc alone).
+ */
+export function runnerEntry(bundle: string = RUNNER_BUNDLE): string {
+  return existsSync(bundle) ? bundle : RUNNER_MAIN;
+}
 /**
  * Runners are many, mostly idle, and booted on a caller's critical path: one V8 background
  * thread instead of four keeps an idle runner about 3 MB smaller (60.2 -> 57.0 MB), at no cost
@@ -80,7 +92,7 @@ export class ProcessBackend implements Backend {
       r.fail('env', 'an object of variable names to string values, e.g. { LOG_LEVEL: "debug" }');
     }
     this.#command = (command as string[] | undefined) ??
-      [process.execPath, ...loaderFlags(), ...((execArgv as string[] | undefined) ?? RUNNER_EXEC_ARGV), RUNNER_MAIN];
+      [process.execPath, ...loaderFlags(), ...((execArgv as string[] | undefined) ?? RUNNER_EXEC_ARGV), runnerEntry()];
     this.#env = { [APP_ROOT_ENV]: appRoot(), ...(env as Record<string, string> | undefined) };
     this.#cwd = r.optionalString('cwd');
     this.#stdio = r.oneOf('stdio', 'inherit', ['inherit', 'ignore'] as const);
