@@ -1,30 +1,95 @@
 /**
  * Bundles the runner's entry point (dist/src/runner/main.js, compiled by tsc) into one CommonJS
- * file, dist/src/runner-bundle.cjs, which ProcessBackend starts when it exists. A runner is booted
- * on a caller's critical path: Node resolving, reading and compiling ~45 ES modules of ours plus
- * ws's and msgpackr's files one by one was about half of a runner's boot, one CommonJS file
- * compiles in a fraction of that and skips Node's ES module loader (which is then only loaded
- * when the app's code is imported).
+ * file, dist/src/runner-bundle.cjs, which ProcessBackend starts when it exists (see runnerEntry()
+ * in src/backends/process/backend.ts). A runner boots on a caller's critical path, and Node
+ * resolving, reading and compiling ~60 ES and CommonJS files one by one was about half of it.
  *
- * Left out of the bundle, and so loaded from node_modules as the unbundled runner would:
- * - nact: the app and the runner must share one copy (nact keeps its actor systems in a
- *   module-level map; a placed actor's factory imports the app's nact);
- * - selfsigned: only loaded by a node using `tls: 'auto'`;
- * - the optional native add-ons of ws (bufferutil, utf-8-validate) and msgpackr
- *   (msgpackr-extract), used when installed.
+ * What the bundle does differently from the files it is made of:
+ * - nact is in it, and registered in Node's `require.cache` under the paths of the nact that
+ *   `require('nact')` finds from here, before anything runs: the app's own `import 'nact'` (a
+ *   placed actor's factory) then gets this very copy, as the app and the library must share one
+ *   (nact keeps its actor systems in a module-level map). The build records the version bundled
+ *   in runner-bundle.json; the bundle refuses to start beside another version, and ProcessBackend
+ *   starts the unbundled entry point then.
+ * - msgpackr's optional native string extractor (msgpackr-extract) is not loaded: finding it
+ *   (node-gyp-build scanning for the prebuilt binary) cost ~6 ms of boot and made Node's path
+ *   code hot enough for V8 to optimise it, ~4 MB of an idle runner's memory; call throughput did
+ *   not measurably change (frames carry few strings).
+ * - Left out, loaded from node_modules when used: selfsigned (only for `tls: 'auto'`) and ws's
+ *   optional native add-ons (bufferutil, utf-8-validate).
  *
  * The file sits in dist/src, beside app-root.js, so the `import.meta.url`-relative paths of the
- * bundled modules (app-root.js, nact-internals.js) mean what they mean unbundled.
+ * bundled modules mean what they mean unbundled.
  */
 import { build } from 'esbuild';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+const OUT = 'dist/src/runner-bundle.cjs';
 
-await build({
+const nactDir = dirname(createRequire(join(root, 'dist/src/runner-bundle.cjs')).resolve('nact/package.json'));
+const nactVersion = JSON.parse(readFileSync(join(nactDir, 'package.json'), 'utf8')).version;
+/** Every file of nact's lib/, relative to its package folder. */
+const nactFiles = [];
+(function walk(dir) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) walk(join(dir, entry.name));
+    else if (entry.name.endsWith('.js')) nactFiles.push(relative(nactDir, join(dir, entry.name)).split('\\').join('/'));
+  }
+})(join(nactDir, 'lib'));
+nactFiles.sort();
+
+/** Runs first: checks the nact beside the bundle is the one bundled, and shares the bundled copy. */
+const shareNact = `
+const Module = require('node:module');
+const { dirname, join } = require('node:path');
+const { readFileSync } = require('node:fs');
+const BUNDLED = ${JSON.stringify(nactVersion)};
+let dir;
+try {
+  dir = dirname(require.resolve('nact/package.json'));
+} catch {
+  // no nact beside the bundle: nothing to share with, the bundled copy is the only one
+}
+if (dir !== undefined) {
+  const version = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version;
+  if (version !== BUNDLED) {
+    process.stderr.write('flame runner: this runner bundle carries nact ' + BUNDLED + ' but the app has nact ' + version + ' (' + dir + '): rebuild flame-actors, or start dist/src/runner/main.js\\n');
+    process.exit(1);
+  }
+}
+function share(file, exports) {
+  if (dir === undefined) return;
+  const filename = join(dir, file);
+  if (require.cache[filename] !== undefined) return;
+  const m = new Module(filename, null);
+  m.filename = filename;
+  m.paths = Module._nodeModulePaths(dirname(filename));
+  m.exports = exports;
+  m.loaded = true;
+  require.cache[filename] = m;
+}
+${nactFiles.map((f) => `share(${JSON.stringify(f)}, require(${JSON.stringify(`nact/${f}`)}));`).join('\n')}
+`;
+
+const virtual = {
+  name: 'flame-runner-virtual',
+  setup(b) {
+    b.onResolve({ filter: /^flame:share-nact$/ }, () => ({ path: 'share-nact', namespace: 'flame' }));
+    b.onResolve({ filter: /^msgpackr-extract$/ }, () => ({ path: 'no-msgpackr-extract', namespace: 'flame' }));
+    b.onLoad({ filter: /^share-nact$/, namespace: 'flame' }, () => ({ contents: shareNact, resolveDir: root, loader: 'js' }));
+    // msgpackr takes a missing extractor as "no native acceleration".
+    b.onLoad({ filter: /^no-msgpackr-extract$/, namespace: 'flame' }, () => ({ contents: 'module.exports = undefined;', loader: 'js' }));
+  },
+};
+
+const result = await build({
   absWorkingDir: root,
-  entryPoints: ['dist/src/runner/main.js'],
-  outfile: 'dist/src/runner-bundle.cjs',
+  stdin: { contents: "require('flame:share-nact');\nrequire('./dist/src/runner/main.js');\n", resolveDir: root, sourcefile: 'runner-bundle-entry.cjs', loader: 'js' },
+  outfile: OUT,
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -32,8 +97,20 @@ await build({
   // Class names travel on the wire (an error's class) and name things in logs: esbuild would
   // rename a class whose name another bundled module also uses.
   keepNames: true,
-  external: ['nact', 'selfsigned', 'bufferutil', 'utf-8-validate', 'msgpackr-extract'],
+  external: ['selfsigned', 'bufferutil', 'utf-8-validate'],
   define: { 'import.meta.url': '__flameBundleUrl' },
   banner: { js: '"use strict";\nconst __flameBundleUrl = require("node:url").pathToFileURL(__filename).href;' },
+  plugins: [virtual],
+  metafile: true,
   logLevel: 'warning',
 });
+/**
+ * What the bundle carries: nact's version, and the compiled files of ours it was made of
+ * (relative to it, shipped beside it), so that a bundle older than one of them (`tsc` run alone
+ * after an edit) is not started. Dependencies are not listed: installed, they live elsewhere.
+ */
+const inputs = Object.keys(result.metafile.inputs)
+  .filter((file) => file.startsWith('dist/src/'))
+  .sort()
+  .map((file) => relative(dirname(join(root, OUT)), join(root, file)).split('\\').join('/'));
+writeFileSync(join(root, 'dist/src/runner-bundle.json'), `${JSON.stringify({ nact: nactVersion, inputs }, null, 1)}\n`);

@@ -3,7 +3,9 @@
  * on its own loopback address (127.2.x.y), exactly as a pod has its own POD_IP. No cluster needed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BootError } from '../../errors.js';
 import type { Backend, BackendContext, RunnerInstance, RunnerSpec } from '../../flame/backend.js';
@@ -38,17 +40,37 @@ interface ProcessRunner extends RunnerInstance {
 const KILL_GRACE = 2000;
 
 const RUNNER_MAIN = fileURLToPath(new URL('../../runner/main.js', import.meta.url));
-/** The same entry point bundled into one file by the build (scripts/bundle-runner.mjs). */
+/** The same entry point bundled into one file by the build (scripts/bundle-runner.mjs), and what it carries. */
 const RUNNER_BUNDLE = fileURLToPath(new URL('../../runner-bundle.cjs', import.meta.url));
 
+let entry: string | undefined;
+
 /**
- * The file a runner process starts: the bundle, which boots about 40 ms sooner (one file to
- * read and compile instead of ~60 modules, and no ES module loader until the app's code is
- * imported), or the unbundled entry point when the bundle was not built (tsc alone).
+ * The file a runner process starts: the bundle, which boots sooner (one file to read and compile
+ * instead of ~60, no ES module loader until the app's code is imported), when the build made it
+ * and the nact beside it is the version it carries (it shares its copy of nact with the app);
+ * else the unbundled entry point (tsc alone, or another nact installed since the build).
  */
 export function runnerEntry(bundle: string = RUNNER_BUNDLE): string {
-  return existsSync(bundle) ? bundle : RUNNER_MAIN;
+  if (bundle === RUNNER_BUNDLE && entry !== undefined) return entry;
+  const chosen = bundleUsable(bundle) ? bundle : RUNNER_MAIN;
+  if (bundle === RUNNER_BUNDLE) entry = chosen;
+  return chosen;
 }
+
+function bundleUsable(bundle: string): boolean {
+  try {
+    const built = statSync(bundle).mtimeMs;
+    const carries = JSON.parse(readFileSync(bundle.replace(/\.cjs$/, '.json'), 'utf8')) as { nact?: unknown; inputs?: unknown };
+    const installed = (createRequire(bundle)('nact/package.json') as { version?: unknown }).version;
+    if (typeof carries.nact !== 'string' || carries.nact !== installed || !Array.isArray(carries.inputs)) return false;
+    // Stale when a file it was made of was compiled again since (tsc run alone after an edit).
+    return carries.inputs.every((input) => typeof input === 'string' && statSync(join(dirname(bundle), input)).mtimeMs <= built);
+  } catch {
+    return false; // no bundle, no record of what it carries, a file of it gone, or no nact beside it
+  }
+}
+
 /**
  * Runners are many, mostly idle, and booted on a caller's critical path: one V8 background
  * thread instead of four keeps an idle runner about 3 MB smaller (60.2 -> 57.0 MB), at no cost
