@@ -22,7 +22,8 @@
  * bundled modules mean what they mean unbundled.
  */
 import { build } from 'esbuild';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,4 +114,10 @@ const inputs = Object.keys(result.metafile.inputs)
   .filter((file) => file.startsWith('dist/src/'))
   .sort()
   .map((file) => relative(dirname(join(root, OUT)), join(root, file)).split('\\').join('/'));
-writeFileSync(join(root, 'dist/src/runner-bundle.json'), `${JSON.stringify({ nact: nactVersion, inputs }, null, 1)}\n`);
+/** Names the V8 code cache runners make (src/runner/start-bundle.cts): one per bundle content. */
+const hash = createHash('sha256').update(readFileSync(join(root, OUT))).digest('hex').slice(0, 16);
+writeFileSync(join(root, 'dist/src/runner-bundle.json'), `${JSON.stringify({ nact: nactVersion, hash, inputs }, null, 1)}\n`);
+// Caches of earlier bundles are of no use any more.
+for (const file of readdirSync(join(root, 'dist/src'))) {
+  if (/^runner-bundle\.[0-9a-f]+\..*v8cache/.test(file) && !file.startsWith(`runner-bundle.${hash}.`)) rmSync(join(root, 'dist/src', file), { force: true });
+}

@@ -11,10 +11,10 @@ import { fileURLToPath } from 'node:url';
 export const APP_ROOT_ENV = 'FLAME_APP_ROOT';
 
 /**
- * flame-actors' own runner entry points, which are not the app: the compiled one and its bundle
- * (built beside this file, so these paths hold in the bundle too).
+ * flame-actors' own runner entry points, which are not the app: the compiled one, its bundle and
+ * the bundle's starter (the bundle is built beside this file, so these paths hold in it too).
  */
-const RUNNER_ENTRIES = [new URL('./runner/main.js', import.meta.url), new URL('./runner-bundle.cjs', import.meta.url)].map((url) => fileURLToPath(url));
+const RUNNER_ENTRIES = ['./runner/main.js', './runner-bundle.cjs', './runner/start-bundle.cjs'].map((path) => fileURLToPath(new URL(path, import.meta.url)));
 
 /**
  * FLAME_APP_ROOT when set; else the folder of this process's entry script (the app's entry

@@ -14,6 +14,7 @@ import vm from 'node:vm';
 import { ClosureError, ModuleRefError, ProtocolError, isFlameError } from '../errors.js';
 import type { ShippedFunction } from '../flame/fn-ref.js';
 import { appRoot } from '../app-root.js';
+import { dynamicImport } from '../dynamic-import.js';
 
 /** A shipped function, ready to call with the call's arguments. */
 export type LoadedFunction = (...args: unknown[]) => unknown;
@@ -189,7 +190,7 @@ export class FunctionLoader {
   async #import(module: string): Promise<Namespace> {
     try {
       // Bare specifiers go through a script whose filename is the referrer; URLs need no resolution.
-      if (URL.canParse(module)) return (await import(module)) as Namespace;
+      if (URL.canParse(module)) return (await dynamicImport(module)) as Namespace;
       this.#importer ??= this.#compile('return import(specifier)', ['specifier']) as (specifier: string) => Promise<Namespace>;
       return await this.#importer(module);
     } catch (error) {

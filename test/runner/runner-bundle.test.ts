@@ -14,18 +14,45 @@ import { moduleRef } from '../../src/flame/fn-ref.js';
 import { appRoot } from '../../src/app-root.js';
 import { startPool } from '../helpers/pools.js';
 import type * as Actors from '../fixtures/actors.js';
+import type * as Jobs from '../fixtures/jobs.js';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 const BUNDLE = join(SRC, 'runner-bundle.cjs');
+const START = join(SRC, 'runner', 'start-bundle.cjs');
 const MAIN = join(SRC, 'runner', 'main.js');
 const ACTORS = new URL('../fixtures/actors.js', import.meta.url);
+const JOBS = new URL('../fixtures/jobs.js', import.meta.url);
 const NACT_VERSION = (createRequire(import.meta.url)('nact/package.json') as { version: string }).version;
+
+/** A process backend asking for encrypted links, as the Kubernetes backend does. */
+class EncryptedProcessBackend extends ProcessBackend {
+  readonly encryptLinks = true;
+}
 
 describe('The runner bundle', function () {
   it('is what a pool\'s runners start after npm run build (rebuild with npm run build if this fails after tsc alone)', async function () {
-    expect(runnerEntry(), 'the bundle is missing or older than the compiled files').to.equal(BUNDLE);
+    expect(runnerEntry(), 'the bundle is missing or older than the compiled files').to.equal(START);
     const pool = await startPool({ name: 'bundled', max: 1, backend: new ProcessBackend({ stdio: 'ignore' }) });
-    expect(await pool.call(() => process.argv[1])).to.equal(BUNDLE);
+    expect(await pool.call(() => process.argv[1])).to.equal(START);
+    // The starter runs the bundle as a CommonJS module of its own file.
+    expect(await pool.call(async () => {
+      const { createRequire: req } = await import('node:module');
+      return Object.keys(req(process.argv[1]!).cache).some((file) => file.endsWith('runner-bundle.cjs'));
+    })).to.equal(true);
+  });
+
+  it('boots from a V8 code cache that its first runner made, and still imports modules by URL and loads selfsigned', async function () {
+    const options = { stdio: 'ignore' as const, execArgv: ['--v8-pool-size=1', `--max-old-space-size=${300 + Math.floor(Math.random() * 1000)}`] };
+    const state = () => (globalThis as Record<symbol, unknown>)[Symbol.for('flame-actors.codeCache')];
+    const first = await startPool({ name: 'cache-maker', max: 1, backend: new ProcessBackend(options) });
+    // Flags of their own: no cache yet for them; this runner writes it when it ends (or after 500 ms).
+    expect(await first.call(state)).to.equal('none');
+    await first.stop();
+    // Encrypted links: the runner's node makes its certificate with selfsigned, imported at boot.
+    const second = await startPool({ name: 'cache-user', max: 1, backend: new EncryptedProcessBackend(options) });
+    expect(await second.call(state)).to.equal('accepted');
+    // import() of a function restored from the cache goes through the starter's own import().
+    expect(await second.call(moduleRef<typeof Jobs.add>(JOBS, 'add'), [2, 3])).to.equal(5);
   });
 
   it('shares its nact with the app\'s code: an actor the app\'s nact spawns is reached through the runner\'s', async function () {
@@ -64,6 +91,7 @@ describe('The runner bundle', function () {
     });
 
     it('starts a bundle that carries the installed nact and is newer than its files', function () {
+    // (Any bundle but the build's own is started as it is; the build's through its starter.)
       expect(runnerEntry(fakeBundle({ nact: NACT_VERSION, inputs: ['input.js'] }))).to.equal(join(dir, 'runner-bundle.cjs'));
     });
 

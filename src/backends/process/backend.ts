@@ -42,18 +42,21 @@ const KILL_GRACE = 2000;
 const RUNNER_MAIN = fileURLToPath(new URL('../../runner/main.js', import.meta.url));
 /** The same entry point bundled into one file by the build (scripts/bundle-runner.mjs), and what it carries. */
 const RUNNER_BUNDLE = fileURLToPath(new URL('../../runner-bundle.cjs', import.meta.url));
+/** Runs the bundle with a V8 code cache (src/runner/start-bundle.cts). */
+const START_BUNDLE = fileURLToPath(new URL('../../runner/start-bundle.cjs', import.meta.url));
 
 let entry: string | undefined;
 
 /**
- * The file a runner process starts: the bundle, which boots sooner (one file to read and compile
- * instead of ~60, no ES module loader until the app's code is imported), when the build made it
- * and the nact beside it is the version it carries (it shares its copy of nact with the app);
- * else the unbundled entry point (tsc alone, or another nact installed since the build).
+ * The file a runner process starts: the bundle (through its starter, which compiles it with a V8
+ * code cache), which boots sooner (one file to read and compile instead of ~60, no ES module
+ * loader until the app's code is imported), when the build made it and the nact beside it is the
+ * version it carries (it shares its copy of nact with the app); else the unbundled entry point
+ * (tsc alone, or another nact installed since the build). `bundle` is for tests.
  */
 export function runnerEntry(bundle: string = RUNNER_BUNDLE): string {
   if (bundle === RUNNER_BUNDLE && entry !== undefined) return entry;
-  const chosen = bundleUsable(bundle) ? bundle : RUNNER_MAIN;
+  const chosen = !bundleUsable(bundle) ? RUNNER_MAIN : bundle === RUNNER_BUNDLE ? START_BUNDLE : bundle;
   if (bundle === RUNNER_BUNDLE) entry = chosen;
   return chosen;
 }
