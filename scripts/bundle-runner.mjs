@@ -11,10 +11,14 @@
  *   (nact keeps its actor systems in a module-level map). The build records the version bundled
  *   in runner-bundle.json; the bundle refuses to start beside another version, and ProcessBackend
  *   starts the unbundled entry point then.
- * - msgpackr's optional native string extractor (msgpackr-extract) is not loaded: finding it
- *   (node-gyp-build scanning for the prebuilt binary) cost ~6 ms of boot and made Node's path
- *   code hot enough for V8 to optimise it, ~4 MB of an idle runner's memory; call throughput did
- *   not measurably change (frames carry few strings).
+ * - msgpackr's optional native string extractor (msgpackr-extract) is loaded once the runner has
+ *   decoded 1,000 messages, not at boot: finding it (node-gyp-build scanning for the prebuilt
+ *   binary) cost ~6 ms of boot and made Node's path code hot enough for V8 to optimise it, ~4 MB
+ *   of an idle runner's memory; a busy runner still gets it (without it a call cost the runner
+ *   ~9% more CPU).
+ * - Names are not kept (esbuild's keepNames wraps every named function expression in a call,
+ *   also those made on every call: ~25% more runner CPU per call); the build fails instead if a
+ *   class of ours would be renamed (class names travel on the wire with errors).
  * - Left out, loaded from node_modules when used: selfsigned (only for `tls: 'auto'`) and ws's
  *   optional native add-ons (bufferutil, utf-8-validate).
  *
@@ -76,28 +80,54 @@ function share(file, exports) {
 ${nactFiles.map((f) => `share(${JSON.stringify(f)}, require(${JSON.stringify(`nact/${f}`)}));`).join('\n')}
 `;
 
+/**
+ * What msgpackr gets as msgpackr-extract: until LATE_AFTER messages were decoded it refuses (a
+ * thrown sentinel, which msgpackr takes as "read this message's strings in JavaScript"), then it
+ * loads the real one, or keeps refusing when it is not installed.
+ */
+const lateExtractor = `
+const LATE_AFTER = 1000;
+const NOT_YET = Object.freeze({ notYet: true });
+let native;
+let decoded = 0;
+module.exports = {
+  extractStrings(position, end, buffer) {
+    if (native === undefined) {
+      if (++decoded < LATE_AFTER) throw NOT_YET;
+      try {
+        native = require('msgpackr-extract').extractStrings;
+      } catch {
+        native = null;
+      }
+    }
+    if (native === null) throw NOT_YET;
+    return native(position, end, buffer);
+  },
+};
+`;
+
 const virtual = {
   name: 'flame-runner-virtual',
   setup(b) {
     b.onResolve({ filter: /^flame:share-nact$/ }, () => ({ path: 'share-nact', namespace: 'flame' }));
-    b.onResolve({ filter: /^msgpackr-extract$/ }, () => ({ path: 'no-msgpackr-extract', namespace: 'flame' }));
+    // Only msgpackr's own import of it; the late extractor's require of the real one stays external.
+    b.onResolve({ filter: /^msgpackr-extract$/ }, (args) => (args.namespace === 'flame' ? { path: 'msgpackr-extract', external: true } : { path: 'no-msgpackr-extract', namespace: 'flame' }));
     b.onLoad({ filter: /^share-nact$/, namespace: 'flame' }, () => ({ contents: shareNact, resolveDir: root, loader: 'js' }));
-    // msgpackr takes a missing extractor as "no native acceleration".
-    b.onLoad({ filter: /^no-msgpackr-extract$/, namespace: 'flame' }, () => ({ contents: 'module.exports = undefined;', loader: 'js' }));
+    b.onLoad({ filter: /^no-msgpackr-extract$/, namespace: 'flame' }, () => ({ contents: lateExtractor, resolveDir: root, loader: 'js' }));
   },
 };
 
 const result = await build({
   absWorkingDir: root,
-  stdin: { contents: "require('flame:share-nact');\nrequire('./dist/src/runner/main.js');\n", resolveDir: root, sourcefile: 'runner-bundle-entry.cjs', loader: 'js' },
+  // ES imports, not require(): esbuild then joins the modules into one scope as they are, where
+  // require() would wrap each in a lazy initialiser turning its \`const\`s into \`var\`s assigned
+  // later, which V8 cannot treat as constants (measured: ~30% more runner CPU per call).
+  stdin: { contents: "import 'flame:share-nact';\nimport './dist/src/runner/main.js';\n", resolveDir: root, sourcefile: 'runner-bundle-entry.mjs', loader: 'js' },
   outfile: OUT,
   bundle: true,
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  // Class names travel on the wire (an error's class) and name things in logs: esbuild would
-  // rename a class whose name another bundled module also uses.
-  keepNames: true,
   external: ['selfsigned', 'bufferutil', 'utf-8-validate'],
   define: { 'import.meta.url': '__flameBundleUrl' },
   banner: { js: '"use strict";\nconst __flameBundleUrl = require("node:url").pathToFileURL(__filename).href;' },
@@ -105,6 +135,18 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
 });
+// Class names travel on the wire (an error's class, by its constructor's name) and name things in
+// logs: esbuild renames a top-level name that two bundled modules share, and it must not be one
+// of our classes.
+const bundled = readFileSync(join(root, OUT), 'utf8');
+for (const file of Object.keys(result.metafile.inputs).filter((f) => f.startsWith('dist/src/'))) {
+  for (const [, name] of readFileSync(join(root, file), 'utf8').matchAll(/^(?:export )?class (\w+)/gm)) {
+    if (!new RegExp(`^var ${name} = class( |\\{)|^class ${name}( |\\{)`, 'm').test(bundled)) {
+      throw new Error(`the runner bundle renamed class ${name} of ${file}: rename it in the source (its name is used at run time)`);
+    }
+  }
+}
+
 /**
  * What the bundle carries: nact's version, and the compiled files of ours it was made of
  * (relative to it, shipped beside it), so that a bundle older than one of them (`tsc` run alone
