@@ -149,16 +149,18 @@ for (const file of Object.keys(result.metafile.inputs).filter((f) => f.startsWit
 
 /**
  * What the bundle carries: nact's version, and the compiled files of ours it was made of
- * (relative to it, shipped beside it), so that a bundle older than one of them (`tsc` run alone
- * after an edit) is not started. Dependencies are not listed: installed, they live elsewhere.
+ * (relative to it, shipped beside it) with a hash of their contents, so that a bundle made of
+ * other files (`tsc` run alone after an edit) is not started. By content, not modification
+ * times: npm does not keep those in order when it installs a package. Dependencies are not
+ * listed: installed, they live elsewhere.
  */
-const inputs = Object.keys(result.metafile.inputs)
-  .filter((file) => file.startsWith('dist/src/'))
-  .sort()
-  .map((file) => relative(dirname(join(root, OUT)), join(root, file)).split('\\').join('/'));
+const inputFiles = Object.keys(result.metafile.inputs).filter((file) => file.startsWith('dist/src/')).sort();
+const inputs = inputFiles.map((file) => relative(dirname(join(root, OUT)), join(root, file)).split('\\').join('/'));
+const sources = createHash('sha256');
+for (const file of inputFiles) sources.update(readFileSync(join(root, file)));
 /** Names the V8 code cache runners make (src/runner/start-bundle.cts): one per bundle content. */
 const hash = createHash('sha256').update(readFileSync(join(root, OUT))).digest('hex').slice(0, 16);
-writeFileSync(join(root, 'dist/src/runner-bundle.json'), `${JSON.stringify({ nact: nactVersion, hash, inputs }, null, 1)}\n`);
+writeFileSync(join(root, 'dist/src/runner-bundle.json'), `${JSON.stringify({ nact: nactVersion, hash, sources: sources.digest('hex'), inputs }, null, 1)}\n`);
 // Caches of earlier bundles are of no use any more.
 for (const file of readdirSync(join(root, 'dist/src'))) {
   if (/^runner-bundle\.[0-9a-f]+\..*v8cache/.test(file) && !file.startsWith(`runner-bundle.${hash}.`)) rmSync(join(root, 'dist/src', file), { force: true });

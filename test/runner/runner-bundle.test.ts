@@ -4,7 +4,8 @@
  * to the unbundled entry point.
  */
 import { expect } from 'chai';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,9 +79,10 @@ describe('The runner bundle', function () {
     /** An empty bundle and its record, in a folder of dist (nact resolves from there), made of input.js. */
     function fakeBundle(record: { nact?: string; inputs?: string[] }): string {
       const bundle = join(dir, 'runner-bundle.cjs');
-      writeFileSync(join(dir, 'input.js'), '');
+      writeFileSync(join(dir, 'input.js'), 'export const made = 1;\n');
       writeFileSync(bundle, '');
-      writeFileSync(join(dir, 'runner-bundle.json'), JSON.stringify(record));
+      const sources = createHash('sha256').update('export const made = 1;\n').digest('hex');
+      writeFileSync(join(dir, 'runner-bundle.json'), JSON.stringify({ sources, ...record }));
       return bundle;
     }
     beforeEach(function () {
@@ -90,8 +92,8 @@ describe('The runner bundle', function () {
       rmSync(dir, { recursive: true, force: true });
     });
 
-    it('starts a bundle that carries the installed nact and is newer than its files', function () {
-    // (Any bundle but the build's own is started as it is; the build's through its starter.)
+    it('starts a bundle that carries the installed nact and was made of the files beside it', function () {
+      // (Any bundle but the build's own is started as it is; the build's through its starter.)
       expect(runnerEntry(fakeBundle({ nact: NACT_VERSION, inputs: ['input.js'] }))).to.equal(join(dir, 'runner-bundle.cjs'));
     });
 
@@ -99,10 +101,9 @@ describe('The runner bundle', function () {
       expect(runnerEntry(join(dir, 'runner-bundle.cjs'))).to.equal(MAIN);
     });
 
-    it('when a file it was made of was compiled since (tsc run alone after an edit)', function () {
+    it('when a file it was made of was compiled again since, differently (tsc run alone after an edit)', function () {
       const bundle = fakeBundle({ nact: NACT_VERSION, inputs: ['input.js'] });
-      const later = new Date(Date.now() + 5000);
-      utimesSync(join(dir, 'input.js'), later, later);
+      writeFileSync(join(dir, 'input.js'), 'export const made = 2;\n');
       expect(runnerEntry(bundle)).to.equal(MAIN);
     });
 

@@ -3,7 +3,8 @@
  * on its own loopback address (127.2.x.y), exactly as a pod has its own POD_IP. No cluster needed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,12 +64,14 @@ export function runnerEntry(bundle: string = RUNNER_BUNDLE): string {
 
 function bundleUsable(bundle: string): boolean {
   try {
-    const built = statSync(bundle).mtimeMs;
-    const carries = JSON.parse(readFileSync(bundle.replace(/\.cjs$/, '.json'), 'utf8')) as { nact?: unknown; inputs?: unknown };
+    const carries = JSON.parse(readFileSync(bundle.replace(/\.cjs$/, '.json'), 'utf8')) as { nact?: unknown; sources?: unknown; inputs?: unknown };
     const installed = (createRequire(bundle)('nact/package.json') as { version?: unknown }).version;
-    if (typeof carries.nact !== 'string' || carries.nact !== installed || !Array.isArray(carries.inputs)) return false;
-    // Stale when a file it was made of was compiled again since (tsc run alone after an edit).
-    return carries.inputs.every((input) => typeof input === 'string' && statSync(join(dirname(bundle), input)).mtimeMs <= built);
+    if (typeof carries.nact !== 'string' || carries.nact !== installed || !Array.isArray(carries.inputs) || !existsSync(bundle)) return false;
+    // Stale when a file it was made of changed since (tsc run alone after an edit): ~40 small
+    // files hashed once per process.
+    const sources = createHash('sha256');
+    for (const input of carries.inputs) sources.update(readFileSync(join(dirname(bundle), String(input))));
+    return sources.digest('hex') === carries.sources;
   } catch {
     return false; // no bundle, no record of what it carries, a file of it gone, or no nact beside it
   }
