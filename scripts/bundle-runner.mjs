@@ -106,10 +106,20 @@ module.exports = {
 };
 `;
 
+/** node:assert's `assert(value, message)` as nact calls it, loading node:assert only to fail. */
+const lateAssert = `
+module.exports = function assert(value, ...rest) {
+  if (!value) require('node:assert')(value, ...rest);
+};
+`;
+
 const virtual = {
   name: 'flame-runner-virtual',
   setup(b) {
     b.onResolve({ filter: /^flame:share-nact$/ }, () => ({ path: 'share-nact', namespace: 'flame' }));
+    // nact's `assert(condition)` checks, without loading node:assert (~3 ms of boot) until one fails.
+    b.onResolve({ filter: /^assert$/ }, (args) => (args.path === 'assert' && /[\\/]nact[\\/]/.test(args.importer) ? { path: 'late-assert', namespace: 'flame' } : undefined));
+    b.onLoad({ filter: /^late-assert$/, namespace: 'flame' }, () => ({ contents: lateAssert, loader: 'js' }));
     // Only msgpackr's own import of it; the late extractor's require of the real one stays external.
     b.onResolve({ filter: /^msgpackr-extract$/ }, (args) => (args.namespace === 'flame' ? { path: 'msgpackr-extract', external: true } : { path: 'no-msgpackr-extract', namespace: 'flame' }));
     b.onLoad({ filter: /^share-nact$/, namespace: 'flame' }, () => ({ contents: shareNact, resolveDir: root, loader: 'js' }));
