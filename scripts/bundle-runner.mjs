@@ -129,9 +129,9 @@ const virtual = {
 
 const result = await build({
   absWorkingDir: root,
-  // ES imports, not require(): esbuild then joins the modules into one scope as they are, where
-  // require() would wrap each in a lazy initialiser turning its \`const\`s into \`var\`s assigned
-  // later, which V8 cannot treat as constants (measured: ~30% more runner CPU per call).
+  // ES imports, not require(): esbuild then joins the modules into one scope in order, where
+  // require() would wrap each in a lazy initialiser (`__esm`) whose bindings are assigned when it
+  // first runs, an indirection on every access from the call path.
   stdin: { contents: "import 'flame:share-nact';\nimport './dist/src/runner/main.js';\n", resolveDir: root, sourcefile: 'runner-bundle-entry.mjs', loader: 'js' },
   outfile: OUT,
   bundle: true,
