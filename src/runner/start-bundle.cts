@@ -6,14 +6,14 @@
  *
  * The cache is made by the first runner that finds none (or one V8 rejects: another Node, other
  * V8 flags), half a second after it started (when its boot has compiled what a boot needs) or as
- * it exits, whichever comes first; it is
- * written beside the bundle (where the code itself is, so it is trusted as the code is), through
- * a temporary file renamed into place, and named by the bundle's content hash (V8 checks a
- * cache's version and flags but only the length of the source) and the runner's Node flags. Where that folder is read-only,
- * runners compile without a cache.
+ * it exits, whichever comes first. It is written beside the bundle (where the code itself is, so
+ * it is trusted as the code is), through a temporary file renamed into place, and named by the
+ * bundle's content hash (V8 checks a cache's version and flags but only the length of the
+ * source) and the runner's Node flags. Where that folder is read-only, runners compile without a
+ * cache.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { dirname, join } from 'node:path';
 import vm from 'node:vm';
@@ -29,7 +29,12 @@ type Globals = { [CODE_CACHE_STATE]?: string; [DYNAMIC_IMPORT]?: (specifier: str
 
 /** The bundle's code, compiled with the cache when there is a usable one. */
 function compile(): (...args: unknown[]) => unknown {
-  const hash = (JSON.parse(readFileSync(join(dirname(BUNDLE), 'runner-bundle.json'), 'utf8')) as { hash?: unknown }).hash;
+  let hash: unknown;
+  try {
+    hash = (JSON.parse(readFileSync(join(dirname(BUNDLE), 'runner-bundle.json'), 'utf8')) as { hash?: unknown }).hash;
+  } catch {
+    // no record of the bundle: no cache
+  }
   // One cache per set of Node flags (V8 rejects a cache made under other V8 flags): pools whose
   // runners differ in flags do not overwrite each other's.
   const flags = createHash('sha256').update(process.execArgv.join('\0')).digest('hex').slice(0, 8);
@@ -56,6 +61,11 @@ function compile(): (...args: unknown[]) => unknown {
         renameSync(temporary, cacheFile);
       } catch {
         // a read-only install: runners compile without a cache
+        try {
+          rmSync(temporary, { force: true });
+        } catch {
+          // nothing was written
+        }
       }
     };
     setTimeout(write, WRITE_CACHE_AFTER_MS).unref();
