@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,12 @@ class EncryptedProcessBackend extends ProcessBackend {
 }
 
 describe('The runner bundle', function () {
+  let cleanup: (() => void) | undefined;
+  afterEach(function () {
+    cleanup?.();
+    cleanup = undefined;
+  });
+
   it('is what a pool\'s runners start after npm run build (rebuild with npm run build if this fails after tsc alone)', async function () {
     expect(runnerEntry(), 'the bundle is missing or older than the compiled files').to.equal(START);
     const pool = await startPool({ name: 'bundled', max: 1, backend: new ProcessBackend({ stdio: 'ignore' }) });
@@ -43,6 +49,12 @@ describe('The runner bundle', function () {
   });
 
   it('boots from a V8 code cache that its first runner made, and still imports modules by URL and loads selfsigned', async function () {
+    const caches = () => readdirSync(SRC).filter((file) => file.endsWith('.v8cache'));
+    const before = new Set(caches());
+    // The cache its own flags made is removed however the test ends.
+    cleanup = () => {
+      for (const file of caches()) if (!before.has(file)) rmSync(join(SRC, file), { force: true });
+    };
     const options = { stdio: 'ignore' as const, execArgv: ['--v8-pool-size=1', `--max-old-space-size=${300 + Math.floor(Math.random() * 1000)}`] };
     const state = () => (globalThis as Record<symbol, unknown>)[Symbol.for('flame-actors.codeCache')];
     const first = await startPool({ name: 'cache-maker', max: 1, backend: new ProcessBackend(options) });
