@@ -39,7 +39,7 @@ export { usePersistence } from './runner/persistence.js';
 export type { RestartOptions, RestartInfo } from './flame/restartable.js';
 /** The cluster layer: nodes named name@host, authenticated links, remote nact refs. */
 export {
-  startNode, ClusterNode, type NodeEvents, type NodeStats, type ModuleSpecifier, type RequestOptions, type RequestContext, type ServiceHandler,
+  startNode, ClusterNode, type NodeEvents, type NodeStats, type ModuleSpecifier, type RequestOptions, type RequestContext, type ServiceHandler, type ReplyReceiver,
 } from './cluster/node.js';
 export type { ModuleLoader, NodeOptions, TlsOptions } from './cluster/options.js';
 export { DEFAULT_PORT } from './cluster/address.js';

@@ -12,13 +12,24 @@ export interface Deadline {
   cancel(): void;
 }
 
+/**
+ * What a deadline calls when it passes: a function, or an object that is told by its `expire()`
+ * method (a request that is its own handle needs no closure per deadline).
+ */
+export type Expiry = (() => void) | { expire(): void };
+
+function fire(expiry: Expiry): void {
+  if (typeof expiry === 'function') expiry();
+  else expiry.expire();
+}
+
 /** One deadline in its bucket's queue; it is its own handle (no closure per deadline). */
 class Entry implements Deadline {
   readonly at: number;
-  fire: (() => void) | undefined;
+  fire: Expiry | undefined;
   readonly #bucket: Bucket;
 
-  constructor(bucket: Bucket, at: number, fire: () => void) {
+  constructor(bucket: Bucket, at: number, fire: Expiry) {
     this.#bucket = bucket;
     this.at = at;
     this.fire = fire;
@@ -45,7 +56,7 @@ class Bucket {
     this.#onEmpty = onEmpty;
   }
 
-  add(fire: () => void): Deadline {
+  add(fire: Expiry): Deadline {
     const entry = new Entry(this, performance.now() + this.#timeout, fire);
     this.#queue.push(entry);
     // For the head, not this entry: one added while the bucket expires (a deadline that fires
@@ -97,13 +108,13 @@ class Bucket {
       const entry = this.#queue[this.#head]!;
       if (entry.fire !== undefined && entry.at > now + 1) break;
       this.#head++;
-      const fire = entry.fire;
-      if (fire === undefined) {
+      const expiry = entry.fire;
+      if (expiry === undefined) {
         this.#cancelled--;
         continue;
       }
       entry.fire = undefined;
-      fire();
+      fire(expiry);
     }
     this.#trim();
     if (this.#timer !== undefined) return; // a fired deadline added one to the emptied queue
@@ -116,10 +127,10 @@ export class Deadlines {
   readonly #buckets = new Map<number, Bucket>();
 
   /**
-   * Calls `fire` after `timeout` ms (rounded up to a whole ms, so that requests made with the
+   * Calls `fire` (or its `expire()`) after `timeout` ms (rounded up to a whole ms, so that requests made with the
    * rest of a common deadline share a bucket) unless cancelled first.
    */
-  after(timeout: number, fire: () => void): Deadline {
+  after(timeout: number, fire: Expiry): Deadline {
     const ms = Math.ceil(timeout);
     let bucket = this.#buckets.get(ms);
     if (!bucket) {

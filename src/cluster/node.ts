@@ -24,8 +24,9 @@ import { Peer, type Connection, type PeerHost } from './peer.js';
 import { remoteSystemName, type RemoteRef } from './remote-ref.js';
 import type { ServiceHandler } from './inbound-request.js';
 import { ReplyTable } from './replies.js';
-import { Requests, type RequestOptions } from './requests.js';
+import { Requests, type ReplyReceiver, type RequestOptions } from './requests.js';
 import { Router } from './router.js';
+import { WriteTurn } from './write-turn.js';
 import { OP_CANCEL, OP_DISPATCH, OP_NO_ACTOR, OP_REPLY, OP_REQUEST, OP_STOP, describe } from './wire.js';
 import { handshakeRefusedChannel, linkDownChannel, linkUpChannel, publish } from '../observability/diagnostics.js';
 
@@ -36,7 +37,7 @@ export interface ModuleSpecifier {
 }
 
 export type { RequestContext, ServiceHandler } from './inbound-request.js';
-export type { RequestOptions } from './requests.js';
+export type { ReplyReceiver, RequestOptions } from './requests.js';
 
 /** Counters of a node, for monitoring and tests. */
 export interface NodeStats {
@@ -116,6 +117,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       get heartbeatInterval() { return node.heartbeatInterval; },
       get heartbeatTimeout() { return node.heartbeatTimeout; },
       get maxQueuedMessages() { return node.maxQueuedMessages; },
+      writeTurn: new WriteTurn(),
       decodeContext: (peer) => this.#router.decodeContext(peer),
       receive: (peer, message) => this.#receive(peer, message),
       dial: (peer) => this.#dial(peer),
@@ -272,6 +274,23 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       return Promise.reject(error);
     }
     return this.#requests.request(peer, service, payload, options);
+  }
+
+  /**
+   * {@link request} without a promise, for hot paths: `receiver.settled(ok, value)` is called
+   * exactly once, with the result or the error (possibly before this returns, when the request
+   * cannot be sent). `timeout` in ms (default none); `signal` aborts it.
+   */
+  requestTo(node: string, service: string, payload: unknown, receiver: ReplyReceiver, timeout?: number, signal?: AbortSignal): void {
+    let peer: Peer;
+    try {
+      this.#assertRunning();
+      peer = this.#peers.get(node) ?? this.#peer(parseNodeName(node).node);
+    } catch (error) {
+      receiver.settled(false, error);
+      return;
+    }
+    this.#requests.send(peer, service, payload, timeout, signal, receiver);
   }
 
   /** Resolves when the link to the node of `target` has room for more messages (backpressure). */

@@ -11,6 +11,7 @@ import { EncodeError, NodeDownError, OverloadedError, PayloadTooLargeError, Prot
 import type { Logger } from '../log.js';
 import { frameMessages, linkTrafficChannel } from '../observability/diagnostics.js';
 import { closeReason, describe } from './wire.js';
+import type { TurnWriter, WriteTurn } from './write-turn.js';
 
 /** An authenticated WebSocket to a peer, as the handshake hands it over. */
 export interface Connection {
@@ -39,6 +40,8 @@ export interface PeerHost {
   readonly heartbeatInterval: number;
   readonly heartbeatTimeout: number;
   readonly maxQueuedMessages: number;
+  /** The node's end of turn, shared by its links (see write-turn.ts). */
+  readonly writeTurn: WriteTurn;
   decodeContext(peer: Peer): DecodeContext;
   receive(peer: Peer, message: unknown): void;
   /** Resolves to the new connection, or to undefined when the peer's own dial won and is attached. */
@@ -62,7 +65,7 @@ const COALESCE_MAX_MS = 0.5;
 /** Failed dials are not retried by a send sooner than this. */
 const REDIAL_AFTER_MS = 500;
 
-export class Peer {
+export class Peer implements TurnWriter {
   readonly node: string;
   state: PeerState = 'idle';
   incarnation: string | undefined;
@@ -76,11 +79,8 @@ export class Peer {
   #firstQueuedAt = 0;
   #lastFrameAt = -Infinity;
   #flushing = false;
-  /**
-   * A frame of several messages came in this loop turn: what they make (replies, also those a
-   * promise settles a few microtasks later) leaves together at the end of the turn, not one by one.
-   */
-  #receiving = false;
+  /** Waiting for the end of a turn in which frames of several messages came in (on any link). */
+  #inTurn = false;
   #waitingDrain = false;
   #writableWaiters: (() => void)[] = [];
   #connecting: Promise<void> | undefined;
@@ -186,10 +186,16 @@ export class Peer {
     }
     this.#queue.push(message);
     this.#failures.push(onFailure);
-    if (this.#queue.length === 1 && !this.#flushScheduled && !this.#flushing && !this.#receiving && this.state === 'up' && performance.now() - this.#lastFrameAt > EAGER_GAP_MS) {
+    const turn = this.#host.writeTurn;
+    if (turn.receiving) {
+      // In a turn that received a frame of several messages (on any link of this node): what
+      // handling it makes leaves in one frame per link at the end of the turn.
+      if (!this.#inTurn && this.state === 'up') {
+        this.#inTurn = true;
+        turn.defer(this);
+      }
+    } else if (this.#queue.length === 1 && !this.#flushScheduled && !this.#flushing && this.state === 'up' && performance.now() - this.#lastFrameAt > EAGER_GAP_MS) {
       // A lone message on a quiet link leaves at once: request/response latency pays no loop turn.
-      // Not in a turn that received a frame of several messages: their replies leave in one
-      // frame at the end of the turn (a frame each would cost a socket write each).
       this.#flush();
     } else {
       this.#scheduleFlush();
@@ -260,10 +266,7 @@ export class Peer {
     if (linkTrafficChannel.hasSubscribers) linkTrafficChannel.publish({ node: this.#host.name, peer: this.node, direction: 'in', bytes: data.length, messages: batch.length });
     // A frame of one message keeps the eager path for its answer (a lone request's latency); a
     // frame of several makes several answers, which wait for the end of the turn together.
-    if (batch.length > 1 && !this.#receiving) {
-      this.#receiving = true;
-      setImmediate(this.#received);
-    }
+    if (batch.length > 1) this.#host.writeTurn.received();
     for (const message of batch) {
       if (this.#conn === undefined) return; // a message closed the link
       try {
@@ -276,15 +279,11 @@ export class Peer {
     }
   }
 
-  /**
-   * End of a turn that received frames: what their handling queued leaves now, in one frame.
-   * The check phase follows the poll phase at once, so a lone reply waits no longer than the
-   * eager path would have made it.
-   */
-  readonly #received = (): void => {
-    this.#receiving = false;
+  /** The end of a turn that received frames of several messages: what was queued in it leaves now. */
+  endOfTurn(): void {
+    this.#inTurn = false;
     this.#guard(() => this.#flush());
-  };
+  }
 
   /** Runs a listener's work; an exception (a bug, or a user's event listener throwing) is logged, never rethrown. */
   #guard(work: () => void): void {

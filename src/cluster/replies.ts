@@ -18,17 +18,16 @@ export interface Pending {
 
 export class ReplyTable {
   #next = 1;
+  /**
+   * One map by id, nothing per peer: adding and settling are on every request's path, failing a
+   * peer (a link going down) is rare and walks what is pending, which is bounded by what is in flight.
+   */
   readonly #pending = new Map<number, Pending>();
-  readonly #byPeer = new Map<Peer, Set<number>>();
 
   /** Registers what to do with the answer; returns the id to send. */
   add(pending: Pending): number {
     const id = this.#next++;
-    const { peer } = pending;
     this.#pending.set(id, pending);
-    let ids = this.#byPeer.get(peer);
-    if (!ids) this.#byPeer.set(peer, (ids = new Set()));
-    ids.add(id);
     return id;
   }
 
@@ -45,18 +44,16 @@ export class ReplyTable {
     const pending = this.#pending.get(id);
     if (pending === undefined || pending.kind !== kind || (from !== undefined && pending.peer !== from)) return false;
     this.#pending.delete(id);
-    const ids = this.#byPeer.get(pending.peer);
-    ids?.delete(id);
-    if (ids?.size === 0) this.#byPeer.delete(pending.peer);
     pending.settle(ok, value);
     return true;
   }
 
   /** The link to `peer` is gone: everything pending on it fails with `reason`. */
   failPeer(peer: Peer, reason: Error): void {
-    const ids = this.#byPeer.get(peer);
-    if (!ids) return;
-    for (const id of [...ids]) {
+    const ids: number[] = [];
+    for (const [id, pending] of this.#pending) if (pending.peer === peer) ids.push(id);
+    // Settled in the order they were made; one that settles may add or settle others.
+    for (const id of ids) {
       const pending = this.#pending.get(id);
       if (pending) this.settle(id, pending.kind, false, reason);
     }
@@ -64,6 +61,7 @@ export class ReplyTable {
 
   /** Something still waits on an answer from `peer`. */
   pendingOn(peer: Peer): boolean {
-    return this.#byPeer.has(peer);
+    for (const pending of this.#pending.values()) if (pending.peer === peer) return true;
+    return false;
   }
 }

@@ -30,8 +30,17 @@ export interface RequestsHost {
 }
 
 /**
- * A request this node made, waiting for its reply: the reply table's entry itself, settled once
- * by the reply, the link going down, its deadline or its signal.
+ * Receives the outcome of a request made with {@link Requests.send}: the caller's own object,
+ * settled once, instead of a promise and its resolving functions per request.
+ */
+export interface ReplyReceiver {
+  /** The reply (`ok`), or why there is none: the handler's error, a timeout, an abort, the link going down. */
+  settled(ok: boolean, value: unknown): void;
+}
+
+/**
+ * A request this node made, waiting for its reply: the reply table's entry itself (and its own
+ * deadline handle), settled once by the reply, the link going down, its deadline or its signal.
  */
 class OutboundRequest implements Pending {
   readonly kind = 'request';
@@ -39,23 +48,27 @@ class OutboundRequest implements Pending {
   readonly id: number;
   readonly #host: RequestsHost;
   readonly #service: string;
-  readonly #resolve: (value: unknown) => void;
-  readonly #reject: (error: unknown) => void;
-  #deadline: Deadline | undefined;
-  #unsubscribe: (() => void) | undefined;
+  readonly #receiver: ReplyReceiver;
+  #timeout = 0;
+  #deadline: Deadline | undefined = undefined;
+  #unsubscribe: (() => void) | undefined = undefined;
 
-  constructor(host: RequestsHost, peer: Peer, service: string, resolve: (value: unknown) => void, reject: (error: unknown) => void) {
+  constructor(host: RequestsHost, peer: Peer, service: string, receiver: ReplyReceiver) {
     this.#host = host;
     this.peer = peer;
     this.#service = service;
-    this.#resolve = resolve;
-    this.#reject = reject;
+    this.#receiver = receiver;
     this.id = host.replies.add(this);
   }
 
   expireAfter(timeout: number): void {
-    this.#deadline = this.#host.deadlines.after(timeout, () =>
-      this.#cancel(new QueryTimeoutError(`request "${this.#service}" to ${this.peer.node} timed out after ${timeout} ms`)));
+    this.#timeout = timeout;
+    this.#deadline = this.#host.deadlines.after(timeout, this);
+  }
+
+  /** The deadline passed (see {@link Expiring}). */
+  expire(): void {
+    this.#cancel(new QueryTimeoutError(`request "${this.#service}" to ${this.peer.node} timed out after ${this.#timeout} ms`));
   }
 
   abortOn(signal: AbortSignal): void {
@@ -66,8 +79,7 @@ class OutboundRequest implements Pending {
   settle(ok: boolean, value: unknown): void {
     this.#deadline?.cancel();
     this.#unsubscribe?.();
-    if (ok) this.#resolve(value);
-    else this.#reject(value);
+    this.#receiver.settled(ok, value);
   }
 
   #cancel(error: Error): void {
@@ -77,6 +89,22 @@ class OutboundRequest implements Pending {
     const why = error instanceof QueryTimeoutError ? new QueryTimeoutError(error.message) : new AbortError(error.message);
     this.peer.trySend([OP_CANCEL, this.id, why]);
     replies.settle(this.id, 'request', false, error);
+  }
+}
+
+/** The receiver behind the promise that {@link Requests.request} returns. */
+class PromiseReceiver implements ReplyReceiver {
+  readonly #resolve: (value: unknown) => void;
+  readonly #reject: (error: unknown) => void;
+
+  constructor(resolve: (value: unknown) => void, reject: (error: unknown) => void) {
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  settled(ok: boolean, value: unknown): void {
+    if (ok) this.#resolve(value);
+    else this.#reject(value);
   }
 }
 
@@ -107,23 +135,27 @@ export class Requests {
 
   /** Sends a request over `peer` and resolves to its result. */
   request(peer: Peer, service: string, payload: unknown, options: RequestOptions): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const { signal } = options;
-      if (signal?.aborted) {
-        reject(new AbortError(`request "${service}" to ${peer.node} aborted before it was sent`));
-        return;
-      }
-      const request = new OutboundRequest(this.#host, peer, service, resolve, reject);
-      const { id } = request;
-      const { timeout } = options;
-      if (timeout !== undefined && timeout !== Infinity) request.expireAfter(timeout);
-      if (signal) request.abortOn(signal);
-      try {
-        peer.send([OP_REQUEST, id, service, payload], this.#sendFailed);
-      } catch (error) {
-        this.#host.replies.settle(id, 'request', false, error);
-      }
-    });
+    return new Promise((resolve, reject) => this.send(peer, service, payload, options.timeout, options.signal, new PromiseReceiver(resolve, reject)));
+  }
+
+  /**
+   * Sends a request over `peer`; `receiver` is settled exactly once (possibly before this
+   * returns, when the request cannot be sent). No promise is made: the caller's hot path.
+   */
+  send(peer: Peer, service: string, payload: unknown, timeout: number | undefined, signal: AbortSignal | undefined, receiver: ReplyReceiver): void {
+    if (signal?.aborted) {
+      receiver.settled(false, new AbortError(`request "${service}" to ${peer.node} aborted before it was sent`));
+      return;
+    }
+    const request = new OutboundRequest(this.#host, peer, service, receiver);
+    const { id } = request;
+    if (timeout !== undefined && timeout !== Infinity) request.expireAfter(timeout);
+    if (signal) request.abortOn(signal);
+    try {
+      peer.send([OP_REQUEST, id, service, payload], this.#sendFailed);
+    } catch (error) {
+      this.#host.replies.settle(id, 'request', false, error);
+    }
   }
 
   /** A request could not be sent: one function for all of them (the message names its id). */
@@ -147,37 +179,49 @@ export class Requests {
     }
   }
 
-  /** OP_REQUEST from `peer`: runs the service's handler and replies, whatever happens. */
+  /**
+   * OP_REQUEST from `peer`: runs the service's handler and replies, whatever happens. A handler
+   * that returns a value (not a promise) is answered at once; only one that returns a promise is
+   * registered, so that the requester can cancel it until it settles.
+   */
   serve(peer: Peer, id: unknown, service: unknown, payload: unknown): void {
     if (typeof id !== 'number' || typeof service !== 'string') {
       peer.protocolError(new ProtocolError('malformed request'));
       return;
     }
-    let running = this.#inbound.get(peer);
-    if (!running) this.#inbound.set(peer, (running = new Map()));
-    const context = new InboundRequest(peer.node);
-    running.set(id, context);
-    const reply = (ok: boolean, value: unknown) => {
-      if (running.get(id) !== context) return;
-      running.delete(id);
-      if (running.size === 0 && this.#inbound.get(peer) === running) this.#inbound.delete(peer);
-      this.#sendReply(peer, id, service, ok, ok ? value : asError(value, `"${service}" on ${this.#host.name}`));
-    };
     const handler = this.#services.get(service);
     if (!handler) {
-      reply(false, new ProtocolError(`unknown service "${service}" on ${this.#host.name}`));
+      this.#sendReply(peer, id, service, false, new ProtocolError(`unknown service "${service}" on ${this.#host.name}`));
       return;
     }
+    const context = new InboundRequest(peer.node);
+    let result: unknown;
     try {
-      const result = handler(payload, context);
-      if (result instanceof Promise) {
-        result.then((value) => reply(true, value), (error) => reply(false, error));
-      } else {
-        reply(true, result);
-      }
+      result = handler(payload, context);
     } catch (error) {
-      reply(false, error);
+      this.#sendReply(peer, id, service, false, asError(error, `"${service}" on ${this.#host.name}`));
+      return;
     }
+    if (!(result instanceof Promise)) {
+      this.#sendReply(peer, id, service, true, result);
+      return;
+    }
+    let running = this.#inbound.get(peer);
+    if (!running) this.#inbound.set(peer, (running = new Map()));
+    running.set(id, context);
+    result.then(
+      (value) => this.#settled(peer, id, service, context, true, value),
+      (error) => this.#settled(peer, id, service, context, false, error),
+    );
+  }
+
+  /** A handler's promise settled: the reply goes, unless another request took its id meanwhile. */
+  #settled(peer: Peer, id: number, service: string, context: InboundRequest, ok: boolean, value: unknown): void {
+    const running = this.#inbound.get(peer);
+    if (running?.get(id) !== context) return;
+    running.delete(id);
+    if (running.size === 0) this.#inbound.delete(peer);
+    this.#sendReply(peer, id, service, ok, ok ? value : asError(value, `"${service}" on ${this.#host.name}`));
   }
 
   /**
@@ -186,18 +230,21 @@ export class Requests {
    * learns at once instead of at its deadline.
    */
   #sendReply(peer: Peer, id: number, service: string, ok: boolean, value: unknown): void {
-    const drop = (why: string) => {
-      this.#dropped++;
-      this.#host.logger.debug(`reply to "${service}" #${id} of ${peer.node} dropped: ${why}`);
-    };
-    if (peer.state !== 'up') return drop(`the link is ${peer.state}`);
+    if (peer.state !== 'up') return this.#drop(peer, id, service, `the link is ${peer.state}`);
     const sent = peer.trySend([OP_REPLY, id, ok, value], (error) => {
-      if (error instanceof NodeDownError) return drop(error.message);
+      if (error instanceof NodeDownError) return this.#drop(peer, id, service, error.message);
       const what = ok ? 'result' : 'error';
       const where = `the ${what} of "${service}" on ${this.#host.name} cannot be sent: ${error.message}`;
       const why = error instanceof PayloadTooLargeError ? new PayloadTooLargeError(where, { details: error.details }) : new EncodeError(where);
-      if (!peer.trySend([OP_REPLY, id, false, why], (again) => drop(again.message))) drop('the link is down or overloaded');
+      if (!peer.trySend([OP_REPLY, id, false, why], (again) => this.#drop(peer, id, service, again.message))) {
+        this.#drop(peer, id, service, 'the link is down or overloaded');
+      }
     });
-    if (!sent) drop('the link is down or overloaded');
+    if (!sent) this.#drop(peer, id, service, 'the link is down or overloaded');
+  }
+
+  #drop(peer: Peer, id: number, service: string, why: string): void {
+    this.#dropped++;
+    this.#host.logger.debug(`reply to "${service}" #${id} of ${peer.node} dropped: ${why}`);
   }
 }

@@ -5,58 +5,21 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { ClusterNode } from '../cluster/node.js';
-import { onAbort } from '../abort.js';
-import { backoffDelay, type BackoffPolicy } from '../backoff.js';
-import { AbortError, BootError, CallTimeoutError, ConnectError, NodeDownError, PayloadTooLargeError, PoolStoppedError, QueryTimeoutError, RunnerDownError } from '../errors.js';
+import { NodeDownError, PoolStoppedError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { CallOutcome } from '../observability/diagnostics.js';
 import type { Backend } from './backend.js';
 import type { ShippedFunction } from './fn-ref.js';
 import type { Lease } from './lease.js';
 import type { ResolvedPoolOptions } from './options.js';
 import { releaseParentNode } from './parent-node.js';
 import { registerPool, unregisterPool, type PoolInternals } from './parent-services.js';
+import { PoolCall, callError, type CallHost, type RunOptions } from './pool-call.js';
 import type { PoolEvents, PoolState, PoolStatus } from './pool-types.js';
 import { SERVICE, type IdleReply, type PlaceReply, type RunnerFault } from './protocol.js';
 import type { RunnerHandle } from './runner-handle.js';
 import { EXIT_REASON_GRACE, RunnerSupervisor } from './supervisor.js';
 
-/** Backoff between the attempts of a call with `retries`. */
-const RETRY_BACKOFF: BackoffPolicy = { baseMs: 50, maxMs: 2000 };
-
-/** How one call runs. */
-export interface RunOptions {
-  timeout: number;
-  signal: AbortSignal | undefined;
-  /** Further attempts allowed after RunnerDownError or BootError. */
-  retries: number;
-  what: 'call' | 'cast';
-  /** Filled where the call settles when `flame-actors:call` is traced (the last attempt's runner and times). */
-  outcome?: CallOutcome | undefined;
-}
-
-/** The final error of a retried call, saying how many attempts were made. */
-function withAttempts(error: RunnerDownError | BootError, attempts: number): Error {
-  if (attempts === 1) return error;
-  const message = `${error.message} (gave up after ${attempts} attempts)`;
-  return error instanceof RunnerDownError
-    ? new RunnerDownError(message, { cause: error.cause, details: error.details, attempts })
-    : new BootError(message, { cause: error.cause, details: error.details, attempts });
-}
-
-/** Waits `ms` between attempts; the caller's signal ends the wait with AbortError. */
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      unsubscribe?.();
-      resolve();
-    }, ms);
-    const unsubscribe = signal && onAbort(signal, () => {
-      clearTimeout(timer);
-      reject(new AbortError('aborted while waiting to retry', { cause: signal.reason }));
-    });
-  });
-}
+export type { RunOptions } from './pool-call.js';
 
 export interface CoreContext {
   readonly o: ResolvedPoolOptions;
@@ -79,6 +42,7 @@ export class PoolCore implements PoolInternals {
   #inFlight = 0;
   #idleCallers: (() => void)[] = [];
   #stopPromise: Promise<void> | undefined;
+  readonly #callHost: CallHost;
 
   /** Registers the pool on its node (throws InvalidOptionError for a duplicate name). */
   constructor(context: CoreContext) {
@@ -87,6 +51,7 @@ export class PoolCore implements PoolInternals {
     this.#c = context;
     this.#node = context.node;
     this.#events = context.events;
+    this.#callHost = this.#makeCallHost();
     registerPool(context.node, this);
   }
 
@@ -125,29 +90,28 @@ export class PoolCore implements PoolInternals {
   /**
    * Runs a shipped function on a runner within one deadline (waiting for a slot plus running),
    * again on another runner after RunnerDownError or BootError while `retries` and the deadline
-   * allow, with backoff.
+   * allow, with backoff (see {@link PoolCall}).
    */
-  async run(shipped: ShippedFunction, args: unknown[], run: Readonly<RunOptions>): Promise<unknown> {
-    const deadline = performance.now() + run.timeout;
-    // Counted from the start, so stop() waits for a call that has not been placed yet.
-    this.#inFlight++;
-    try {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await this.#attempt(shipped, args, run, deadline);
-        } catch (error) {
-          const retryable = error instanceof RunnerDownError || error instanceof BootError;
-          if (!retryable || run.retries === 0) throw error;
-          const delay = backoffDelay(RETRY_BACKOFF, attempt);
-          const last = attempt > run.retries || performance.now() + delay >= deadline || this.#state !== 'running' || run.signal?.aborted;
-          if (last) throw withAttempts(error, attempt);
-          this.#c.logger.debug(`${run.what} attempt ${attempt} failed (${error.message}); retrying in ${Math.round(delay)} ms`);
-          await pause(delay, run.signal);
-        }
-      }
-    } finally {
-      this.#ended();
-    }
+  run(shipped: ShippedFunction, args: unknown[], run: Readonly<RunOptions>): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      // Counted from the start, so stop() waits for a call that has not been placed yet.
+      this.#inFlight++;
+      new PoolCall(this.#callHost, shipped, args, run, resolve, reject).start();
+    });
+  }
+
+  /** What every call of this pool needs from it (one object for all of them). */
+  #makeCallHost(): CallHost {
+    return {
+      node: this.#c.node,
+      logger: this.#c.logger,
+      events: this.#c.events,
+      maxPayload: this.#o.maxPayload,
+      running: () => this.#state === 'running',
+      checkout: (deadline, signal) => this.#checkout(deadline, signal),
+      checkin: (runner) => this.#supervisor!.placement.checkin(runner),
+      ended: () => this.#ended(),
+    };
   }
 
   #ended(): void {
@@ -181,40 +145,6 @@ export class PoolCore implements PoolInternals {
     };
   }
 
-  /** One placement and run of a call. */
-  async #attempt(shipped: ShippedFunction, args: unknown[], { timeout, signal, what, outcome }: Readonly<RunOptions>, deadline: number): Promise<unknown> {
-    const started = performance.now();
-    let runner: RunnerHandle | undefined;
-    let placedAt = started;
-    let failure: Error | undefined;
-    try {
-      // A free slot is handed over synchronously: no microtask spent waiting for it.
-      const checkout = this.#checkout(deadline, signal);
-      runner = checkout instanceof Promise ? await checkout : checkout;
-      placedAt = performance.now();
-      const remaining = deadline - placedAt;
-      return await this.#node.request(runner.node!, SERVICE.call, {
-        fn: shipped, args, timeout: remaining === Infinity ? -1 : Math.max(1, Math.floor(remaining)),
-      }, { timeout: remaining, signal });
-    } catch (error) {
-      if (runner && error instanceof NodeDownError) await runner.exitReason(EXIT_REASON_GRACE);
-      failure = runner ? this.#callError(error, runner, timeout, deadline, signal, what) : (error as Error);
-      throw failure;
-    } finally {
-      if (runner) this.#supervisor!.placement.checkin(runner);
-      // A call ended: the `call` event, and the flame-actors:call trace when traced.
-      if (outcome) {
-        outcome.runner = runner?.id;
-        outcome.node = runner?.node;
-        outcome.waitMs = placedAt - started;
-        outcome.runMs = performance.now() - placedAt;
-      }
-      if (this.#events.listenerCount('call') > 0) {
-        this.#events.emit('call', { runner: runner?.id, waitMs: placedAt - started, runMs: performance.now() - placedAt, error: failure });
-      }
-    }
-  }
-
   /** Places an actor from a shipped factory; its slot stays taken until the actor stops. */
   async place(shipped: ShippedFunction, args: unknown[], timeout: number, signal: AbortSignal | undefined, link: boolean): Promise<unknown> {
     const deadline = performance.now() + timeout;
@@ -244,27 +174,7 @@ export class PoolCore implements PoolInternals {
   }
 
   #callError(error: unknown, runner: RunnerHandle, timeout: number, deadline: number, signal: AbortSignal | undefined, what: string): Error {
-    if (error instanceof PayloadTooLargeError) {
-      const size = error.size === undefined ? 'a message' : `a message of ${error.size} bytes`;
-      return new PayloadTooLargeError(
-        `${what} on runner ${runner.id}: ${size} exceeds the pool's maxPayload (${this.#o.maxPayload} bytes) and was not sent; ` +
-          'send less (a path, a URL, a key) or raise it: Pool.start({ maxPayload })',
-        { cause: error, details: { ...error.details, option: 'maxPayload', runner: runner.id } },
-      );
-    }
-    if (error instanceof NodeDownError || error instanceof ConnectError) {
-      return new RunnerDownError(`runner ${runner.id} (${runner.node}) went down during the ${what}: ${runner.exitedBecause ?? runner.reason ?? error.message}`, {
-        cause: error, runner: runner.id, ...(runner.node ? { node: runner.node } : {}),
-      });
-    }
-    // The runner enforces the same deadline, so its cancellation may answer before our own timer.
-    const expired = performance.now() >= deadline && !signal?.aborted;
-    if (error instanceof QueryTimeoutError || expired) {
-      return new CallTimeoutError(`${what} did not finish within its timeout of ${timeout} ms on runner ${runner.id}; the remote work was cancelled`, {
-        cause: error, runner: runner.id, timeout,
-      });
-    }
-    return error as Error;
+    return callError(error, runner, this.#o.maxPayload, timeout, deadline, signal, what);
   }
 
   status(): PoolStatus {

@@ -8,9 +8,9 @@ import { EventEmitter } from 'node:events';
 import type { Ref } from 'nact';
 import { BootError, FlameError, InvalidOptionError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { poolStarted, poolStopped, traceCall, type PoolStartMessage } from '../observability/diagnostics.js';
+import { callChannel, poolStarted, poolStopped, traceCall, type PoolStartMessage } from '../observability/diagnostics.js';
 import { resolveDefaultBackend, type Backend } from './backend.js';
-import { shipFunction, type AnyFunction, type ModuleRef } from './fn-ref.js';
+import { prepareClosureChecks, shipFunction, type AnyFunction, type ModuleRef } from './fn-ref.js';
 import { resolveCallOptions, resolvePoolOptions, type CallOptions, type PoolOptions } from './options.js';
 import { checkNactPeer } from './nact-peer.js';
 import { acquireParentNode, releaseParentNode } from './parent-node.js';
@@ -18,6 +18,7 @@ import { PoolCore, type CoreContext, type RunOptions } from './pool-core.js';
 import type { CallRest, CallResult, PlaceRest, PoolEvents, PoolStatus } from './pool-types.js';
 import { resolveLeaseOptions } from './lease.js';
 import { RemoteStream, type StreamItem, type StreamRest } from './stream.js';
+import { warmCallPath } from './warm-up.js';
 import { track, type Tracked, type TrackedValue, type TrackRest } from './tracked.js';
 import { placeRestartable, resolveRestartOptions } from './restartable.js';
 
@@ -82,7 +83,13 @@ export class Pool extends EventEmitter<PoolEvents> {
       throw error instanceof FlameError ? error : new BootError(`backend ${backend.name} failed to initialise: ${(error as Error).message}`, { cause: error });
     }
     try {
-      await core.start();
+      // The first runners are spawned by now (synchronously); while they boot, the parent
+      // prepares what its first call would otherwise pay for.
+      let booting = true;
+      const started = core.start().finally(() => (booting = false));
+      prepareClosureChecks();
+      if (o.min > 0) warmCallPath(() => !booting);
+      await started;
     } catch (error) {
       await pool.stop();
       throw error;
@@ -106,6 +113,8 @@ export class Pool extends EventEmitter<PoolEvents> {
       const run = options === undefined ? this.#defaultCall : this.#callOptions(options);
       const shipped = shipFunction(fn);
       const core = this.#core;
+      // Untraced (the usual case): no closure for the tracer.
+      if (!callChannel.hasSubscribers) return core.run(shipped, list, run);
       return traceCall(this.name, 'call', fn, (outcome) => core.run(shipped, list, outcome === undefined ? run : { ...run, outcome }));
     } catch (error) {
       return Promise.reject(error);

@@ -22,13 +22,24 @@ export const SERVICE = {
 } as const;
 
 export interface CallRequest {
-  fn: ShippedFunction;
+  /**
+   * The function, or the `id` of a closure this runner was sent in full before (its source is
+   * not sent again). A runner that no longer has it answers {@link UNKNOWN_FUNCTION}.
+   */
+  fn: ShippedFunction | number;
   args: unknown[];
   /** Milliseconds the runner allows the call (the rest of the caller's deadline); -1 for none. */
   timeout: number;
 }
 
-export interface PlaceRequest extends CallRequest {
+/** `details.reason` of the ProtocolError a runner answers for a closure id it does not have. */
+export const UNKNOWN_FUNCTION = 'unknown-function';
+
+export interface PlaceRequest {
+  fn: ShippedFunction;
+  args: unknown[];
+  /** Always -1: a placement is bounded by the caller's request timeout. */
+  timeout: number;
   /** Stop the actor when the caller's node goes down. */
   link: boolean;
   /** Node of the caller. */

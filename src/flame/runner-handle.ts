@@ -8,6 +8,7 @@
  */
 import type { Logger } from '../log.js';
 import type { RunnerInstance } from './backend.js';
+import type { ShippedFunction } from './fn-ref.js';
 
 /**
  * - `booting`: provisioned and connecting back; no work yet.
@@ -75,6 +76,8 @@ export class RunnerHandle {
   idleSince = performance.now();
   /** Ids of actors placed on it, each holding one slot. */
   readonly placed = new Set<number>();
+  /** Closures sent to it in full: later calls send only their id. */
+  readonly shipped = new WeakSet<ShippedFunction>();
   /** Why it ended, as its backend reported it (a process's fatal error, a pod's reason). */
   exitedBecause: string | undefined;
   #onExit: (() => void)[] = [];

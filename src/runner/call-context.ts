@@ -56,6 +56,17 @@ export function startWith<T>(cancellation: CallCancellation, fn: () => T): T {
   }
 }
 
+/** Starts `fn(...args)` with `cancellation` as the current call's: {@link startWith} without a closure per call. */
+export function startCall(cancellation: CallCancellation, fn: (...args: unknown[]) => unknown, args: unknown[]): unknown {
+  const previous = slot.current;
+  slot.current = cancellation;
+  try {
+    return fn(...args);
+  } finally {
+    slot.current = previous;
+  }
+}
+
 /**
  * The AbortSignal of the call being started on this runner. Call it at the top of the shipped
  * function, before any `await`, and keep the signal:

@@ -59,6 +59,11 @@ export class FunctionLoader {
    * delete and re-insert: a hit is on every call, an eviction only when a new closure arrives.
    */
   readonly #closures = new Map<string, CachedClosure>();
+  /**
+   * Compiled closures by the id their parent gave them (a call sends only the id once this runner
+   * has the closure), oldest first; bounded like the closures.
+   */
+  readonly #byId = new Map<number, { readonly fn: LoadedFunction; readonly hash: string }>();
   readonly #modules = new Map<string, Promise<Namespace>>();
   #importer: ((specifier: string) => Promise<Namespace>) | undefined;
 
@@ -74,7 +79,11 @@ export class FunctionLoader {
   }
 
   /** Where a shipped function's code lives, as stack traces name it (best effort, for attribution). */
-  origin(shipped: ShippedFunction): string {
+  origin(shipped: ShippedFunction | number): string {
+    if (typeof shipped === 'number') {
+      const known = this.#byId.get(shipped);
+      return known === undefined ? '' : closureUrl(known.hash);
+    }
     if (shipped?.kind === 'closure') return closureUrl(String(shipped.hash));
     // A bare specifier cannot be told apart in a stack trace; a URL can.
     if (shipped?.kind === 'module' && typeof shipped.module === 'string' && URL.canParse(shipped.module)) return shipped.module;
@@ -93,19 +102,31 @@ export class FunctionLoader {
    * The compiled closure for `shipped` if it is cached (with the same source), else undefined:
    * the call path's synchronous fast path, before {@link load}.
    */
-  cached(shipped: ShippedFunction): LoadedFunction | undefined {
+  cached(shipped: ShippedFunction | number): LoadedFunction | undefined {
+    if (typeof shipped === 'number') return this.#byId.get(shipped)?.fn;
     if (typeof shipped !== 'object' || shipped === null || shipped.kind !== 'closure') return undefined;
     const cached = this.#closures.get(shipped.hash);
     // The same hash with another source is refused by the slow path.
     if (cached === undefined || cached.source !== shipped.source) return undefined;
     cached.used = true;
+    this.#remember(shipped, cached.fn);
     return cached.fn;
+  }
+
+  /** A closure that came in full with its parent's id: later calls name it by the id. */
+  #remember(shipped: ShippedFunction & { kind: 'closure' }, fn: LoadedFunction): void {
+    const { id } = shipped;
+    if (typeof id !== 'number' || this.#byId.has(id)) return;
+    if (this.#byId.size >= this.#maxClosures) this.#byId.delete(this.#byId.keys().next().value as number);
+    this.#byId.set(id, { fn, hash: shipped.hash });
   }
 
   async #load(shipped: ShippedFunction): Promise<LoadedFunction> {
     if (typeof shipped !== 'object' || shipped === null) throw new ProtocolError('shipped function is not an object');
     if (shipped.kind === 'closure' && typeof shipped.source === 'string' && typeof shipped.hash === 'string') {
-      return this.#closure(shipped.source, shipped.hash);
+      const fn = this.#closure(shipped.source, shipped.hash);
+      this.#remember(shipped, fn);
+      return fn;
     }
     if (shipped.kind === 'module' && typeof shipped.module === 'string' && typeof shipped.export === 'string') {
       return this.#export(shipped.module, shipped.export);

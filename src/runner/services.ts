@@ -5,10 +5,11 @@
  */
 import type { ClusterNode, RequestContext } from '../cluster/node.js';
 import { Deadlines } from '../cluster/deadlines.js';
-import { CallTimeoutError, QueryTimeoutError, RunnerDownError } from '../errors.js';
+import { CallTimeoutError, ProtocolError, QueryTimeoutError, RunnerDownError } from '../errors.js';
 import type { ParentInfo } from '../flame/parent.js';
-import { SERVICE, type CallRequest, type PlaceReply, type PlaceRequest, type ShutdownRequest } from '../flame/protocol.js';
-import { CallCancellation, startWith } from './call-context.js';
+import type { ShippedFunction } from '../flame/fn-ref.js';
+import { SERVICE, UNKNOWN_FUNCTION, type CallRequest, type PlaceReply, type PlaceRequest, type ShutdownRequest } from '../flame/protocol.js';
+import { CallCancellation, startCall } from './call-context.js';
 import type { FunctionLoader } from './fn-loader.js';
 import type { Placement } from './placement.js';
 import { installStreamServices } from './stream-service.js';
@@ -46,27 +47,68 @@ export function installRunnerServices({ node, info, loader, terminator, placemen
     }
   };
 
-  node.handle(SERVICE.call, (payload, context) => {
-    const request = payload as CallRequest;
-    refuseWhileDraining('calls');
-    terminator.callStarted();
-    return new Promise((resolve, reject) => {
-      const call = new RunningCall(request, loader, reject);
+  /** A call that goes on after its function returned a promise: tracked until it settles. */
+  const follow = (request: CallRequest, context: RequestContext, cancellation: CallCancellation, result: PromiseLike<unknown>): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      terminator.callStarted();
+      const call = new RunningCall(request, loader, cancellation, info.runner, reject);
       active.add(call);
-      runCall(request, context, loader, info.runner, deadlines).then(
+      context.onCancel((reason) => call.cancel(reason));
+      const deadline = request.timeout >= 0 ? deadlines.after(request.timeout, call) : undefined;
+      const ended = () => {
+        deadline?.cancel();
+        active.delete(call);
+        terminator.callEnded();
+      };
+      // A foreign thenable's `then` runs later (as `await` would), where its throw is a rejection.
+      (result instanceof Promise ? result : Promise.resolve(result)).then(
         (value) => {
-          active.delete(call);
-          terminator.callEnded();
+          ended();
           resolve(value);
         },
-        (error) => {
-          active.delete(call);
-          terminator.callEnded();
-          reject(error);
+        (error: unknown) => {
+          ended();
+          reject(loader.importFailure(error) ?? error);
         },
       );
     });
+
+  node.handle(SERVICE.call, (payload, context) => {
+    const request = payload as CallRequest;
+    refuseWhileDraining('calls');
+    // A compiled closure starts at once; a function that returns a value (not a promise) is
+    // answered in the same turn, with nothing registered, armed or allocated for it but its
+    // cancellation (which `callSignal()` reads while it starts).
+    const fn = loader.cached(request.fn);
+    if (fn === undefined) {
+      if (typeof request.fn !== 'number') return load(request, request.fn, context);
+      // Its parent sends it again in full on this answer.
+      throw new ProtocolError(`closure #${request.fn} is not on runner ${info.runner} (any more): send it in full`, {
+        details: { reason: UNKNOWN_FUNCTION, id: request.fn },
+      });
+    }
+    const cancellation = new CallCancellation();
+    let result: unknown;
+    try {
+      result = startCall(cancellation, fn, Array.isArray(request.args) ? request.args : NO_ARGS);
+    } catch (error) {
+      terminator.quickCall();
+      throw loader.importFailure(error) ?? error;
+    }
+    if (isThenable(result)) return follow(request, context, cancellation, result);
+    terminator.quickCall();
+    return result;
   });
+
+  /**
+   * A function not compiled or imported yet: the call holds the runner, and its deadline and the
+   * caller's cancel apply, while it loads.
+   */
+  const load = (request: CallRequest, shipped: ShippedFunction, context: RequestContext): Promise<unknown> => {
+    const cancellation = new CallCancellation();
+    const started = loader.load(shipped).then((fn) => startCall(cancellation, fn, Array.isArray(request.args) ? request.args : NO_ARGS));
+    return follow(request, context, cancellation, started);
+  };
 
   node.handle(SERVICE.place, async (payload) => {
     const request = payload as PlaceRequest;
@@ -88,15 +130,29 @@ export function installRunnerServices({ node, info, loader, terminator, placemen
   return { active };
 }
 
-/** A call while it runs; its origin is only worked out when a fault needs it. */
+const NO_ARGS: unknown[] = [];
+
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value instanceof Promise || (typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function');
+}
+
+/**
+ * A call whose function returned a promise, while it runs: its own deadline handle, and what a
+ * fault traced to it fails. Its origin is only worked out when a fault needs it.
+ */
 class RunningCall implements ActiveCall {
   readonly #request: CallRequest;
   readonly #loader: FunctionLoader;
+  readonly #cancellation: CallCancellation;
+  readonly #runner: string;
   readonly #reject: (error: Error) => void;
 
-  constructor(request: CallRequest, loader: FunctionLoader, reject: (error: Error) => void) {
+  constructor(request: CallRequest, loader: FunctionLoader, cancellation: CallCancellation, runner: string, reject: (error: Error) => void) {
     this.#request = request;
     this.#loader = loader;
+    this.#cancellation = cancellation;
+    this.#runner = runner;
     this.#reject = reject;
   }
 
@@ -107,24 +163,14 @@ class RunningCall implements ActiveCall {
   fail(error: Error): void {
     this.#reject(error);
   }
-}
 
-/** Loads and runs one call, cancelled when the caller cancels or its deadline passes. */
-async function runCall(request: CallRequest, context: RequestContext, loader: FunctionLoader, runner: string, deadlines: Deadlines): Promise<unknown> {
-  const cancellation = new CallCancellation();
-  context.onCancel((reason) => cancellation.abort(reason instanceof QueryTimeoutError
-    ? new CallTimeoutError(`call exceeded its deadline on ${runner} (the caller's timeout)`)
-    : reason));
-  const deadline = request.timeout >= 0
-    ? deadlines.after(request.timeout, () => cancellation.abort(new CallTimeoutError(`call exceeded its deadline of ${request.timeout} ms on ${runner}`)))
-    : undefined;
-  try {
-    // A cached closure starts without waiting a microtask for the loader.
-    const fn = loader.cached(request.fn) ?? (await loader.load(request.fn));
-    return await startWith(cancellation, () => fn(...(Array.isArray(request.args) ? request.args : [])));
-  } catch (error) {
-    throw loader.importFailure(error) ?? error;
-  } finally {
-    deadline?.cancel();
+  /** The caller cancelled (its deadline or its signal). */
+  cancel(reason: Error): void {
+    this.#cancellation.abort(reason instanceof QueryTimeoutError ? new CallTimeoutError(`call exceeded its deadline on ${this.#runner} (the caller's timeout)`) : reason);
+  }
+
+  /** The call's own deadline passed (see Deadlines). */
+  expire(): void {
+    this.#cancellation.abort(new CallTimeoutError(`call exceeded its deadline of ${this.#request.timeout} ms on ${this.#runner}`));
   }
 }

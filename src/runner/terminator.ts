@@ -46,6 +46,9 @@ export class Terminator {
   #children = 0;
   #idleToken = 0;
   #idleTimer: NodeJS.Timeout | undefined;
+  /** When the idle timer was armed, and when a call last started and ended within one turn. */
+  #idleArmedAt = 0;
+  #lastQuickCallAt = -Infinity;
   #failsafeTimer: NodeJS.Timeout | undefined;
   #drained: (() => void) | undefined;
   #exited: Promise<void> | undefined;
@@ -77,6 +80,20 @@ export class Terminator {
   callStarted(): void {
     this.#calls++;
     this.#cancelIdle();
+  }
+
+  /**
+   * A call started and ended within one synchronous run (a function that returned a value):
+   * the same as `callStarted(); callEnded()`, without clearing and re-arming the idle timer on
+   * every call. The idle clock still counts from the last call (see {@link #armIdle}).
+   */
+  quickCall(): void {
+    if (this.#o.singleUse) {
+      this.callStarted();
+      this.callEnded();
+      return;
+    }
+    this.#lastQuickCallAt = performance.now();
   }
 
   callEnded(): void {
@@ -158,10 +175,20 @@ export class Terminator {
   #armIdle(): void {
     if (this.#state !== TerminatorState.running || this.#calls > 0 || this.#children > 0 || this.#idleTimer) return;
     if (this.#o.idleShutdownAfter === Infinity) return;
+    this.#armIdleIn(this.#o.idleShutdownAfter);
+  }
+
+  #armIdleIn(ms: number): void {
     const token = ++this.#idleToken;
+    this.#idleArmedAt = performance.now();
     this.#idleTimer = setTimeout(() => {
       this.#idleTimer = undefined;
       if (token !== this.#idleToken || this.#calls > 0 || this.#children > 0 || this.#state !== TerminatorState.running) return;
+      if (this.#lastQuickCallAt >= this.#idleArmedAt) {
+        // Calls ran meanwhile: idle counts from the last one.
+        this.#armIdleIn(Math.max(1, this.#lastQuickCallAt + this.#o.idleShutdownAfter - performance.now()));
+        return;
+      }
       void this.#o.askParentToStop().then(
         (stop) => {
           if (token !== this.#idleToken || this.#state !== TerminatorState.running) return;
@@ -170,7 +197,7 @@ export class Terminator {
         },
         () => this.#armIdle(),
       );
-    }, this.#o.idleShutdownAfter);
+    }, ms);
     this.#idleTimer.unref();
   }
 

@@ -1,45 +1,12 @@
 import { expect } from 'chai';
-import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
-import { decode, encode } from '../../src/cluster/codec.js';
+import { encode } from '../../src/cluster/codec.js';
 import { Peer, type PeerHost } from '../../src/cluster/peer.js';
 import { EncodeError } from '../../src/errors.js';
-import { createLogger } from '../../src/log.js';
+import { RecordingSocket, peerHost } from '../helpers/recording-socket.js';
 import { waitFor } from '../helpers/wait.js';
 
-/** The socket side of a link, recording the frames written to it. */
-class RecordingSocket extends EventEmitter {
-  readonly OPEN = 1;
-  readonly CLOSED = 3;
-  readonly CLOSING = 2;
-  readyState = 1;
-  bufferedAmount = 0;
-  readonly frames: unknown[][] = [];
-  send(data: Buffer, _options: unknown, done?: () => void): void {
-    this.frames.push(decode(data, { peer: 'test', ref: () => null }) as unknown[]);
-    done?.();
-  }
-  close(): void {
-    this.readyState = this.CLOSED;
-  }
-  terminate(): void {
-    this.readyState = this.CLOSED;
-  }
-  ping(): void {}
-}
-
-const host: PeerHost = {
-  name: 'self@127.0.0.1',
-  logger: createLogger(false),
-  heartbeatInterval: 60_000,
-  heartbeatTimeout: 120_000,
-  maxQueuedMessages: 1000,
-  decodeContext: () => ({ peer: 'other', ref: () => null }),
-  receive: () => {},
-  dial: () => Promise.resolve(undefined),
-  peerUp: () => {},
-  peerDown: () => {},
-};
+const host: PeerHost = peerHost();
 
 describe('Peer (the outgoing side of one link)', function () {
   let socket: RecordingSocket;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { startNode, type ClusterNode } from '../../src/cluster/node.js';
-import { EncodeError, PayloadTooLargeError, RemoteError, isFlameError } from '../../src/errors.js';
-import { settlesWithin } from '../helpers/wait.js';
+import { startNode, type ClusterNode, type ReplyReceiver } from '../../src/cluster/node.js';
+import { AbortError, EncodeError, NodeStoppedError, PayloadTooLargeError, QueryTimeoutError, RemoteError, isFlameError } from '../../src/errors.js';
+import { settlesWithin, waitFor } from '../helpers/wait.js';
 
 const COOKIE = 'requests-cookie';
 
@@ -63,6 +63,54 @@ describe('ClusterNode requests and replies', function () {
       expect((error as Error).message).to.match(/"throws" on server@127\.0\.0\.21:\d+ threw a non-Error value/);
     });
   }
+
+  describe('requestTo (a receiver instead of a promise)', function () {
+    /** A receiver recording every settlement; `settled` resolves on the first. */
+    function recorder(): { calls: [boolean, unknown][]; settled: Promise<void>; receiver: ReplyReceiver } {
+      const calls: [boolean, unknown][] = [];
+      let done!: () => void;
+      const settled = new Promise<void>((resolve) => (done = resolve));
+      return { calls, settled, receiver: { settled: (ok, value) => void (calls.push([ok, value]), done()) } };
+    }
+
+    it('settles its receiver exactly once: with the result of a handler that returns a value or a promise, or with its error', async function () {
+      server.handle('double', (n) => (n as number) * 2);
+      server.handle('later', async (n) => (n as number) * 3);
+      server.handle('fails', () => {
+        throw new RangeError('no');
+      });
+      const [a, b, c] = [recorder(), recorder(), recorder()];
+      client.requestTo(server.name, 'double', 21, a.receiver);
+      client.requestTo(server.name, 'later', 2, b.receiver, 5000);
+      client.requestTo(server.name, 'fails', null, c.receiver);
+      await Promise.all([a.settled, b.settled, c.settled]);
+      // A late duplicate would show up after a round trip more.
+      await client.request(server.name, 'double', 1);
+      expect(a.calls).to.deep.equal([[true, 42]]);
+      expect(b.calls).to.deep.equal([[true, 6]]);
+      expect(c.calls).to.have.length(1);
+      expect(c.calls[0]![0]).to.equal(false);
+      expect(c.calls[0]![1]).to.be.instanceOf(RangeError);
+    });
+
+    it('settles its receiver once with QueryTimeoutError, AbortError or NodeStoppedError, and cancels the remote work', async function () {
+      let cancelled = 0;
+      server.handle('hang', (_payload, context) => new Promise(() => context.onCancel(() => cancelled++)));
+      const [timedOut, aborted, stopped] = [recorder(), recorder(), recorder()];
+      const controller = new AbortController();
+      client.requestTo(server.name, 'hang', null, timedOut.receiver, 50);
+      client.requestTo(server.name, 'hang', null, aborted.receiver, undefined, controller.signal);
+      controller.abort();
+      await Promise.all([timedOut.settled, aborted.settled]);
+      await client.stop();
+      client.requestTo(server.name, 'hang', null, stopped.receiver);
+      await stopped.settled;
+      expect(timedOut.calls.map(([ok, e]) => [ok, (e as Error).constructor])).to.deep.equal([[false, QueryTimeoutError]]);
+      expect(aborted.calls.map(([ok, e]) => [ok, (e as Error).constructor])).to.deep.equal([[false, AbortError]]);
+      expect(stopped.calls.map(([ok, e]) => [ok, (e as Error).constructor])).to.deep.equal([[false, NodeStoppedError]]);
+      await waitFor(() => cancelled === 2, 'both requests to be cancelled on the server', 5000);
+    });
+  });
 
   it('names a custom Error subclass that left name as "Error" after its constructor', async function () {
     class InvoiceRejected extends Error {

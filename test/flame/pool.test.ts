@@ -9,6 +9,7 @@ import { moduleRef } from '../../src/flame/fn-ref.js';
 import type { PoolOptions } from '../../src/flame/options.js';
 import { startNode, type ClusterNode } from '../../src/cluster/node.js';
 import { Pool } from '../../src/flame/pool.js';
+import { linkTrafficChannel } from '../../src/observability/diagnostics.js';
 import {
   AbortError, BootError, BootTimeoutError, CallTimeoutError, CheckoutTimeoutError, ClosureError, PoolOverloadedError,
   PoolStoppedError, RemoteError, RunnerDownError,
@@ -66,6 +67,75 @@ describe('Pool', function () {
       expect(calls[0]!.waitMs).to.be.above(0);
       expect(calls[0]!.runMs).to.be.at.least(45);
       expect(calls[1]!.error).to.be.instanceOf(RemoteError);
+    });
+
+    it('fails only the call whose call listener threw, with that error, and keeps the runner\'s link', async function () {
+      const pool = await startPool(options({ name: 'throwing-listener', max: 1, maxConcurrency: 10 }));
+      const runner = await pool.call(() => process.pid);
+      const boom = new Error('listener bug');
+      let throwOnce = true;
+      pool.on('call', () => {
+        if (throwOnce) {
+          throwOnce = false;
+          throw boom;
+        }
+      });
+      const results = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => pool.call((n: number) => n * 2, [i])));
+      expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason)).to.deep.equal([boom]);
+      expect(results.filter((r) => r.status === 'fulfilled')).to.have.length(4);
+      expect(await pool.call(() => process.pid)).to.equal(runner);
+      expect(pool.status().runners.map((r) => r.state)).to.deep.equal(['ready']);
+    });
+
+    it('answers calls whose function returns a value, a promise or a foreign thenable, and rejects those that throw', async function () {
+      const pool = await startPool(options({ name: 'result-kinds', max: 1 }));
+      expect(await pool.call((n: number) => n + 1, [1])).to.equal(2);
+      expect(await pool.call(async (n: number) => n + 2, [1])).to.equal(3);
+      expect(await pool.call((n: number) => ({ then: (resolve: (v: number) => void) => resolve(n + 3) }), [1])).to.equal(4);
+      const thrown = await pool.call(() => {
+        throw new RangeError('sync throw');
+      }).then(() => undefined, (e: unknown) => e);
+      expect(thrown).to.be.instanceOf(RangeError).with.property('message', 'sync throw');
+      const thenThrows = await pool.call(() => ({ then: () => { throw new TypeError('then throws'); } })).then(() => undefined, (e: unknown) => e);
+      expect(thenThrows).to.be.instanceOf(TypeError).with.property('message', 'then throws');
+    });
+
+    it('sends a closure\'s source once per runner, and again when the runner no longer has it', async function () {
+      const pool = await startPool(options({ name: 'closure-ids', max: 1 }));
+      // Distinct closures (each shippable: no captured variable), made from source.
+      const closures = Array.from({ length: 1002 }, (_, i) => new Function(`return (x) => x + ${i}`)() as (x: number) => number);
+      const first = closures[0]!;
+      const bytes: number[] = [];
+      const count = (m: unknown): void => {
+        const message = m as { direction: string; bytes: number; node: string };
+        if (message.direction === 'out') bytes.push(message.bytes);
+      };
+      linkTrafficChannel.subscribe(count);
+      try {
+        expect(await pool.call(first, [1])).to.equal(1);
+        expect(await pool.call(first, [2])).to.equal(2);
+      } finally {
+        linkTrafficChannel.unsubscribe(count);
+      }
+      // The second call carries the closure's id, not its source and hash (32 characters alone).
+      // (Before them, the parent answered the runner's announcement.)
+      const [full, byId] = bytes.slice(-2) as [number, number];
+      expect(byId).to.be.at.most(full - 40);
+      // A runner keeps 1000 closures: the first is forgotten after 1001 others, and sent again.
+      for (let i = 1; i < closures.length; i += 50) {
+        expect(await Promise.all(closures.slice(i, i + 50).map((fn, j) => pool.call(fn, [0])))).to.deep.equal(closures.slice(i, i + 50).map((_, j) => i + j));
+      }
+      bytes.length = 0;
+      linkTrafficChannel.subscribe(count);
+      try {
+        expect(await pool.call(first, [3])).to.equal(3);
+      } finally {
+        linkTrafficChannel.unsubscribe(count);
+      }
+      // Its id (refused by the runner), then the closure in full.
+      expect(bytes).to.have.length(2);
+      expect(bytes[0]).to.be.at.most(bytes[1]! - 40);
+      expect(pool.status().runners.map((r) => r.state)).to.deep.equal(['ready']);
     });
 
     it('runs a call that blocks its runner\'s event loop for seconds (pings go unanswered meanwhile)', async function () {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
-import { eventually, kubectl, kubectlUntil, webDeploymentYaml } from './helpers.js';
+import { coreApi, eventually, kubectl, kubectlUntil, watchPodsUntil, webDeploymentYaml, type WatchEvent } from './helpers.js';
 
 const DEPLOYMENT_YAML = webDeploymentYaml;
 
@@ -78,6 +78,79 @@ describe('Emulated cluster apps/v1 Deployments and ReplicaSets', function () {
     const byRevision = Object.fromEntries(sets.map((rs) => [rs.metadata.annotations!['deployment.kubernetes.io/revision'], rs.spec!.replicas]));
     expect(byRevision).to.deep.equal({ '1': 0, '2': 1 });
     await eventually(async () => (await items('pods')).length === 1, 'only the new pod left');
+  });
+
+  it('rolls a template change out within maxSurge and maxUnavailable (25% of 4: one pod above, one below), rollout status waiting for it', async function () {
+    writeFileSync(join(dir, 'deploy.yaml'), DEPLOYMENT_YAML(4, 'v2'));
+    await kubectl(kc, ['apply', '-f', join(dir, 'deploy.yaml')]);
+    expect((await kubectl(kc, ['rollout', 'status', 'deployment/web', '--timeout=60s'], 70_000)).code).to.equal(0);
+    await eventually(async () => (await items('pods')).length === 4, 'four pods of the second template');
+    const oldHash = (await items('pods'))[0]!.metadata.labels!['pod-template-hash']!;
+    const before = await coreApi(cluster).listNamespacedPod({ namespace: 'default' });
+    const from = before.metadata!.resourceVersion!;
+    // Every pod change from before the template change on, to replay what was running at each moment.
+    const isReady = (pod: WatchEvent['object']): boolean => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+    const replay = (events: WatchEvent[], after?: (pods: WatchEvent['object'][]) => void): WatchEvent['object'][] => {
+      const pods = new Map<string, WatchEvent['object']>(before.items.map((p) => [p.metadata!.name!, p]));
+      for (const event of events) {
+        if (event.type === 'DELETED') pods.delete(event.object.metadata!.name!);
+        else pods.set(event.object.metadata!.name!, event.object);
+        after?.([...pods.values()].filter((p) => !p.metadata?.deletionTimestamp));
+      }
+      return [...pods.values()];
+    };
+    const watched = watchPodsUntil(
+      cluster,
+      'default',
+      (events) => {
+        const pods = replay(events);
+        return pods.length === 4 && pods.every((p) => p.metadata!.labels!['pod-template-hash'] !== oldHash && isReady(p) && !p.metadata?.deletionTimestamp);
+      },
+      { resourceVersion: from, timeoutMs: 60_000 },
+    );
+    writeFileSync(join(dir, 'deploy.yaml'), DEPLOYMENT_YAML(4, 'v3'));
+    expect((await kubectl(kc, ['apply', '-f', join(dir, 'deploy.yaml')])).stdout.trim()).to.equal('deployment.apps/web configured');
+    const rollout = await kubectl(kc, ['rollout', 'status', 'deployment/web', '--timeout=60s'], 70_000);
+    expect(rollout.stdout.trim().split('\n').pop()).to.equal('deployment "web" successfully rolled out');
+    const events = await watched;
+    let most = 0;
+    let fewestReady = Infinity;
+    let sideBySide = false;
+    replay(events, (running) => {
+      most = Math.max(most, running.length);
+      fewestReady = Math.min(fewestReady, running.filter(isReady).length);
+      const hashes = new Set(running.filter(isReady).map((p) => p.metadata!.labels!['pod-template-hash']));
+      if (hashes.size > 1) sideBySide = true;
+    });
+    // Old and new pods served side by side, never more than 5 pods, never fewer than 3 ready.
+    expect(sideBySide).to.equal(true);
+    expect(most).to.be.at.most(5);
+    expect(fewestReady).to.be.at.least(3);
+    const sets = await items('replicasets');
+    const byRevision = Object.fromEntries(sets.map((rs) => [rs.metadata.annotations!['deployment.kubernetes.io/revision'], rs.spec!.replicas]));
+    expect(byRevision).to.deep.equal({ '1': 0, '2': 0, '3': 4 });
+  });
+
+  it('recreates: with strategy Recreate no pod of the new template starts while an old one is left', async function () {
+    const before = await coreApi(cluster).listNamespacedPod({ namespace: 'default' });
+    const oldNames = new Set(before.items.map((p) => p.metadata!.name!));
+    const watched = watchPodsUntil(
+      cluster,
+      'default',
+      (events) => {
+        const alive = new Map<string, WatchEvent['object']>(before.items.map((p) => [p.metadata!.name!, p]));
+        for (const e of events) (e.type === 'DELETED' ? alive.delete(e.object.metadata!.name!) : alive.set(e.object.metadata!.name!, e.object));
+        return alive.size === 4 && [...alive.keys()].every((n) => !oldNames.has(n));
+      },
+      { resourceVersion: before.metadata!.resourceVersion!, timeoutMs: 60_000 },
+    );
+    const patched = await kubectl(kc, ['patch', 'deployment', 'web', '--type=merge', '-p', '{"spec":{"strategy":{"type":"Recreate","rollingUpdate":null},"template":{"metadata":{"annotations":{"try":"recreate"}}}}}']);
+    expect(patched.stderr).to.equal('');
+    expect((await kubectl(kc, ['rollout', 'status', 'deployment/web', '--timeout=60s'], 70_000)).code).to.equal(0);
+    const events = await watched;
+    const firstNew = events.findIndex((e) => !oldNames.has(e.object.metadata!.name!));
+    const lastOldGone = events.map((e) => e.type === 'DELETED' && oldNames.has(e.object.metadata!.name!)).lastIndexOf(true);
+    expect(firstNew).to.be.greaterThan(lastOldGone);
   });
 
   it('refuses a selector that does not match the template labels, and a changed selector, with the real 422', async function () {

@@ -76,6 +76,8 @@ describe('Emulated cluster at scale', function () {
     await api.deleteCollectionNamespacedPod({ namespace, gracePeriodSeconds: 0 });
     await eventually(() => cluster.podProcesses().length === 0, 'every pod process gone', 60_000);
     await eventually(async () => (await api.listNamespacedPod({ namespace })).items.length === 0, 'every pod object gone', 60_000);
+    // SIGKILLed at once, but a killed process still has to be scheduled to die (on a loaded machine, a while).
+    await eventually(() => [...pids].every((pid) => !isAlive(pid)), 'every pod process dead', 20_000).catch(() => {});
     for (const pid of pids) expect(isAlive(pid), `pod process ${pid}`).to.equal(false);
   });
 });

@@ -65,6 +65,28 @@ describe('FunctionLoader', () => {
       expect(await loader.load(b)).to.not.equal(firstB);
     });
 
+    it('knows a closure by its parent\'s id once it came in full, for at most maxCachedClosures ids', async () => {
+      const loader = new FunctionLoader({ maxCachedClosures: 2 });
+      const [a, b, c] = ['() => 11', '() => 12', '() => 13'].map(shipSource) as [ShippedFunction, ShippedFunction, ShippedFunction];
+      const id = (s: ShippedFunction) => (s as { id: number }).id;
+      expect(id(a)).to.be.a('number');
+      expect(new Set([id(a), id(b), id(c)]).size).to.equal(3);
+      expect(loader.cached(id(a))).to.equal(undefined);
+      const fa = await loader.load(a);
+      expect(loader.cached(id(a))).to.equal(fa);
+      expect(loader.origin(id(a))).to.equal(`flame://fn/${(a as { hash: string }).hash}.js`);
+      // A hit by source (another shipped object of the same closure, a new id) learns the new id too.
+      const again = { ...a, id: id(a) + 1_000_000 };
+      expect(loader.cached(again)).to.equal(fa);
+      expect(loader.cached(again.id)).to.equal(fa);
+      await loader.load(b);
+      await loader.load(c);
+      // Bounded: the oldest ids are forgotten (the parent then sends the closure again).
+      expect(loader.cached(id(a))).to.equal(undefined);
+      expect(loader.cached(id(c))).to.be.a('function');
+      expect(loader.origin(id(a))).to.equal('');
+    });
+
     it('hands a cached closure over synchronously, and nothing for another source under its hash', async () => {
       const loader = new FunctionLoader();
       const shipped = shipSource('() => 1') as { kind: 'closure'; source: string; hash: string };

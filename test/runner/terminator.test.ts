@@ -74,4 +74,33 @@ describe('Terminator', function () {
     await new Promise((resolve) => setTimeout(resolve, 150));
     expect(exits).to.deep.equal([{ reason: 'aborted', code: 0 }]);
   });
+
+  it('counts idleness from the last quick call, not from when its idle clock was armed', async function () {
+    const asked: number[] = [];
+    const { t } = terminator({ idleShutdownAfter: 150, askParentToStop: async () => {
+      asked.push(performance.now());
+      return false;
+    } });
+    t.start();
+    const started = performance.now();
+    // Quick calls for 250 ms: past one idle period, so the clock must have been pushed back.
+    let last = started;
+    while (performance.now() - started < 250) {
+      t.quickCall();
+      last = performance.now();
+      // Paces the calls (not a synchronisation): one every 10 ms.
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await waitFor(() => asked.length > 0, 'the runner to ask its parent', 3000);
+    expect(asked[0]! - last).to.be.at.least(140);
+    await t.drain('test over');
+  });
+
+  it('drains after its one quick call under singleUse', async function () {
+    const { t, exits } = terminator({ singleUse: true });
+    t.start();
+    t.quickCall();
+    await waitFor(() => exits.length === 1, 'the single-use runner to exit', 3000);
+    expect(t.draining).to.equal('single use: its call is done');
+  });
 });

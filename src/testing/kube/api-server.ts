@@ -11,6 +11,7 @@ import { apiGroup, apiGroupList, apiVersions, resourceList, versionInfo } from '
 import type { FaultInjector } from './faults.js';
 import type { Kubelet } from './kubelet.js';
 import { streamLog } from './logs.js';
+import { frozenJson } from './frozen-json.js';
 import { openApiV3Document, openApiV3Index } from './openapi.js';
 import { applyPatch, patchTypeOf } from './patch.js';
 import { type Authorizer, type RequestAttributes, type User } from './rbac.js';
@@ -269,7 +270,9 @@ export class ApiServer {
         if (wantsTable(request)) {
           this.sendJson(response, 200, tableForResource(resource, result.items, metadata, { withColumns: true, includeObject }));
         } else {
-          this.sendJson(response, 200, { kind: `${route.definition.kind}List`, apiVersion: apiVersionOf(route.definition), metadata, items: result.items });
+          // The items' text is each stored revision's, made once (frozen-json.ts).
+          const head = JSON.stringify({ kind: `${route.definition.kind}List`, apiVersion: apiVersionOf(route.definition), metadata });
+          this.sendText(response, 200, `${head.slice(0, -1)},"items":[${result.items.map(frozenJson).join(',')}]}`);
         }
         return;
       }
@@ -424,10 +427,14 @@ export class ApiServer {
     }
   }
 
-  private sendJson(response: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
-    const text = JSON.stringify(body);
+  private sendText(response: ServerResponse, code: number, text: string, headers: Record<string, string> = {}): void {
     response.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
     response.end(text);
+  }
+
+  private sendJson(response: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
+    // A stored object's text is made once per revision and shared with its watch events.
+    this.sendText(response, code, frozenJson(body), headers);
   }
 }
 

@@ -16,6 +16,7 @@ import { EXAMPLE_IMAGE, exampleImageDefinition, ImageTable, type ImageDefinition
 import { Kubelet } from './kubelet.js';
 import { renderKubeconfig, writeKubeconfig } from './kubeconfig.js';
 import { ProcessLauncher, type ServiceAccountMode } from './process-launcher.js';
+import { WorkQueue } from './work-queue.js';
 import { ADMIN_USER, Authorizer, type PolicyRule } from './rbac.js';
 import { bootstrapClusterRoleBindings, bootstrapClusterRoles, grantRules } from './rbac-bootstrap.js';
 import { NamespaceControllers } from './namespace-controllers.js';
@@ -176,7 +177,8 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
   const historyLimit = options.historyLimit ?? 1000;
   const bookmarkIntervalMs = positive(options.bookmarkIntervalMs, 60_000, 'bookmarkIntervalMs');
   const minRequestTimeoutSeconds = positive(options.minRequestTimeoutSeconds, 1800, 'minRequestTimeoutSeconds');
-  const launcher = new ProcessLauncher(options.serviceAccountMode ?? 'auto');
+  // The node's and the control plane's background work, run between API requests (work-queue.ts).
+  const work = new WorkQueue();
   const images = new ImageTable();
   // `node` with any tag runs this Node.js, so `kubectl run x --image=node:20 -- -e '...'` works out of the box.
   images.register('node', { command: [process.execPath] }, { anyTag: true });
@@ -196,7 +198,7 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
   const authorizer = new Authorizer(registry);
   const adminToken = authorizer.addToken(ADMIN_USER);
   const watches = new WatchHub(store, { bookmarkIntervalMs: Math.max(100, bookmarkIntervalMs), minRequestTimeoutSeconds: Math.max(1, minRequestTimeoutSeconds) });
-  const events = new EventRecorder(registry, 1000);
+  const events = new EventRecorder(registry, 1000, work);
   const nodeName = options.nodeName ?? 'emulated-node';
   const addresses = new PodAddressAllocator();
 
@@ -235,7 +237,9 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
 
   let server: ApiServer | undefined;
   let collector: GarbageCollector | undefined;
+  let launcher: ProcessLauncher | undefined;
   try {
+    launcher = new ProcessLauncher(options.serviceAccountMode ?? 'auto', work);
     // The kubelet needs the port in pods' environment, the server needs the kubelet for logs:
     // bind the port first with a server that the kubelet is handed afterwards.
     const holder: { kubelet?: Kubelet } = {};
@@ -261,6 +265,7 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
         faults,
         events,
         launcher,
+        work,
         nodeName,
         hostIP: '127.0.0.1',
         apiHost,
@@ -288,9 +293,11 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
       join(root, 'pods'),
     );
     holder.kubelet = kubelet;
-    scheduler = new Scheduler(store, registry, faults, events, nodeName);
+    scheduler = new Scheduler(store, registry, faults, events, nodeName, work);
     collector = new GarbageCollector(store, registry);
   } catch (error) {
+    work.stop();
+    await launcher?.close().catch(() => {});
     await server?.close().catch(() => {});
     rmSync(root, { recursive: true, force: true });
     throw error;
@@ -305,6 +312,7 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
   const startedKubelet = kubelet;
   const startedCollector = collector;
   const startedScheduler = scheduler;
+  const startedLauncher = launcher;
 
   const cluster: EmulatedCluster = {
     url,
@@ -315,7 +323,7 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
     adminToken,
     images,
     faults,
-    mountsServiceAccount: launcher.mountsServiceAccount,
+    mountsServiceAccount: startedLauncher.mountsServiceAccount,
     createServiceAccount(namespace, name, rules = []) {
       registry.ensureNamespace(namespace);
       if (!registry.find('serviceaccounts', namespace, name)) registry.create('serviceaccounts', namespace, { metadata: { name } });
@@ -346,7 +354,8 @@ export async function startEmulatedCluster(options: EmulatedClusterOptions = {})
         disruptionController.stop();
         startedCollector.stop();
         await startedKubelet.stop();
-        await launcher.close();
+        work.stop();
+        await startedLauncher.close();
         await startedServer.close();
         // A pod start still finishing in the spawner can write into its folder while it is removed
         // (ENOTEMPTY): retry, and never fail stop() over a temporary folder (a throw here would

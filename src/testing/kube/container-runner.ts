@@ -16,6 +16,8 @@ import type { Container, ContainerStatus, Pod, StoredObject } from './types.js';
 export interface ContainerHost {
   readonly ctx: PodWorkerContext;
   readonly pod: Pod & StoredObject;
+  /** The pod as the kubelet runs it: its sandbox's addresses in its status, written to the API or not yet. */
+  readonly sandboxedPod: Pod & StoredObject;
   readonly serviceAccountDir: string;
   /** Whether the pod is being deleted, its node lost, or the kubelet disposing of it: no more starts. */
   readonly halted: boolean;
@@ -137,11 +139,11 @@ export class ContainerRunner {
     this.event('Normal', 'Pulled', `Container image "${c.image}" already present on machine`);
     let env: Map<string, string>;
     try {
-      env = resolveEnvironment(pod, c, this.host.baseEnvironment(image), this.host.readKeys, this.allocatable());
+      env = resolveEnvironment(this.host.sandboxedPod, c, this.host.baseEnvironment(image), this.host.readKeys, this.allocatable());
     } catch (error) {
       if (!(error instanceof ContainerConfigError)) throw error;
-      this.setState({ kind: 'waiting', reason: 'CreateContainerConfigError', message: error.message });
       this.event('Warning', 'Failed', `Error: ${error.message}`);
+      this.setState({ kind: 'waiting', reason: 'CreateContainerConfigError', message: error.message });
       return;
     }
     const command = [...(c.command ?? image?.command ?? []), ...(c.args ?? (c.command ? [] : (image?.args ?? [])))].map((part) => expandReferences(part, env));
@@ -191,8 +193,8 @@ export class ContainerRunner {
     child.once('spawn', (pid) => {
       this.containerID = `emulator://${pid}`;
       if (this.host.halted) return;
-      this.setState({ kind: 'running', startedAt: started });
       this.event('Normal', 'Started', `Started container ${c.name}`);
+      this.setState({ kind: 'running', startedAt: started });
     });
   }
 
@@ -270,8 +272,8 @@ export class ContainerRunner {
     const delay = Math.min(backoff.initial * 2 ** (this.restarts - 1), backoff.max);
     const pod = this.host.pod;
     const message = `back-off ${formatSeconds(delay)} restarting failed container=${this.spec.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`;
-    this.setState({ kind: 'waiting', reason: 'CrashLoopBackOff', message });
     this.event('Warning', 'BackOff', 'Back-off restarting failed container');
+    this.setState({ kind: 'waiting', reason: 'CrashLoopBackOff', message });
     this.later(delay, () => this.restartNow());
   }
 
@@ -284,11 +286,11 @@ export class ContainerRunner {
   private failImagePull(why: string): void {
     const image = this.spec.image ?? '';
     const message = `failed to pull and unpack image "${image}": ${why}`;
-    this.setState({ kind: 'waiting', reason: 'ErrImagePull', message });
     this.event('Warning', 'Failed', `Failed to pull image "${image}": ${message}`);
+    this.setState({ kind: 'waiting', reason: 'ErrImagePull', message });
     this.later(this.host.ctx.imagePullBackoffMs, () => {
-      this.setState({ kind: 'waiting', reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` });
       this.event('Normal', 'BackOff', `Back-off pulling image "${image}"`);
+      this.setState({ kind: 'waiting', reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` });
     });
   }
 
@@ -302,6 +304,7 @@ export class ContainerRunner {
     }
   }
 
+  /** Events about a change are recorded before it (the status write comes after them, from the work queue). */
   private setState(state: State): void {
     this.state = state;
     this.host.changed();

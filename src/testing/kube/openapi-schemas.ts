@@ -7,8 +7,10 @@
  * `$ref`s between them, `x-kubernetes-group-version-kind` on the kinds, the strategic-merge keys
  * of the lists that have one, so that `kubectl apply` merges them as with a real server).
  *
- * Numbers are published as integers: the declarations do not tell int from float, and nearly
- * every number in these kinds is an integer.
+ * Numbers are published as integers: the declarations do not tell int from float, and in the
+ * official schemas every number of the served kinds is one (the only floating-point fields, with
+ * format `double`, are in CRD schemas: `maximum`, `minimum`, `multipleOf`). The int32/int64
+ * format is not told apart.
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';

@@ -4,6 +4,7 @@ import type { FaultInjector } from './faults.js';
 import type { ImageTable } from './images.js';
 import type { ProcessLauncher } from './process-launcher.js';
 import type { Registry } from './registry.js';
+import type { WorkQueue } from './work-queue.js';
 
 export interface PodWorkerContext {
   registry: Registry;
@@ -11,6 +12,8 @@ export interface PodWorkerContext {
   faults: FaultInjector;
   events: EventRecorder;
   launcher: ProcessLauncher;
+  /** Where pod starts and status updates run, a slice per event-loop turn (shared with the API server's loop). */
+  work: WorkQueue;
   nodeName: string;
   hostIP: string;
   apiHost: string;

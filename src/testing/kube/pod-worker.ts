@@ -4,12 +4,13 @@
  * period, SIGKILL) when the pod is deleted. The pod's phase and conditions are computed from its
  * containers as the kubelet does, and written back to the API.
  *
- * Nothing here blocks the event loop the API server shares: the sandbox is written with
- * asynchronous file calls and processes start in the spawner thread.
+ * Nothing here holds the event loop the API server shares for long: the sandbox is written and
+ * processes start in the spawner thread, and starting the containers and
+ * writing the pod's status run from the node's work queue, a slice per event-loop turn. Status
+ * writes are coalesced as the kubelet's status manager does: changes that come while one is
+ * queued are written together, as the latest state.
  */
-import { mkdir as mkdirCallback, writeFile as writeFileCallback } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { ContainerRunner, type ContainerHost } from './container-runner.js';
 import type { NodeFailureOptions } from './faults.js';
@@ -17,9 +18,6 @@ import type { ImageDefinition } from './images.js';
 import { lifecycleConditions, rfc3339, setConditions } from './pod-status.js';
 import type { PodWorkerContext } from './pod-worker-context.js';
 import type { Pod, StoredObject } from './types.js';
-
-const mkdirAsync = promisify(mkdirCallback);
-const writeFileAsync = promisify(writeFileCallback);
 
 export type { PodWorkerContext } from './pod-worker-context.js';
 
@@ -44,6 +42,9 @@ export class PodWorker implements ContainerHost {
   private stopped = false;
   private started = false;
   private finished = false;
+  private startTime: string | undefined;
+  /** Bumped by each change: a queued status write runs only if no later change queued another. */
+  private publishTicket = 0;
   /** The sandbox being written: disposal waits for it, so that no file lands after the folder is removed. */
   private preparing: Promise<void> = Promise.resolve();
 
@@ -61,6 +62,14 @@ export class PodWorker implements ContainerHost {
 
   get pod(): Pod & StoredObject {
     return this.current;
+  }
+
+  /**
+   * The downward API's `status.podIP` and `status.hostIP` come from the sandbox, as the real
+   * kubelet's do: the containers start before the status naming them is written.
+   */
+  get sandboxedPod(): Pod & StoredObject {
+    return { ...this.current, status: { ...this.current.status, ...this.sandboxAddresses() } };
   }
 
   get halted(): boolean {
@@ -93,18 +102,17 @@ export class PodWorker implements ContainerHost {
       this.ctx.events.record(this.current, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${String(error)}`, 'kubelet', this.ctx.nodeName);
       return;
     }
+    this.ctx.work.push(() => this.startContainers());
+  }
+
+  /** The sandbox is there: start every container (or finish a deletion that came meanwhile). */
+  private startContainers(): void {
     if (this.halted) {
       if (this.terminatingFlag) this.finishDeletion();
       return;
     }
     this.started = true;
-    this.updateStatus((status) => {
-      status.hostIP = this.ctx.hostIP;
-      status.hostIPs = [{ ip: this.ctx.hostIP }];
-      status.podIP = this.podIP;
-      status.podIPs = [{ ip: this.podIP }];
-      status.startTime = rfc3339();
-    });
+    this.startTime = rfc3339();
     if (this.current.metadata.annotations?.[EXTERNAL_POD_ANNOTATION] === 'true') {
       for (const c of this.containers) c.runExternally();
     } else {
@@ -159,15 +167,21 @@ export class PodWorker implements ContainerHost {
     await rm(this.sandboxDir, { recursive: true, force: true, maxRetries: 3 }).catch(() => {});
   }
 
-  /** A container's state changed: write the pod's status, and finish a deletion once all are gone. */
+  /**
+   * A container's state changed: write the pod's status, and finish a deletion once all are gone.
+   * Written from the work queue, after whatever was queued before (the events about the change).
+   */
   changed(): void {
+    const ticket = ++this.publishTicket;
+    this.ctx.work.push(() => {
+      if (ticket === this.publishTicket) this.sync();
+    });
+  }
+
+  private sync(): void {
     if (this.stopped || this.nodeLost || this.finished) return;
-    if (this.terminatingFlag && this.containers.every((c) => !c.alive)) {
-      this.publish();
-      this.finishDeletion();
-      return;
-    }
     this.publish();
+    if (this.terminatingFlag && this.containers.every((c) => !c.alive)) this.finishDeletion();
   }
 
   baseEnvironment(image: ImageDefinition | undefined): Record<string, string> {
@@ -203,18 +217,15 @@ export class PodWorker implements ContainerHost {
     return decoded;
   };
 
-  /**
-   * The callback forms of mkdir and writeFile: the promise forms wrap each file in a FileHandle,
-   * whose open and close cost the API server's event loop several times more while 100 pods start.
-   */
-  private async prepareSandbox(): Promise<void> {
-    const dir = this.serviceAccountDir;
-    await mkdirAsync(dir, { recursive: true });
+  /** The service-account files, written in the spawner thread (nothing of it on the API server's thread). */
+  private prepareSandbox(): Promise<void> {
     const account = this.current.spec?.serviceAccountName ?? 'default';
-    // No trailing newline: client-node sends the token file as it is.
-    await writeFileAsync(join(dir, 'token'), this.ctx.serviceAccountToken(this.namespace, account), { mode: 0o600 });
-    await writeFileAsync(join(dir, 'ca.crt'), this.ctx.caPem);
-    await writeFileAsync(join(dir, 'namespace'), this.namespace);
+    return this.ctx.launcher.writeSandbox(this.serviceAccountDir, [
+      // No trailing newline: client-node sends the token file as it is.
+      { name: 'token', content: this.ctx.serviceAccountToken(this.namespace, account), mode: 0o600 },
+      { name: 'ca.crt', content: this.ctx.caPem },
+      { name: 'namespace', content: this.namespace },
+    ]);
   }
 
   /** The phase the kubelet computes from its containers (`getPhase`). */
@@ -235,18 +246,25 @@ export class PodWorker implements ContainerHost {
     const terminal = phase === 'Succeeded' || phase === 'Failed';
     const unready = statuses.filter((s) => !s.ready).map((s) => s.name);
     this.updateStatus((status) => {
+      // The sandbox's addresses come with the first status the kubelet writes for the pod.
+      Object.assign(status, this.sandboxAddresses());
+      status.startTime ??= this.startTime;
       status.phase = phase;
       setConditions(status, lifecycleConditions(unready, unready.length === 0 && !terminal, terminal ? 'PodCompleted' : undefined));
       status.containerStatuses = statuses;
     });
   }
 
+  private sandboxAddresses(): Pick<NonNullable<Pod['status']>, 'hostIP' | 'hostIPs' | 'podIP' | 'podIPs'> {
+    return { hostIP: this.ctx.hostIP, hostIPs: [{ ip: this.ctx.hostIP }], podIP: this.podIP, podIPs: [{ ip: this.podIP }] };
+  }
+
+  /** Edits the pod's status alone (not a copy of the whole pod), unless the object is another pod by now. */
   private updateStatus(edit: (status: NonNullable<Pod['status']>) => void): void {
-    this.ctx.registry.mutate('pods', this.namespace, this.name, (draft) => {
-      if (draft.metadata.uid !== this.uid) return;
-      const pod = draft as Pod;
-      pod.status ??= {};
-      edit(pod.status);
+    this.ctx.registry.mutateStatus('pods', this.namespace, this.name, (status, current) => {
+      if (current.metadata.uid !== this.uid) return false;
+      edit(status as NonNullable<Pod['status']>);
+      return true;
     });
   }
 

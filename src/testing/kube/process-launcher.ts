@@ -15,7 +15,8 @@ import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, statSync, writeF
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { CloseRequest, SpawnReport, SpawnRequest } from './spawner-thread.js';
+import type { CloseRequest, SandboxFile, SandboxRequest, SpawnReport, SpawnRequest } from './spawner-thread.js';
+import { WorkQueue } from './work-queue.js';
 
 export const SERVICE_ACCOUNT_MOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -162,26 +163,27 @@ export class PodProcess extends EventEmitter<PodProcessEvents> {
   }
 }
 
-/** How long spawner reports are handled in one event-loop turn before requests get a chance. */
-const REPORT_SLICE_MS = 4;
-
 export class ProcessLauncher {
   readonly mountsServiceAccount: boolean;
   private readonly pdeathsig: boolean;
   private readonly tools: { unshare: string; sh: string; mount: string; setpriv: string };
   private spawner: Worker | undefined;
   private readonly launching = new Map<number, PodProcess>();
+  private readonly sandboxes = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   private nextId = 1;
-  /**
-   * Reports from the spawner thread not handled yet. A MessagePort hands over everything queued in
-   * one task, and each report becomes a pod status update (store, watch fan-out, controllers): 100
-   * pods spawning at once made one stretch of 150+ ms that held every API request. Handling them a
-   * few milliseconds per event-loop turn, in order, lets requests be answered in between.
-   */
-  private readonly reports: SpawnReport[] = [];
-  private draining = false;
+  /** Set by close(): nothing starts a new spawner thread afterwards. */
+  private closed = false;
 
-  constructor(mode: ServiceAccountMode) {
+  /**
+   * `work`: where the spawner thread's reports are handled. A MessagePort hands over everything
+   * queued in one task, and each report becomes a pod status update (store, watch fan-out,
+   * controllers): 100 pods spawning at once made one stretch of 150+ ms that held every API
+   * request. Handled from the node's work queue, in order, requests are answered in between.
+   */
+  constructor(
+    mode: ServiceAccountMode,
+    private readonly work: WorkQueue = new WorkQueue(),
+  ) {
     this.mountsServiceAccount = mode === 'folder' ? false : canMountServiceAccount();
     if (mode === 'mount' && !this.mountsServiceAccount) {
       throw new Error(
@@ -190,6 +192,9 @@ export class ProcessLauncher {
     }
     this.pdeathsig = canSetParentDeathSignal();
     this.tools = { unshare: tool('unshare'), sh: tool('sh'), mount: tool('mount'), setpriv: tool('setpriv') };
+    // Started now, not on the first pod: starting a thread costs the event loop ~20 ms, which
+    // would otherwise land in the middle of the first burst of pods.
+    this.thread();
   }
 
   /** The folder the pod's process sees its service-account files in. */
@@ -218,17 +223,33 @@ export class ProcessLauncher {
     if (this.pdeathsig) argv = [setpriv, '--pdeathsig', 'KILL', ...argv];
     const id = this.nextId++;
     const launched = new PodProcess();
+    if (this.closed) {
+      this.work.push(() => launched.report({ id, type: 'error', message: 'the emulated node is stopping' }));
+      return launched;
+    }
     this.launching.set(id, launched);
     const request: SpawnRequest = { op: 'launch', id, argv, command: spec.command[0] ?? '', path: spec.env.PATH, cwd: spec.cwd, env: spec.env };
     this.thread().postMessage(request);
     return launched;
   }
 
+  /** Writes a pod's sandbox files (`files` in `dir`, created) in the spawner thread; resolves once all are there. */
+  writeSandbox(dir: string, files: SandboxFile[]): Promise<void> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      if (this.closed) return reject(new Error('the emulated node is stopping'));
+      this.sandboxes.set(id, { resolve, reject });
+      this.thread().postMessage({ op: 'sandbox', id, dir, files } satisfies SandboxRequest);
+    });
+  }
+
   /** Ends the spawner thread (every pod process still running gets SIGKILL through its parent-death signal). */
   async close(): Promise<void> {
+    this.closed = true;
     const spawner = this.spawner;
     this.spawner = undefined;
     this.launching.clear();
+    this.failSandboxes('the emulated node is stopping');
     if (!spawner) return;
     // The thread kills what it started first: a process whose parent-death signal is not set yet
     // (setpriv not yet run) would not die with the thread.
@@ -252,33 +273,36 @@ export class ProcessLauncher {
     spawner.unref();
     spawner.on('message', (report: SpawnReport) => {
       if (report.type === 'closed') return;
-      this.reports.push(report);
-      this.drainReports();
+      this.work.push(() => this.deliver(report));
     });
     spawner.on('error', (error) => {
       // A crashed spawner thread: every process it was watching is reported failed.
       // Queued behind what the thread said before it failed.
-      for (const id of this.launching.keys()) this.reports.push({ id, type: 'error', message: `the emulator's process spawner failed: ${error.message}` });
-      this.drainReports();
+      for (const id of this.launching.keys()) {
+        const report: SpawnReport = { id, type: 'error', message: `the emulator's process spawner failed: ${error.message}` };
+        this.work.push(() => this.deliver(report));
+      }
+      this.failSandboxes(`the emulator's process spawner failed: ${error.message}`);
       if (this.spawner === spawner) this.spawner = undefined;
     });
     this.spawner = spawner;
     return spawner;
   }
 
-  private drainReports(): void {
-    if (this.draining) return;
-    this.draining = true;
-    setImmediate(() => {
-      this.draining = false;
-      const until = performance.now() + REPORT_SLICE_MS;
-      while (this.reports.length > 0 && performance.now() < until) this.deliver(this.reports.shift()!);
-      if (this.reports.length > 0) this.drainReports();
-    });
+  private failSandboxes(why: string): void {
+    for (const pending of this.sandboxes.values()) pending.reject(new Error(why));
+    this.sandboxes.clear();
   }
 
   private deliver(report: SpawnReport): void {
     if (report.type === 'closed') return;
+    if (report.type === 'sandbox') {
+      const pending = this.sandboxes.get(report.id);
+      this.sandboxes.delete(report.id);
+      if (report.error === undefined) pending?.resolve();
+      else pending?.reject(new Error(report.error));
+      return;
+    }
     const target = this.launching.get(report.id);
     if (!target) return;
     if (report.type === 'exit' || report.type === 'refused' || report.type === 'error') this.launching.delete(report.id);

@@ -5,6 +5,7 @@
  * policies, and namespaces that must exist. The HTTP layer, the kubelet and the controllers all
  * go through it, so they agree on what a change means.
  */
+import { frozenJson } from './frozen-json.js';
 import { applyPatch, type PatchType } from './patch.js';
 import type { AdmissionPlugin } from './admission.js';
 import { findResource, RESOURCES, type ResourceDefinition } from './resources.js';
@@ -275,8 +276,23 @@ export class Registry implements StrategyContext {
     if (!current) return undefined;
     const draft = structuredClone(current) as StoredObject;
     edit(draft);
-    if (JSON.stringify(draft) === storedJson(current)) return current;
+    if (JSON.stringify(draft) === frozenJson(current)) return current;
     return this.settle(resource, namespace, draft, true);
+  }
+
+  /**
+   * A server-side edit of the status alone (the kubelet's): only the status is copied and compared,
+   * the rest of the new revision shares the stored object's frozen parts. `edit` returns false to
+   * leave the object as it is.
+   */
+  mutateStatus(resource: string, namespace: string, name: string, edit: (status: Record<string, unknown>, current: StoredObject) => boolean | void): StoredObject | undefined {
+    const current = this.store.get(resource, namespace, name);
+    if (!current) return undefined;
+    const before = current.status as Record<string, unknown> | undefined;
+    const status = before === undefined ? {} : structuredClone(before);
+    if (edit(status, current) === false) return current;
+    if (JSON.stringify(status) === frozenJson(before ?? {})) return current;
+    return this.settle(resource, namespace, { ...current, metadata: { ...current.metadata }, status }, true);
   }
 
   /**
@@ -377,17 +393,6 @@ export class Registry implements StrategyContext {
     const left = RESOURCES.some((d) => d.namespaced && this.store.list(d.name, name).length > 0);
     if (!left) this.store.remove('namespaces', '', name);
   }
-}
-
-/**
- * Stored objects are frozen, so their JSON text never changes: mutate compares each draft with it,
- * and a pod's is asked for again by each of its status updates.
- */
-const jsonOfStored = new WeakMap<StoredObject, string>();
-function storedJson(object: StoredObject): string {
-  let text = jsonOfStored.get(object);
-  if (text === undefined) jsonOfStored.set(object, (text = JSON.stringify(object)));
-  return text;
 }
 
 /** An update that changes nothing but the sender's copy of these fields is not a change. */

@@ -2,6 +2,10 @@
  * The scheduler: binds every new pod to the emulator's single node, unless the node is cordoned
  * or an `unschedulable` fault holds it back, in which case the pod stays Pending with `PodScheduled=False` as a real
  * scheduler reports it, until the fault is cleared.
+ *
+ * It binds from the work queue, after the create that made the pod has been answered, as the
+ * real scheduler (a process of its own, watching) does: binding inside the create doubled the
+ * time each of 100 simultaneous creates held the API server's event loop.
  */
 import type { EventRecorder } from './events.js';
 import type { FaultInjector } from './faults.js';
@@ -9,10 +13,12 @@ import { scheduledCondition, setConditions, unschedulableCondition } from './pod
 import type { Registry } from './registry.js';
 import type { ObjectStore, StoreChange } from './store.js';
 import type { Pod } from './types.js';
+import type { WorkQueue } from './work-queue.js';
 
 export class Scheduler {
   private readonly waiting = new Map<string, { namespace: string; name: string }>();
   private readonly unsubscribe: () => void;
+  private stopped = false;
 
   constructor(
     private readonly store: ObjectStore,
@@ -20,11 +26,13 @@ export class Scheduler {
     private readonly faults: FaultInjector,
     private readonly events: EventRecorder,
     private readonly nodeName: string,
+    private readonly work: WorkQueue,
   ) {
     this.unsubscribe = store.subscribe((change) => this.onChange(change));
   }
 
   stop(): void {
+    this.stopped = true;
     this.unsubscribe();
     this.waiting.clear();
   }
@@ -51,7 +59,13 @@ export class Scheduler {
       this.waiting.delete(uid);
       return;
     }
-    if (change.type === 'ADDED' && !pod.spec?.nodeName && !pod.metadata?.deletionTimestamp) this.schedule(pod);
+    if (change.type === 'ADDED' && !pod.spec?.nodeName && !pod.metadata?.deletionTimestamp) {
+      const { namespace = '', name = '' } = pod.metadata ?? {};
+      this.work.push(() => {
+        const current = this.store.get('pods', namespace, name) as Pod | undefined;
+        if (!this.stopped && current?.metadata?.uid === uid && !current.spec?.nodeName && !current.metadata.deletionTimestamp) this.schedule(current);
+      });
+    }
   }
 
   /** Whether the node is cordoned (`spec.unschedulable`, as `kubectl cordon` and `drain` set it). */

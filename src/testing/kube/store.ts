@@ -48,6 +48,13 @@ export class ObjectStore {
    * stalled GETs while pods were being created.
    */
   private readonly sortedKeys = new Map<string, string[]>();
+  /**
+   * Keys by uid, and the keys of each owner's dependents: the garbage collector looks both up on
+   * every deletion, and scanning every object each time (events are pruned one per new event)
+   * grew with the square of the object count.
+   */
+  private readonly keyByUid = new Map<string, string>();
+  private readonly dependents = new Map<string, Set<string>>();
   private readonly history: StoreChange[] = [];
   private revision = 0;
   private compactedRevision = 0;
@@ -89,19 +96,17 @@ export class ObjectStore {
 
   /** Finds any object by uid (the garbage collector's owner lookup). */
   findByUid(uid: string): { resource: string; object: StoredObject } | undefined {
-    for (const [key, object] of this.objects) {
-      if (object.metadata.uid === uid) return { resource: key.slice(0, key.indexOf('/')), object };
-    }
-    return undefined;
+    const key = this.keyByUid.get(uid);
+    const object = key === undefined ? undefined : this.objects.get(key);
+    return object && { resource: key!.slice(0, key!.indexOf('/')), object };
   }
 
   /** All objects that name `uid` among their owners. */
   dependentsOf(uid: string): { resource: string; object: StoredObject }[] {
     const found: { resource: string; object: StoredObject }[] = [];
-    for (const [key, object] of this.objects) {
-      if (object.metadata.ownerReferences?.some((r) => r.uid === uid)) {
-        found.push({ resource: key.slice(0, key.indexOf('/')), object });
-      }
+    for (const key of this.dependents.get(uid) ?? []) {
+      const object = this.objects.get(key);
+      if (object) found.push({ resource: key.slice(0, key.indexOf('/')), object });
     }
     return found;
   }
@@ -157,6 +162,8 @@ export class ObjectStore {
     const previous = this.objects.get(key);
     if (!previous) throw apiErrors.notFound(resource, name);
     this.objects.delete(key);
+    this.keyByUid.delete(previous.metadata.uid);
+    this.unindexOwners(key, previous);
     this.byResource.get(resource)?.delete(`${namespace}/${name}`);
     this.sortedKeys.delete(resource);
     const revision = ++this.revision;
@@ -190,12 +197,31 @@ export class ObjectStore {
   }
 
   private put(resource: string, namespace: string, name: string, object: StoredObject): void {
-    this.objects.set(keyOf(resource, namespace, name), object);
+    const fullKey = keyOf(resource, namespace, name);
+    const previous = this.objects.get(fullKey);
+    if (previous?.metadata.ownerReferences !== object.metadata.ownerReferences) {
+      this.unindexOwners(fullKey, previous);
+      for (const ref of object.metadata.ownerReferences ?? []) {
+        let keys = this.dependents.get(ref.uid);
+        if (!keys) this.dependents.set(ref.uid, (keys = new Set()));
+        keys.add(fullKey);
+      }
+    }
+    this.keyByUid.set(object.metadata.uid, fullKey);
+    this.objects.set(fullKey, object);
     let ofResource = this.byResource.get(resource);
     if (!ofResource) this.byResource.set(resource, (ofResource = new Map()));
     const key = `${namespace}/${name}`;
     if (!ofResource.has(key)) this.sortedKeys.delete(resource);
     ofResource.set(key, object);
+  }
+
+  private unindexOwners(fullKey: string, object: StoredObject | undefined): void {
+    for (const ref of object?.metadata.ownerReferences ?? []) {
+      const keys = this.dependents.get(ref.uid);
+      keys?.delete(fullKey);
+      if (keys?.size === 0) this.dependents.delete(ref.uid);
+    }
   }
 
   private record(change: StoreChange): void {

@@ -10,6 +10,7 @@
  * watch's deadline (the watch cache's heartbeat rule). Tests shorten both through the options.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { frozenJson } from './frozen-json.js';
 import { ApiError, apiErrors } from './status.js';
 import type { ObjectStore, StoreChange } from './store.js';
 import type { KubeObject, StoredObject } from './types.js';
@@ -105,7 +106,8 @@ export class WatchHub {
     let first = true;
     const send = (type: WatchEventKind, object: unknown): void => {
       if (response.writableEnded) return;
-      response.write(`${JSON.stringify({ type, object })}\n`);
+      // A stored object's text is made once and shared by every watcher and GET (frozen-json.ts).
+      response.write(`{"type":"${type}","object":${frozenJson(object)}}\n`);
     };
     const sendObject = (type: WatchEventKind, object: StoredObject): void => {
       send(type, watch.encode(object, first));

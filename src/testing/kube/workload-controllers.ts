@@ -2,8 +2,10 @@
  * The deployment and replica-set controllers of kube-controller-manager, reduced to what the
  * emulated cluster needs:
  *  - a Deployment owns one ReplicaSet per pod template, named `NAME-HASH` with the template's
- *    `pod-template-hash` label in its selector and pods; the current one is scaled to
- *    `spec.replicas` and older ones to zero at once (no surge/unavailability pacing);
+ *    `pod-template-hash` label in its selector and pods; a template change rolls out as the real
+ *    controller's `rolloutRolling` does (the new ReplicaSet scaled up within `maxSurge`, the old
+ *    ones down as far as `maxUnavailable` allows, unhealthy pods first), or with `Recreate` the
+ *    old ones go to zero and the new one is scaled up once their pods are gone;
  *  - a ReplicaSet creates pods (`NAME-xxxxx`, owned by it) through the API, so admission, Pod
  *    Security and quota apply, and deletes the surplus, unready and newest first;
  *  - both report status (`replicas`, `readyReplicas`, `availableReplicas`, `updatedReplicas`,
@@ -79,7 +81,13 @@ export class WorkloadControllers extends StoreController {
     else if (resource === 'replicasets' || resource === 'pods') {
       if (resource === 'replicasets') this.enqueue('replicasets', namespace, object.metadata.name);
       const owner = controllerOf(object);
-      if (owner?.kind === 'ReplicaSet' && resource === 'pods') this.enqueue('replicasets', namespace, owner.name);
+      if (owner?.kind === 'ReplicaSet' && resource === 'pods') {
+        this.enqueue('replicasets', namespace, owner.name);
+        // A rollout's next step may wait on a pod alone (Recreate: the last old pod gone).
+        const replicaSet = this.store.get('replicasets', namespace, owner.name);
+        const deployment = replicaSet && controllerOf(replicaSet);
+        if (deployment?.kind === 'Deployment') this.enqueue('deployments', namespace, deployment.name);
+      }
       if (owner?.kind === 'Deployment' && resource === 'replicasets') this.enqueue('deployments', namespace, owner.name);
     }
   }
@@ -119,8 +127,11 @@ export class WorkloadControllers extends StoreController {
     const hash = podTemplateHash(spec.template);
     const sets = this.owned('replicasets', deployment);
     const revisions = sets.map((rs) => Number(rs.metadata.annotations?.[REVISION] ?? 0));
-    let current = sets.find((rs) => rs.metadata.labels?.[POD_TEMPLATE_HASH] === hash);
     const desired = spec.replicas ?? 1;
+    const olds = sets.filter((rs) => rs.metadata.labels?.[POD_TEMPLATE_HASH] !== hash).sort((a, b) => revisionOf(a) - revisionOf(b));
+    const oldPods = (): number => olds.reduce((n, rs) => n + this.owned('pods', rs).filter((p) => !['Succeeded', 'Failed'].includes((p as Pod).status?.phase ?? '')).length, 0);
+    const plan = spec.strategy?.type === 'Recreate' ? recreatePlan(desired, olds, oldPods()) : rollingPlan(spec, desired, sets.find((rs) => rs.metadata.labels?.[POD_TEMPLATE_HASH] === hash), olds);
+    let current = sets.find((rs) => rs.metadata.labels?.[POD_TEMPLATE_HASH] === hash);
     if (!current) {
       current = this.registry.create('replicasets', namespace, {
         apiVersion: 'apps/v1',
@@ -132,7 +143,7 @@ export class WorkloadControllers extends StoreController {
           ownerReferences: [controllerRef(deployment)],
         },
         spec: {
-          replicas: desired,
+          replicas: plan.current,
           selector: { ...spec.selector, matchLabels: { ...spec.selector?.matchLabels, [POD_TEMPLATE_HASH]: hash } },
           template: {
             ...spec.template,
@@ -140,13 +151,12 @@ export class WorkloadControllers extends StoreController {
           },
         },
       });
-    } else if (workloadSpec(current).replicas !== desired) {
-      this.registry.patch('replicasets', namespace, current.metadata.name, 'merge', { spec: { replicas: desired } });
+    } else if (specReplicas(current) !== plan.current) {
+      this.registry.patch('replicasets', namespace, current.metadata.name, 'merge', { spec: { replicas: plan.current } });
     }
-    for (const old of sets) {
-      if (old.metadata.uid !== current.metadata.uid && (workloadSpec(old).replicas ?? 0) !== 0) {
-        this.registry.patch('replicasets', namespace, old.metadata.name, 'merge', { spec: { replicas: 0 } });
-      }
+    for (const old of olds) {
+      const replicas = plan.olds.get(old.metadata.uid) ?? specReplicas(old);
+      if (replicas !== specReplicas(old)) this.registry.patch('replicasets', namespace, old.metadata.name, 'merge', { spec: { replicas } });
     }
     this.reportDeployment(deployment, current, this.owned('replicasets', deployment));
   }
@@ -158,7 +168,7 @@ export class WorkloadControllers extends StoreController {
     const replicas = sum((s) => s.replicas);
     const available = sum((s) => s.availableReplicas);
     const updated = statusOf(this.store.get('replicasets', current.metadata.namespace ?? '', current.metadata.name) ?? current).replicas ?? 0;
-    const maxUnavailable = unavailableAllowance(workloadSpec(deployment), desired);
+    const maxUnavailable = workloadSpec(deployment).strategy?.type === 'Recreate' ? 0 : fenceposts(workloadSpec(deployment), desired).unavailable;
     const complete = updated === desired && replicas === desired && available >= desired;
     this.registry.mutate('deployments', deployment.metadata.namespace ?? '', deployment.metadata.name, (draft) => {
       const previous = (draft.status ?? {}) as { conditions?: Condition[] };
@@ -239,10 +249,87 @@ export class WorkloadControllers extends StoreController {
   }
 }
 
-/** `maxUnavailable` of a RollingUpdate (a count or a percentage, rounded down), zero for Recreate. */
-function unavailableAllowance(spec: WorkloadSpec, desired: number): number {
-  const value = spec.strategy?.type === 'RollingUpdate' ? (spec.strategy.rollingUpdate?.maxUnavailable ?? '25%') : 0;
+function specReplicas(rs: StoredObject): number {
+  return workloadSpec(rs).replicas ?? 0;
+}
+
+function revisionOf(rs: StoredObject): number {
+  return Number(rs.metadata.annotations?.[REVISION] ?? 0);
+}
+
+function statusCount(rs: StoredObject | undefined, field: 'replicas' | 'availableReplicas'): number {
+  return ((rs?.status ?? {}) as Record<string, number | undefined>)[field] ?? 0;
+}
+
+/** `maxSurge` / `maxUnavailable`: a count, or a percentage of `desired` (surge rounded up, unavailability down). */
+function fencepost(value: number | string | undefined, desired: number, roundUp: boolean): number {
   if (typeof value === 'number') return value;
-  const percent = /^(\d+)%$/.exec(value);
-  return percent ? Math.floor((desired * Number(percent[1])) / 100) : Number(value) || 0;
+  const percent = /^(\d+)%$/.exec(value ?? '');
+  if (!percent) return Number(value) || 0;
+  const exact = (desired * Number(percent[1])) / 100;
+  return roundUp ? Math.ceil(exact) : Math.floor(exact);
+}
+
+/** A RollingUpdate's `maxSurge` and `maxUnavailable` in pods (both zero would never progress: one may be unavailable). */
+function fenceposts(spec: WorkloadSpec, desired: number): { surge: number; unavailable: number } {
+  const rolling = spec.strategy?.rollingUpdate;
+  const surge = fencepost(rolling?.maxSurge ?? '25%', desired, true);
+  const unavailable = fencepost(rolling?.maxUnavailable ?? '25%', desired, false);
+  return { surge, unavailable: surge === 0 && unavailable === 0 ? 1 : unavailable };
+}
+
+/** Replica counts for the current ReplicaSet and (by uid) the old ones. */
+interface RolloutPlan {
+  current: number;
+  olds: Map<string, number>;
+}
+
+/**
+ * One step of a rolling update, as the deployment controller's `rolloutRolling` takes it: the new
+ * ReplicaSet grows while all pods stay within `desired + maxSurge`; the old ones shrink while the
+ * available pods stay at `desired - maxUnavailable` or more, their unavailable pods first, oldest
+ * ReplicaSet first. Each change of a pod or ReplicaSet brings the next step.
+ */
+function rollingPlan(spec: WorkloadSpec, desired: number, current: StoredObject | undefined, olds: StoredObject[]): RolloutPlan {
+  const { surge, unavailable } = fenceposts(spec, desired);
+  const planned = new Map(olds.map((rs) => [rs.metadata.uid, specReplicas(rs)]));
+  let next = current ? specReplicas(current) : 0;
+  const oldTotal = (): number => [...planned.values()].reduce((n, r) => n + r, 0);
+  if (next > desired || oldTotal() === 0) next = desired;
+  else if (next < desired) next += Math.max(0, Math.min(desired + surge - (next + oldTotal()), desired - next));
+  // A step that scales the new ReplicaSet up goes no further; the next one (after its pods come) scales down.
+  if (oldTotal() === 0 || (current && next > specReplicas(current))) return { current: next, olds: planned };
+
+  // Counted from the ReplicaSets' specs, as the real controller counts them.
+  const allPods = next + oldTotal();
+  const minAvailable = desired - unavailable;
+  const newUnavailable = next - statusCount(current, 'availableReplicas');
+  let scaleDown = allPods - minAvailable - newUnavailable;
+  if (scaleDown <= 0) return { current: next, olds: planned };
+  // Unhealthy pods of the old ReplicaSets first: removing them costs no availability.
+  for (const rs of olds) {
+    if (scaleDown <= 0) break;
+    const replicas = planned.get(rs.metadata.uid)!;
+    const unhealthy = replicas - statusCount(rs, 'availableReplicas');
+    if (unhealthy <= 0) continue;
+    const down = Math.min(scaleDown, unhealthy);
+    planned.set(rs.metadata.uid, replicas - down);
+    scaleDown -= down;
+  }
+  // Then available ones, as far as the floor of available pods allows.
+  const available = statusCount(current, 'availableReplicas') + olds.reduce((n, rs) => n + Math.min(statusCount(rs, 'availableReplicas'), planned.get(rs.metadata.uid)!), 0);
+  let allowed = available - minAvailable;
+  for (const rs of olds) {
+    if (allowed <= 0) break;
+    const replicas = planned.get(rs.metadata.uid)!;
+    const down = Math.min(replicas, allowed);
+    planned.set(rs.metadata.uid, replicas - down);
+    allowed -= down;
+  }
+  return { current: next, olds: planned };
+}
+
+/** `Recreate`: every old ReplicaSet to zero, and the new one scaled up once no old pod is left (terminating ones included). */
+function recreatePlan(desired: number, olds: StoredObject[], oldPods: number): RolloutPlan {
+  return { current: oldPods > 0 ? 0 : desired, olds: new Map(olds.map((rs) => [rs.metadata.uid, 0])) };
 }
