@@ -1,8 +1,11 @@
 /**
  * `pool.stream`: the caller's side of a stream run on a runner. Items arrive in order, pulled in
- * batches: the caller keeps at most `highWaterMark` received items it has not consumed and asks
- * for more once it has consumed half of them; the runner runs the generator ahead by at most as
- * many (see src/runner/stream-service.ts), so a caller that stops reading pauses the generator.
+ * batches by credit: the items the caller holds unconsumed plus those its pulls in flight ask for
+ * never exceed `highWaterMark`, and a new pull goes out as soon as a quarter of it is free, so
+ * several pulls are in flight at once and the link is not idle while a batch travels back (one
+ * pull at a time left both processes waiting on each other half the time). The runner runs the
+ * generator ahead by at most as many (see src/runner/stream-service.ts), so a caller that stops
+ * reading pauses the generator.
  *
  * The stream holds one slot of its runner until it ends. It ends when the generator returns,
  * throws (the next `next()` rejects with that error, after the items before it), the runner dies
@@ -19,6 +22,7 @@ import { onAbort } from '../abort.js';
 import { AbortError, CallTimeoutError, NodeDownError } from '../errors.js';
 import type { FnArgs, FnResult, ShippedFunction } from './fn-ref.js';
 import { nextResourceId, type Lease, type LeaseSource } from './lease.js';
+import type { ReplyReceiver } from '../cluster/node.js';
 import { STREAM_SERVICE, type StreamBatch, type StreamOpenRequest } from './stream-protocol.js';
 import type { Wire } from './wire-types.js';
 
@@ -51,6 +55,29 @@ interface Waiter {
   reject(error: unknown): void;
 }
 
+/**
+ * One open or pull in flight: the credit it asked for and, once its reply came, that reply.
+ * Replies are taken in the order the pulls went out, whatever order they settle in.
+ */
+class Pull implements ReplyReceiver {
+  readonly max: number;
+  readonly #onSettled: () => void;
+  settledAs: { ok: boolean; value: unknown } | undefined;
+
+  constructor(max: number, onSettled: () => void) {
+    this.max = max;
+    this.#onSettled = onSettled;
+  }
+
+  settled(ok: boolean, value: unknown): void {
+    this.settledAs = { ok, value };
+    this.#onSettled();
+  }
+}
+
+/** A new pull goes out once this share of the window is free (a quarter: up to four pulls in flight). */
+const PULL_SHARE = 4;
+
 export interface StreamStart {
   source: LeaseSource;
   shipped: ShippedFunction;
@@ -71,7 +98,12 @@ class StreamCore {
   #items: unknown[] = [];
   #head = 0;
   #waiters: Waiter[] = [];
-  #pulling = false;
+  /** Opens and pulls in flight, oldest first, and the items they ask for in all. */
+  #pulls: Pull[] = [];
+  #credit = 0;
+  /** A pull failed: what its later siblings answer is moot. */
+  #pullFailed = false;
+  readonly #pullAt: number;
   #error: Error | undefined;
   #errorDelivered = false;
   #timer: NodeJS.Timeout | undefined;
@@ -82,6 +114,7 @@ class StreamCore {
   constructor(start: StreamStart) {
     this.#s = start;
     this.#deadline = performance.now() + start.timeout;
+    this.#pullAt = Math.max(1, Math.floor(start.highWaterMark / PULL_SHARE));
     if (start.timeout !== Infinity) {
       this.#timer = setTimeout(() => void this.cancel(new CallTimeoutError(`stream did not end within its timeout of ${start.timeout} ms${this.#lease ? ` on runner ${this.#lease.runner}` : ''}; the remote generator was cancelled`, {
         ...(this.#lease ? { runner: this.#lease.runner } : {}), timeout: start.timeout,
@@ -121,31 +154,42 @@ class StreamCore {
     const request: StreamOpenRequest = {
       id: this.#id, fn: shipped, args, window: highWaterMark, timeout: remaining === Infinity ? -1 : Math.max(1, Math.floor(remaining)),
     };
-    this.#pulling = true;
-    this.#request(STREAM_SERVICE.open, request);
+    this.#request(STREAM_SERVICE.open, request, highWaterMark);
   }
 
-  /** Sends an open or pull and takes its batch in. */
-  #request(service: string, payload: unknown): void {
-    const lease = this.#lease!;
-    this.#s.source.node.request(lease.node, service, payload, { signal: this.#controller.signal }).then(
-      (batch) => this.#take(batch as StreamBatch),
-      (error: unknown) => void this.#requestFailed(error),
-    );
+  /** Sends an open or pull asking for `max` items; its reply is taken in order by #takeReplies. */
+  #request(service: string, payload: unknown, max: number): void {
+    const pull = new Pull(max, this.#takeReplies);
+    this.#pulls.push(pull);
+    this.#credit += max;
+    this.#s.source.node.requestTo(this.#lease!.node, service, payload, pull, undefined, this.#controller.signal);
   }
 
-  #take(batch: StreamBatch): void {
-    this.#pulling = false;
-    if (this.#state !== 'open') return;
-    const items = Array.isArray(batch?.items) ? batch.items : [];
-    for (const item of items) this.#items.push(item);
-    if (batch?.done === true) this.#end('ended');
+  /** Takes the replies at the head of the pulls in flight, in the order the pulls went out. */
+  readonly #takeReplies = (): void => {
+    let took = false;
+    while (this.#pulls.length > 0 && this.#pulls[0]!.settledAs) {
+      const pull = this.#pulls.shift()!;
+      this.#credit -= pull.max;
+      if (this.#state !== 'open' || this.#pullFailed) continue;
+      const { ok, value } = pull.settledAs!;
+      if (!ok) {
+        this.#pullFailed = true;
+        void this.#requestFailed(value);
+        continue;
+      }
+      const batch = value as StreamBatch | undefined;
+      const items = Array.isArray(batch?.items) ? batch.items : [];
+      for (let i = 0; i < items.length; i++) this.#items.push(items[i]);
+      if (batch?.done === true) this.#end('ended');
+      took = true;
+    }
+    if (!took) return;
     this.#serve();
     this.#pullIfRoom();
-  }
+  };
 
   async #requestFailed(error: unknown): Promise<void> {
-    this.#pulling = false;
     if (this.#state !== 'open') return;
     const failure = await this.#lease!.failure(error);
     // The runner's stream has ended with its error: nothing to cancel there.
@@ -157,13 +201,15 @@ class StreamCore {
     this.#fail(await this.#lease!.failure(reason instanceof NodeDownError ? reason : new NodeDownError(reason.message)), false);
   }
 
-  /** Asks for more once half the window is consumed (or a reader waits on an empty buffer). */
+  /**
+   * Asks for more once a share of the window is free: the items held here plus those asked for
+   * stay within `highWaterMark` (an empty buffer with nothing asked for always has room).
+   */
   #pullIfRoom(): void {
-    if (this.#state !== 'open' || this.#pulling) return;
-    const room = this.#s.highWaterMark - this.#buffered;
-    if (room < this.#s.highWaterMark / 2 && !(this.#buffered === 0 && this.#waiters.length > 0)) return;
-    this.#pulling = true;
-    this.#request(STREAM_SERVICE.pull, { id: this.#id, max: room });
+    if (this.#state !== 'open' || this.#pullFailed) return;
+    const room = this.#s.highWaterMark - this.#buffered - this.#credit;
+    if (room < this.#pullAt) return;
+    this.#request(STREAM_SERVICE.pull, { id: this.#id, max: room }, room);
   }
 
   next(): Promise<IteratorResult<unknown>> {

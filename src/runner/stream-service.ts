@@ -54,21 +54,38 @@ function isTrackable(value: unknown): value is TrackableShape {
 
 type StreamState = 'running' | 'ended' | 'failed' | 'closed';
 
-/** One stream: the generator, what it produced ahead of the caller, and the pull waiting for items. */
+/** A pull waiting for items: at most `max` of them. */
+interface WaitingPull {
+  max: number;
+  resolve(batch: StreamBatch): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * One stream: the generator, what it produced ahead of the caller, and the pulls waiting for
+ * items (several at once: the caller keeps pulls in flight so the link never idles, the items
+ * they ask for in all within the window). A pull is answered at once when there are `max` items
+ * (or the end) for it, else one event-loop turn after its first item, with what there is then.
+ */
 class RunnerStream implements Resource {
   readonly #window: number;
   readonly #cancellation = new CallCancellation();
   readonly #onFinished: () => void;
   #iterator: AsyncIterator<unknown> | undefined;
+  /** The iterator of a synchronous iterable, stepped without a promise per item. */
+  #syncIterator: Iterator<unknown> | undefined;
   #state: StreamState = 'running';
   #error: unknown;
   #pending: unknown[] = [];
-  #pull: { max: number; resolve(batch: StreamBatch): void; reject(error: unknown): void } | undefined;
+  #pulls: WaitingPull[] = [];
+  /** Items the waiting pulls ask for in all. */
+  #asked = 0;
   #pumping = false;
   #flushScheduled = false;
   #started = false;
   #finished = false;
-  #errorTold = false;
+  /** The caller was sent the end (a batch with `done`) or the error. */
+  #told = false;
   #opened = false;
   #closing: Promise<void> | undefined;
 
@@ -81,7 +98,9 @@ class RunnerStream implements Resource {
   async open(fn: (...args: unknown[]) => unknown, args: unknown[]): Promise<StreamBatch> {
     try {
       const made = await startWith(this.#cancellation, () => fn(...args));
-      this.#iterator = iteratorOf(made);
+      const it = iteratorOf(made);
+      if (it.sync) this.#syncIterator = it.sync;
+      else this.#iterator = it.async;
     } catch (error) {
       this.#state = 'failed';
       this.#error = error;
@@ -90,12 +109,17 @@ class RunnerStream implements Resource {
     return this.pull(this.#window);
   }
 
-  /** The next batch: at once when items are waiting, else when the next one (or the end) comes. */
+  /** A batch of at most `max` items: at once when there are that many (or the end), else soon. */
   pull(max: number): Promise<StreamBatch> {
     if (!this.#opened) return Promise.reject(new ProtocolError('a stream is pulled once its open was answered'));
-    if (this.#pull) return Promise.reject(new ProtocolError('a stream takes one pull at a time'));
+    const asked = Math.max(1, Math.min(max, this.#window));
+    if (this.#asked + asked > this.#window) {
+      return Promise.reject(new ProtocolError(`a stream's pulls in flight ask for at most its window (${this.#window} items) in all`));
+    }
     return new Promise<StreamBatch>((resolve, reject) => {
-      this.#pull = { max: Math.max(1, Math.min(max, this.#window)), resolve, reject };
+      this.#pulls.push({ max: asked, resolve, reject });
+      this.#asked += asked;
+      this.#answer(false);
       this.#flushSoon();
       this.#pump();
     });
@@ -111,30 +135,41 @@ class RunnerStream implements Resource {
     this.#state = 'closed';
     this.#pending = [];
     this.#cancellation.abort(reason);
-    // A pull still waiting learns why (its caller may not know yet: the runner's own deadline).
-    const pull = this.#pull;
-    this.#pull = undefined;
-    pull?.reject(reason);
+    // Pulls still waiting learn why (their caller may not know yet: the runner's own deadline).
+    const pulls = this.#pulls;
+    this.#pulls = [];
+    this.#asked = 0;
+    for (const pull of pulls) pull.reject(reason);
     // `return()` runs the generator's `finally` (after its current step, if it is mid-step).
-    if (wasRunning && this.#iterator?.return) {
-      const iterator = this.#iterator;
+    const iterator = this.#syncIterator ?? this.#iterator;
+    if (wasRunning && iterator?.return) {
       await bounded(Promise.resolve().then(() => iterator.return!()), CLOSE_WAIT_MS).catch(() => {});
     }
     this.#finish();
   }
 
-  /** Runs the generator while there is room (a waiting pull, or prefetch below the window). */
+  /** Runs the generator while there is room (prefetch below the window). */
   #pump(): void {
-    if (this.#pumping || this.#state !== 'running' || !this.#iterator) return;
+    if (this.#pumping || this.#state !== 'running' || this.#pending.length >= this.#window) return;
+    if (this.#syncIterator) {
+      this.#pumping = true;
+      try {
+        this.#runSync(this.#syncIterator);
+      } finally {
+        this.#pumping = false;
+      }
+      this.#flushSoon();
+      return;
+    }
+    if (!this.#iterator) return;
     this.#pumping = true;
-    void this.#run().finally(() => {
+    void this.#run(this.#iterator).finally(() => {
       this.#pumping = false;
       this.#flushSoon();
     });
   }
 
-  async #run(): Promise<void> {
-    const iterator = this.#iterator!;
+  async #run(iterator: AsyncIterator<unknown>): Promise<void> {
     while (this.#state === 'running' && this.#pending.length < this.#window) {
       let step: IteratorResult<unknown>;
       try {
@@ -142,55 +177,94 @@ class RunnerStream implements Resource {
         step = this.#started ? await iterator.next() : await startWith(this.#cancellation, () => iterator.next());
         this.#started = true;
       } catch (error) {
-        if (this.#state === 'running') {
-          this.#state = 'failed';
-          this.#error = error;
-        }
+        this.#failed(error);
         return;
       }
       if (this.#state !== 'running') return; // closed while it stepped: the item is dropped
-      if (step.done) {
-        this.#state = 'ended';
-        return;
-      }
-      this.#pending.push(step.value);
-      this.#flushSoon();
+      this.#took(step);
     }
   }
 
-  /** Answers the waiting pull one turn after there is something to answer, so items batch up. */
+  #runSync(iterator: Iterator<unknown>): void {
+    while (this.#state === 'running' && this.#pending.length < this.#window) {
+      let step: IteratorResult<unknown>;
+      try {
+        step = this.#started ? iterator.next() : startWith(this.#cancellation, () => iterator.next());
+        this.#started = true;
+      } catch (error) {
+        this.#failed(error);
+        return;
+      }
+      this.#took(step);
+    }
+  }
+
+  /** A step of the generator: an item (answered at once when it fills the oldest pull) or the end. */
+  #took(step: IteratorResult<unknown>): void {
+    if (typeof step !== 'object' || step === null) {
+      this.#failed(new InvalidOptionError(`pool.stream: the iterator's next() must give { value, done }, got ${step === null ? 'null' : typeof step}`, {
+        option: 'fn', expected: 'a function returning an AsyncIterable or an Iterable',
+      }));
+      return;
+    }
+    if (step.done) {
+      this.#state = 'ended';
+      this.#answer(false);
+      return;
+    }
+    this.#pending.push(step.value);
+    if (this.#pulls.length > 0 && this.#pending.length >= this.#pulls[0]!.max) this.#answer(false);
+    else this.#flushSoon();
+  }
+
+  #failed(error: unknown): void {
+    if (this.#state !== 'running') return;
+    this.#state = 'failed';
+    this.#error = error;
+    this.#answer(false);
+  }
+
+  /** Answers the waiting pulls one turn after there is something to answer, so items batch up. */
   #flushSoon(): void {
-    if (this.#flushScheduled || !this.#pull || (this.#pending.length === 0 && this.#state === 'running')) return;
+    if (this.#flushScheduled || this.#pulls.length === 0 || (this.#pending.length === 0 && this.#state === 'running')) return;
     this.#flushScheduled = true;
     setImmediate(() => {
       this.#flushScheduled = false;
-      this.#flush();
+      this.#answer(true);
     });
   }
 
-  #flush(): void {
-    const pull = this.#pull;
-    if (!pull) return;
-    if (this.#pending.length > 0) {
-      const items = this.#pending.length <= pull.max ? this.#pending.splice(0) : this.#pending.splice(0, pull.max);
-      this.#answer({ items, done: this.#state === 'ended' && this.#pending.length === 0 });
-    } else if (this.#state === 'ended' || this.#state === 'closed') {
-      this.#answer({ items: [], done: true });
-    } else if (this.#state === 'failed') {
-      this.#pull = undefined;
-      this.#errorTold = true;
-      pull.reject(this.#error);
+  /**
+   * Answers waiting pulls in order: full batches (or, with `partial`, whatever is pending), then
+   * the end, or the error (to every pull left: the first tells the caller, the rest are moot).
+   */
+  #answer(partial: boolean): void {
+    while (this.#pulls.length > 0) {
+      const pull = this.#pulls[0]!;
+      if (this.#pending.length > 0) {
+        if (!partial && this.#state === 'running' && this.#pending.length < pull.max) break;
+        const items = this.#pending.length <= pull.max ? this.#pending.splice(0) : this.#pending.splice(0, pull.max);
+        const done = this.#state === 'ended' && this.#pending.length === 0;
+        this.#told ||= done;
+        this.#shiftPull().resolve({ items, done });
+      } else if (this.#state === 'ended' || this.#state === 'closed') {
+        this.#told = true;
+        this.#shiftPull().resolve({ items: [], done: true });
+      } else if (this.#state === 'failed') {
+        this.#told = true;
+        this.#shiftPull().reject(this.#error);
+      } else {
+        break;
+      }
     }
-    // Ended: its end went with the last batch. Failed: its error goes to the next pull (then it ends).
-    const told = this.#state !== 'failed' || this.#errorTold;
-    if (this.#state !== 'running' && this.#pending.length === 0 && told) this.#finish();
+    if (this.#state !== 'running' && this.#pending.length === 0 && this.#told) this.#finish();
     else this.#pump();
   }
 
-  #answer(batch: StreamBatch): void {
-    const pull = this.#pull;
-    this.#pull = undefined;
-    pull?.resolve(batch);
+  #shiftPull(): WaitingPull {
+    const pull = this.#pulls.shift()!;
+    this.#asked -= pull.max;
+    return pull;
   }
 
   #finish(): void {
@@ -219,19 +293,13 @@ class TrackedResource implements Resource {
   }
 }
 
-/** The async iterator of a stream function's result: an AsyncIterable (generator, Readable) or an Iterable. */
-function iteratorOf(value: unknown): AsyncIterator<unknown> {
+/** The iterator of a stream function's result: an AsyncIterable (generator, Readable), or an Iterable (stepped synchronously). */
+function iteratorOf(value: unknown): { sync: Iterator<unknown>; async?: undefined } | { sync?: undefined; async: AsyncIterator<unknown> } {
   if (typeof value === 'object' && value !== null) {
     const asyncIt = (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator];
-    if (typeof asyncIt === 'function') return (asyncIt as () => AsyncIterator<unknown>).call(value);
+    if (typeof asyncIt === 'function') return { async: (asyncIt as () => AsyncIterator<unknown>).call(value) };
     const syncIt = (value as { [Symbol.iterator]?: unknown })[Symbol.iterator];
-    if (typeof syncIt === 'function') {
-      const it = (syncIt as () => Iterator<unknown>).call(value);
-      return {
-        next: async () => it.next(),
-        return: async () => it.return?.() ?? { done: true, value: undefined },
-      };
-    }
+    if (typeof syncIt === 'function') return { sync: (syncIt as () => Iterator<unknown>).call(value) };
   }
   throw new InvalidOptionError(`pool.stream: the function must return an AsyncIterable (an async generator, a Readable) or an Iterable, got ${value === null ? 'null' : typeof value}`, {
     option: 'fn', expected: 'a function returning an AsyncIterable or an Iterable',
