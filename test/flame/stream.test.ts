@@ -13,6 +13,7 @@ import type * as Jobs from '../fixtures/stream-jobs.js';
 const JOBS = new URL('../fixtures/stream-jobs.js', import.meta.url);
 const count = moduleRef<typeof Jobs.count>(JOBS, 'count');
 const endless = moduleRef<typeof Jobs.endless>(JOBS, 'endless');
+const endlessSync = moduleRef<typeof Jobs.endlessSync>(JOBS, 'endlessSync');
 const failsAfter = moduleRef<typeof Jobs.failsAfter>(JOBS, 'failsAfter');
 const slowPair = moduleRef<typeof Jobs.slowPair>(JOBS, 'slowPair');
 const readable = moduleRef<typeof Jobs.readable>(JOBS, 'readable');
@@ -73,6 +74,35 @@ describe('Pool.stream', function () {
     // Consumed 5; at most 8 buffered here and 8 prefetched there, plus the one in progress.
     expect(produced(dir)).to.be.within(5, 5 + 8 + 8 + 1);
     await stream.return();
+  });
+
+  it('keeps order with several pulls in flight, whatever the highWaterMark (1, 5, 64)', async function () {
+    const pool = await startPool(options({ name: 'stream-credit', max: 1 }));
+    for (const highWaterMark of [1, 5, 64]) {
+      const seen: number[] = [];
+      for await (const n of pool.stream(count, [700], { highWaterMark })) seen.push(n);
+      expect(seen, `highWaterMark ${highWaterMark}`).to.deep.equal(Array.from({ length: 700 }, (_, i) => i));
+    }
+    expect(pool.status().runners[0]!.load).to.equal(0);
+  });
+
+  it('steps a synchronous generator within the same bound, and cancels it on break', async function () {
+    const pool = await startPool(options({ name: 'stream-sync', max: 1 }));
+    const stream = pool.stream(endlessSync, [dir], { highWaterMark: 8, timeout: 60_000 });
+    for (let i = 0; i < 5; i++) expect((await stream.next()).value).to.equal(i);
+    for (let i = 0; i < 50; i++) await pool.call(() => 1);
+    expect(produced(dir)).to.be.within(5, 5 + 8 + 8 + 1);
+    await stream.return();
+    expect(readFileSync(join(dir, 'finally'), 'utf8')).to.match(/^pid \d+$/);
+  });
+
+  it('rejects with InvalidOptionError when the iterator steps to something other than { value, done }', async function () {
+    const pool = await startPool(options({ name: 'stream-bad-step', max: 1 }));
+    const stream = pool.stream(() => ({ [Symbol.iterator]: () => ({ next: () => 42 }) }));
+    const error = await stream.next().then(() => undefined, (e: unknown) => e);
+    expect(error).to.be.instanceOf(InvalidOptionError);
+    expect(await stream.next()).to.deep.equal({ value: undefined, done: true });
+    await waitFor(() => pool.status().runners[0]!.load === 0, 'the stream to give its slot back');
   });
 
   it('cancels the remote generator on break: its finally runs on the runner before return() resolves', async function () {

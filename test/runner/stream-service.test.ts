@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import type { ClusterNode, RequestContext, ServiceHandler } from '../../src/cluster/node.js';
-import { FlameError } from '../../src/errors.js';
+import { FlameError, ProtocolError } from '../../src/errors.js';
 import { shipFunction } from '../../src/flame/fn-ref.js';
-import { STREAM_SERVICE } from '../../src/flame/stream-protocol.js';
+import { STREAM_SERVICE, type StreamBatch } from '../../src/flame/stream-protocol.js';
 import { createLogger } from '../../src/log.js';
 import { FunctionLoader } from '../../src/runner/fn-loader.js';
 import { installStreamServices } from '../../src/runner/stream-service.js';
@@ -39,6 +39,13 @@ const generator = shipFunction(async function* (n: number) {
   for (let i = 0; i < (typeof n === 'number' && n < 50 ? n : 3); i++) yield i;
 }, true);
 const plain = shipFunction((x: unknown) => x);
+/** Yields 0, 1, 2, ... every few ms: pulls wait for it. */
+const slow = shipFunction(async function* () {
+  for (let i = 0; ; i++) {
+    yield i;
+    await new Promise((r) => setTimeout(r, 3));
+  }
+}, true);
 
 describe('runner stream services', function () {
   it('answer anything a peer sends with a result or a FlameError, and give back every slot they took', async function () {
@@ -69,5 +76,24 @@ describe('runner stream services', function () {
       for (const id of ids) await call(STREAM_SERVICE.cancel, { id });
       expect(counts).to.deep.equal({ calls: 0, children: 0 });
     }), { numRuns: 300, interruptAfterTimeLimit: 10_000 });
+  });
+
+  it('keep several pulls waiting, answer them in order, and refuse pulls asking for more than the window in all', async function () {
+    const { call, counts } = services();
+    const opened = await call(STREAM_SERVICE.open, { id: 1, fn: slow, args: [], window: 8, timeout: -1 });
+    expect(opened.ok, String(opened.value)).to.equal(true);
+    const first = (opened.value as StreamBatch).items as number[];
+    const a = call(STREAM_SERVICE.pull, { id: 1, max: 4 });
+    const b = call(STREAM_SERVICE.pull, { id: 1, max: 4 });
+    const over = await call(STREAM_SERVICE.pull, { id: 1, max: 1 });
+    expect(over.ok).to.equal(false);
+    expect(over.value).to.be.instanceOf(ProtocolError);
+    const [ra, rb] = await Promise.all([a, b]);
+    expect(ra.ok && rb.ok).to.equal(true);
+    const items = [...first, ...(ra.value as StreamBatch).items as number[], ...(rb.value as StreamBatch).items as number[]];
+    expect(items).to.deep.equal(Array.from({ length: items.length }, (_, i) => i));
+    expect((ra.value as StreamBatch).items.length).to.be.within(1, 4);
+    await call(STREAM_SERVICE.cancel, { id: 1 });
+    expect(counts).to.deep.equal({ calls: 0, children: 0 });
   });
 });
