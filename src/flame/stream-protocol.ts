@@ -1,8 +1,10 @@
 /**
  * What parent and runner say to each other about streams (`pool.stream`) and tracked resources,
  * on top of the cluster layer's requests. A stream is pulled: each `pull` asks for at most `max`
- * items and is answered with a batch as soon as at least one item (or the end) is there, so the
- * runner never runs ahead of what the caller has room for. Requests already settle exactly once,
+ * items and is answered with a batch at once when it has `max` items (or the end), else one turn
+ * after its first item. Several pulls may be in flight, answered in the order they came, as long
+ * as what they ask for in all stays within the stream's `window` (the caller's highWaterMark);
+ * the runner refuses a pull beyond it. Requests already settle exactly once,
  * reject with NodeDownError when the link dies and carry the caller's cancellation to the
  * runner; the stream protocol adds nothing to that.
  */
@@ -32,7 +34,7 @@ export interface StreamOpenRequest {
 
 export interface StreamPullRequest {
   id: number;
-  /** Most items the caller has room for. */
+  /** Most items the caller has room for (beside what its other pulls in flight ask for). */
   max: number;
 }
 

@@ -6,8 +6,11 @@
  *
  * A stream is pulled: the runner runs the generator ahead of the caller by at most `window`
  * items (its prefetch), and only while a pull has asked for items or the prefetch has room, so a
- * caller that stops consuming pauses the generator (backpressure). Batches leave one event-loop
- * turn after their first item, carrying whatever the generator produced meanwhile.
+ * caller that stops consuming pauses the generator (backpressure). Pulls queue (the caller keeps
+ * several in flight, within the window in all); a pull is answered as soon as it can be filled,
+ * else one event-loop turn after its first item with whatever the generator produced meanwhile
+ * (a fast generator fills batches, a slow one is not held back). A synchronous iterable is stepped
+ * in a plain loop: wrapping it as an async iterator cost a promise per item.
  */
 import type { ClusterNode, RequestContext } from '../cluster/node.js';
 import { AbortError, CallTimeoutError, InvalidOptionError, ProtocolError, QueryTimeoutError } from '../errors.js';
