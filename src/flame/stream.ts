@@ -2,9 +2,9 @@
  * `pool.stream`: the caller's side of a stream run on a runner. Items arrive in order, pulled in
  * batches by credit: the items the caller holds unconsumed plus those its pulls in flight ask for
  * never exceed `highWaterMark`, and a new pull goes out as soon as half of it is free, so the
- * next batch is on its way while the caller reads the one it has (double buffering). The runner runs the
- * generator ahead by at most as many (see src/runner/stream-service.ts), so a caller that stops
- * reading pauses the generator.
+ * next batch is on its way while the caller reads the one it has (double buffering). The runner
+ * runs the generator ahead by at most as many (see src/runner/stream-service.ts), so a caller
+ * that stops reading pauses the generator.
  *
  * The stream holds one slot of its runner until it ends. It ends when the generator returns,
  * throws (the next `next()` rejects with that error, after the items before it), the runner dies
@@ -18,10 +18,10 @@
  * the wrapper reachable and a FinalizationRegistry can tell when the caller dropped it.
  */
 import { onAbort } from '../abort.js';
-import { AbortError, CallTimeoutError, NodeDownError } from '../errors.js';
+import type { ReplyReceiver } from '../cluster/node.js';
+import { AbortError, CallTimeoutError, NodeDownError, ProtocolError } from '../errors.js';
 import type { FnArgs, FnResult, ShippedFunction } from './fn-ref.js';
 import { nextResourceId, type Lease, type LeaseSource } from './lease.js';
-import type { ReplyReceiver } from '../cluster/node.js';
 import { STREAM_SERVICE, type StreamBatch, type StreamOpenRequest } from './stream-protocol.js';
 import type { Wire } from './wire-types.js';
 
@@ -185,6 +185,12 @@ class StreamCore {
       }
       const batch = value as StreamBatch | undefined;
       const items = Array.isArray(batch?.items) ? batch.items : [];
+      if (items.length > pull.max) {
+        // Taking them would break the caller's memory bound: the runner broke the protocol.
+        this.#pullFailed = true;
+        this.#fail(new ProtocolError(`runner ${this.#lease!.runner} sent a stream batch of ${items.length} items where ${pull.max} were asked for`));
+        continue;
+      }
       for (let i = 0; i < items.length; i++) this.#items.push(items[i]);
       if (batch?.done === true) this.#end('ended');
       took = true;
