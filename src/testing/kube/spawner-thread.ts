@@ -11,7 +11,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { access, mkdir, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 
@@ -57,6 +57,16 @@ export type SpawnReport =
 
 /** How long output may still drain after the main process exits (its group is killed first). */
 const DRAIN_MS = 300;
+
+/**
+ * How long a killed process group may take to be gone before its exit is reported all the same.
+ * SIGKILL is delivered at once but a process needs CPU to exit, and on a loaded machine that
+ * took hundreds of milliseconds: reported at once, a pod was deleted (and gone from
+ * `podProcesses()`) while what it ran was still there.
+ */
+const GROUP_GONE_MS = 2000;
+/** How often a killed group is looked at: the kernel tells nothing when a group empties (only a child's exit). */
+const GROUP_POLL_MS = 10;
 
 async function isExecutableFile(candidate: string): Promise<boolean> {
   try {
@@ -143,8 +153,47 @@ function killGroup(pid: number | undefined): void {
   }
 }
 
+/** Whether a process of group `pgid` is alive (a zombie is not: it has exited and only waits to be reaped). */
+async function groupAlive(pgid: number): Promise<boolean> {
+  try {
+    process.kill(-pgid, 0);
+  } catch {
+    return false;
+  }
+  // Members reparented to an init that reaps late stay as zombies: look at each one's state.
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return true;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // After the command's closing parenthesis: state, ppid, pgrp.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
+  }
+  return false;
+}
+
+/** Resolves once nothing of group `pgid` runs any more, or after {@link GROUP_GONE_MS}. */
+async function groupGone(pgid: number): Promise<void> {
+  const deadline = Date.now() + GROUP_GONE_MS;
+  while (Date.now() < deadline && (await groupAlive(pgid))) {
+    await new Promise<void>((resolve) => setTimeout(resolve, GROUP_POLL_MS));
+  }
+}
+
 /** Processes started here and not yet exited, by pid: killed when the launcher closes. */
 const live = new Set<number>();
+/** Exits not reported yet, waiting for the rest of the process group to be gone: closing waits for them too. */
+const ending = new Set<Promise<void>>();
 let closing = false;
 
 function launch(request: SpawnRequest, post: (report: SpawnReport) => void): void {
@@ -180,17 +229,19 @@ function launch(request: SpawnRequest, post: (report: SpawnReport) => void): voi
       if (settled) return;
       settled = true;
       // The container runtime kills what is left in the container once its main process is gone.
+      // Reported once the group is gone too: a pod's end means nothing of it runs any more.
       killGroup(child.pid);
       if (child.pid !== undefined) live.delete(child.pid);
       rebalanceSessions();
-      let reported = false;
-      const report = (): void => {
-        if (reported) return;
-        reported = true;
+      const drained = new Promise<void>((resolve) => {
+        child.once('close', () => resolve());
+        setTimeout(resolve, DRAIN_MS).unref();
+      });
+      const ended = Promise.all([drained, child.pid === undefined ? undefined : groupGone(child.pid)]).then(() => {
+        ending.delete(ended);
         post({ id, type: 'exit', code, signal });
-      };
-      child.once('close', report);
-      setTimeout(report, DRAIN_MS).unref();
+      });
+      ending.add(ended);
     });
   })();
 }
@@ -225,9 +276,11 @@ if (parentPort) {
     else if (request?.op === 'sandbox') void writeSandbox(request, (report) => port.postMessage(report));
     else if (request?.op === 'close') {
       closing = true;
-      for (const pid of live) killGroup(pid);
+      const groups = [...live];
+      for (const pid of groups) killGroup(pid);
       live.clear();
-      port.postMessage({ id: 0, type: 'closed' } satisfies SpawnReport);
+      // Answered once they are gone, so that a stopped cluster has left nothing running.
+      void Promise.all([...groups.map(groupGone), ...ending]).then(() => port.postMessage({ id: 0, type: 'closed' } satisfies SpawnReport));
     }
   });
 }
