@@ -1,7 +1,8 @@
+import { PassThrough } from 'node:stream';
 import { expect } from 'chai';
-import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import { Log, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { EXTERNAL_POD_ANNOTATION, POD_IP_ANNOTATION, SERVICE_ACCOUNT_MOUNT, startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
-import { coreApi, eventually, isAlive, nodePod, POD_MARKER, sleeperPod, waitForPod, waitForPodGone, watchPodsUntil, createNamespaces } from './helpers.js';
+import { coreApi, eventually, isAlive, kubeConfigFor, nodePod, POD_MARKER, sleeperPod, waitForPod, waitForPodGone, watchPodsUntil, createNamespaces } from './helpers.js';
 
 function terminatedOf(pod: V1Pod) {
   return pod.status?.containerStatuses?.[0]?.state?.terminated;
@@ -180,18 +181,29 @@ describe('Emulated kubelet', function () {
     await waitForPod(cluster, namespace, 'stubborn', (p) => p.status?.phase === 'Running');
     await eventually(async () => (await logsOf(api, namespace, 'stubborn')).includes('up'), 'the pod to have installed its SIGTERM handler');
     const pid = await pidOf(cluster, namespace, 'stubborn');
-    const list = await api.listNamespacedPod({ namespace });
-    const started = Date.now();
-    const seen = watchPodsUntil(cluster, namespace, (events) => events.some((e) => e.type === 'DELETED'), { resourceVersion: list.metadata!.resourceVersion! });
-    await api.deleteNamespacedPod({ namespace, name: 'stubborn' });
-    await eventually(async () => (await logsOf(api, namespace, 'stubborn').catch(() => 'ignoring SIGTERM')).includes('ignoring SIGTERM'), 'SIGTERM to reach the process');
-    expect(isAlive(pid)).to.equal(true);
-    const events = await seen;
-    const elapsed = Date.now() - started;
-    expect(elapsed).to.be.within(900, 6000);
-    expect(isAlive(pid)).to.equal(false);
-    const last = events.filter((e) => e.type === 'MODIFIED').pop()!.object;
-    expect(terminatedOf(last)).to.deep.include({ exitCode: 137, signal: 9 });
+    // Followed from before the delete to the container's end: what the process printed in its
+    // grace period is read whatever the machine's load (a read after the pod is gone would fail).
+    let output = '';
+    const followed = new PassThrough();
+    followed.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const outputEnded = new Promise<void>((resolve) => followed.once('end', resolve));
+    const following = await new Log(kubeConfigFor(cluster)).log(namespace, 'stubborn', 'main', followed, { follow: true });
+    try {
+      const list = await api.listNamespacedPod({ namespace });
+      const started = Date.now();
+      const seen = watchPodsUntil(cluster, namespace, (events) => events.some((e) => e.type === 'DELETED'), { resourceVersion: list.metadata!.resourceVersion! });
+      await api.deleteNamespacedPod({ namespace, name: 'stubborn' });
+      const events = await seen;
+      const elapsed = Date.now() - started;
+      expect(elapsed).to.be.within(900, 6000);
+      expect(isAlive(pid)).to.equal(false);
+      const last = events.filter((e) => e.type === 'MODIFIED').pop()!.object;
+      expect(terminatedOf(last)).to.deep.include({ exitCode: 137, signal: 9 });
+      await outputEnded;
+      expect(output).to.equal('up\nignoring SIGTERM\n');
+    } finally {
+      following.abort();
+    }
   });
 
   it('shortens the wait when a second delete asks for a shorter grace period', async function () {
