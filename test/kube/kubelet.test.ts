@@ -230,7 +230,9 @@ describe('Emulated kubelet', function () {
     const childPid = Number((await logsOf(api, namespace, 'parent')).trim());
     expect(isAlive(childPid)).to.equal(true);
     await api.deleteNamespacedPod({ namespace, name: 'parent', gracePeriodSeconds: 0 });
-    await eventually(() => !isAlive(childPid), 'the child process to die');
+    // Listed until its whole group is gone: once the pod is not, nothing of it runs any more.
+    await eventually(() => cluster.podProcesses().every((p) => p.name !== 'parent' || p.namespace !== namespace), 'the pod processes to be gone');
+    expect(isAlive(childPid)).to.equal(false);
   });
 
   describe('garbage collection by ownerReferences', function () {
@@ -299,14 +301,26 @@ describe('Emulated kubelet', function () {
     await waitForPodGone(cluster, namespace, 'runner');
   });
 
-  it('kills every pod process when the cluster stops', async function () {
+  it('kills every pod process, and what they started, before stop() resolves', async function () {
     const other = await startEmulatedCluster();
-    const otherApi = coreApi(other);
-    for (const name of ['a', 'b']) await otherApi.createNamespacedPod({ namespace: 'default', body: sleeperPod(name) });
-    for (const name of ['a', 'b']) await waitForPod(other, 'default', name, (p) => p.status?.phase === 'Running');
-    const pids = other.podProcesses().map((p) => p.pid);
-    expect(pids).to.have.length(2);
-    await other.stop();
-    await eventually(() => pids.every((pid) => !isAlive(pid)), 'every pod process to die');
+    let stopped = false;
+    try {
+      const otherApi = coreApi(other);
+      const script = `const c = require('child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', '${POD_MARKER}'], { stdio: 'ignore' }); console.log(c.pid); setInterval(() => {}, 1000)`;
+      for (const name of ['a', 'b']) await otherApi.createNamespacedPod({ namespace: 'default', body: nodePod(name, script, { spec: { restartPolicy: 'Always' } }) });
+      for (const name of ['a', 'b']) await waitForPod(other, 'default', name, (p) => p.status?.phase === 'Running');
+      const pids = other.podProcesses().map((p) => p.pid);
+      expect(pids).to.have.length(2);
+      const children: number[] = [];
+      for (const name of ['a', 'b']) {
+        await eventually(async () => /^\d+\n/.test(await otherApi.readNamespacedPodLog({ namespace: 'default', name })), `the child pid of ${name}`);
+        children.push(Number((await otherApi.readNamespacedPodLog({ namespace: 'default', name })).trim()));
+      }
+      stopped = true;
+      await other.stop();
+      expect([...pids, ...children].filter((pid) => isAlive(pid))).to.deep.equal([]);
+    } finally {
+      if (!stopped) await other.stop();
+    }
   });
 });
