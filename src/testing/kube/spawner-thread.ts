@@ -9,9 +9,9 @@
  * they are killed when the thread ends (the launcher closes) or the emulator dies.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants, writeFileSync } from 'node:fs';
+import { constants, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { access, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, stat, writeFile } from 'node:fs/promises';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 
@@ -153,40 +153,53 @@ function killGroup(pid: number | undefined): void {
   }
 }
 
-/** Whether a process of group `pgid` is alive (a zombie is not: it has exited and only waits to be reaped). */
-async function groupAlive(pgid: number): Promise<boolean> {
+/** The state letter and process group of `pid` from /proc, or undefined once it is gone. */
+function procStat(pid: number): { state: string; pgrp: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // After the command's closing parenthesis: state, ppid, pgrp.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: state ?? '', pgrp: Number(pgrp) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` still runs in group `pgid` (a zombie does not: it has exited and only waits to be reaped). */
+function runsIn(pid: number, pgid: number): boolean {
+  const stat = procStat(pid);
+  return stat !== undefined && stat.pgrp === pgid && stat.state !== 'Z' && stat.state !== 'X';
+}
+
+/**
+ * The members of group `pgid` that still run. The group's orphans are reparented to an init that
+ * may reap them late, so `kill(-pgid, 0)` alone would count zombies: /proc tells them apart.
+ */
+function groupMembers(pgid: number): number[] {
   try {
     process.kill(-pgid, 0);
   } catch {
-    return false;
+    return [];
   }
-  // Members reparented to an init that reaps late stay as zombies: look at each one's state.
   let entries: string[];
   try {
-    entries = await readdir('/proc');
+    entries = readdirSync('/proc');
   } catch {
-    return true;
+    return [];
   }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // exited meanwhile
-    }
-    // After the command's closing parenthesis: state, ppid, pgrp.
-    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
-  }
-  return false;
+  return entries.filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => runsIn(pid, pgid));
 }
 
-/** Resolves once nothing of group `pgid` runs any more, or after {@link GROUP_GONE_MS}. */
+/**
+ * Resolves once nothing of (killed) group `pgid` runs any more, or after {@link GROUP_GONE_MS}.
+ * Its members are found once (a group whose every member got SIGKILL gains none), then watched.
+ */
 async function groupGone(pgid: number): Promise<void> {
   const deadline = Date.now() + GROUP_GONE_MS;
-  while (Date.now() < deadline && (await groupAlive(pgid))) {
+  let members = groupMembers(pgid);
+  while (members.length > 0 && Date.now() < deadline) {
     await new Promise<void>((resolve) => setTimeout(resolve, GROUP_POLL_MS));
+    members = members.filter((pid) => runsIn(pid, pgid));
   }
 }
 
