@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { KubernetesBackend } from '../src/backends/kubernetes/backend.js';
 import { requiredPermissions } from '../src/backends/kubernetes/runner-pods.js';
-import { ProcessBackend } from '../src/backends/process/backend.js';
+import { ProcessBackend, runnerEntry } from '../src/backends/process/backend.js';
 import { startNode, type ClusterNode } from '../src/cluster/node.js';
 import type { Backend } from '../src/flame/backend.js';
 import { Pool } from '../src/flame/pool.js';
@@ -22,7 +22,6 @@ import { median, round, type Comparison, type Row } from './report.js';
 import type { BenchContext } from './suite.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const RUNNER_MAIN = join(ROOT, 'dist/src/runner/main.js');
 const IMAGE = 'bench-runner:1';
 const NAMESPACE = 'bench';
 const BURST = 100;
@@ -33,7 +32,7 @@ export async function k8sBenchmarks(ctx: BenchContext): Promise<Row[]> {
   const dir = mkdtempSync(join(tmpdir(), 'flame-k8s-bench-'));
   // The same command as the process backend's runners, as the image's entry point.
   const cluster = await startEmulatedCluster({
-    images: { [IMAGE]: { command: [process.execPath, '--v8-pool-size=1', '--no-experimental-detect-module', RUNNER_MAIN], workingDir: ROOT } },
+    images: { [IMAGE]: { command: [process.execPath, '--v8-pool-size=1', '--no-experimental-detect-module', runnerEntry()], workingDir: ROOT } },
   });
   let node: ClusterNode | undefined;
   try {

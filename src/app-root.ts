@@ -10,8 +10,11 @@ import { fileURLToPath } from 'node:url';
 /** Set by a backend (ProcessBackend) to the parent's app root, for runners started with flame-actors' own entry point. */
 export const APP_ROOT_ENV = 'FLAME_APP_ROOT';
 
-/** flame-actors' own runner entry point, which is not the app. */
-const RUNNER_MAIN = fileURLToPath(new URL('./runner/main.js', import.meta.url));
+/**
+ * flame-actors' own runner entry points, which are not the app: the compiled one, its bundle and
+ * the bundle's starter (the bundle is built beside this file, so these paths hold in it too).
+ */
+const RUNNER_ENTRIES = ['./runner/main.js', './runner-bundle.cjs', './runner/start-bundle.cjs'].map((path) => fileURLToPath(new URL(path, import.meta.url)));
 
 /**
  * FLAME_APP_ROOT when set; else the folder of this process's entry script (the app's entry
@@ -22,7 +25,7 @@ export function appRoot(env: NodeJS.ProcessEnv = process.env, entry: string | un
   if (given) return given;
   if (entry) {
     const script = real(resolve(entry));
-    if (script !== real(RUNNER_MAIN)) return dirname(script);
+    if (!RUNNER_ENTRIES.some((own) => real(own) === script)) return dirname(script);
   }
   return process.cwd();
 }

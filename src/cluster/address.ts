@@ -34,7 +34,10 @@ export function parseNodeName(node: string): NodeAddress {
   }
   let host = rest;
   let port = DEFAULT_PORT;
-  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(rest) ?? (isIPv6(rest) ? [rest, rest] : null) ?? /^([^:[\]]+)(?::(\d+))?$/.exec(rest);
+  // A bare IPv6 address has two colons or more; asking isIPv6 only then keeps its large regex
+  // from being compiled (~4 ms) by every runner's boot, whose names are IPv4.
+  const bareIPv6 = rest.indexOf(':') !== rest.lastIndexOf(':') && isIPv6(rest);
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(rest) ?? (bareIPv6 ? [rest, rest] : null) ?? /^([^:[\]]+)(?::(\d+))?$/.exec(rest);
   if (!m) throw new InvalidOptionError(`invalid host in node name "${node}"`);
   host = m[1]!;
   if (host.includes(':') && !isIPv6(host)) throw new InvalidOptionError(`invalid IPv6 address in node name "${node}"`);

@@ -8,7 +8,7 @@
  * decoding, so decoding sets a context for the duration of one synchronous `unpack`.
  */
 import { Packr, addExtension } from 'msgpackr';
-import { EncodeError, FlameError, ProtocolError, RemoteError, errorClasses } from '../errors.js';
+import { EncodeError, FlameError, ProtocolError, RemoteError, errorClasses, isFlameError } from '../errors.js';
 import { references, type NactRefShape } from './nact-internals.js';
 import { RemoteRef, type RefKind } from './remote-ref.js';
 import { asText, describe } from './wire.js';
@@ -59,7 +59,9 @@ function errorToWire(e: Error): WireError {
   for (const key of Object.keys(e)) {
     if (key === 'code' || key === 'cause' || key === 'name' || key === 'message' || key === 'stack') continue;
     const v = (e as unknown as Record<string, unknown>)[key];
-    if (v === null || ['string', 'number', 'boolean'].includes(typeof v) || (key === 'details' && e instanceof FlameError)) {
+    // By code, not instanceof: shipped code may throw errors of its own copy of flame-actors
+    // (a runner started from the bundled entry point runs another copy of this library).
+    if (v === null || ['string', 'number', 'boolean'].includes(typeof v) || (key === 'details' && isFlameError(e))) {
       (props ??= {})[key] = v;
     }
   }

@@ -9,6 +9,7 @@
  */
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
+import { dynamicImport } from '../dynamic-import.js';
 
 /** Label of the exported keying material (RFC 5705 asks for an "EXPORTER-" prefix). */
 const EXPORTER_LABEL = 'EXPORTER-flame-actors-link';
@@ -35,7 +36,7 @@ let ephemeral: Promise<{ key: string; cert: string }> | undefined;
 
 /** This process's ephemeral certificate (EC P-256), made on first use. `selfsigned` loads only then. */
 export function ephemeralCertificate(): Promise<{ key: string; cert: string }> {
-  ephemeral ??= import('selfsigned').then(async ({ generate }) => {
+  ephemeral ??= (dynamicImport('selfsigned') as Promise<typeof import('selfsigned')>).then(async ({ generate }) => {
     const pems = await generate([{ name: 'commonName', value: 'flame-actors ephemeral node' }], {
       keyType: 'ec',
       curve: 'P-256',

@@ -32,27 +32,38 @@ export class CallCancellation {
   }
 }
 
-let current: CallCancellation | undefined;
+/** What {@link callSignal} reads: the call being started, if any. */
+interface CurrentCall {
+  current: { readonly signal: AbortSignal } | undefined;
+}
+
+/**
+ * One slot per process, not per copy of this module: a runner started from the bundled entry
+ * point runs its own copy of this file, while the shipped code calls `callSignal()` from the
+ * `flame-actors` it imports.
+ */
+const CURRENT_CALL = Symbol.for('flame-actors.currentCall');
+const slot: CurrentCall = ((globalThis as { [CURRENT_CALL]?: CurrentCall })[CURRENT_CALL] ??= { current: undefined });
 
 /** Starts `fn` with `cancellation` as the current call's (for its synchronous start). */
 export function startWith<T>(cancellation: CallCancellation, fn: () => T): T {
-  const previous = current;
-  current = cancellation;
+  const previous = slot.current;
+  slot.current = cancellation;
   try {
     return fn();
   } finally {
-    current = previous;
+    slot.current = previous;
   }
 }
 
 /** Starts `fn(...args)` with `cancellation` as the current call's: {@link startWith} without a closure per call. */
 export function startCall(cancellation: CallCancellation, fn: (...args: unknown[]) => unknown, args: unknown[]): unknown {
-  const previous = current;
-  current = cancellation;
+  const previous = slot.current;
+  slot.current = cancellation;
   try {
     return fn(...args);
   } finally {
-    current = previous;
+    slot.current = previous;
   }
 }
 
@@ -68,6 +79,7 @@ export function startCall(cancellation: CallCancellation, fn: (...args: unknown[
  * ```
  */
 export function callSignal(): AbortSignal {
+  const current = slot.current;
   if (!current) {
     throw new FlameError('callSignal() is only available while a runner starts a call: call it synchronously at the top of the shipped function, before its first await');
   }

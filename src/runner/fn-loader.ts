@@ -11,9 +11,10 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import vm from 'node:vm';
-import { ClosureError, FlameError, ModuleRefError, ProtocolError } from '../errors.js';
+import { ClosureError, ModuleRefError, ProtocolError, isFlameError } from '../errors.js';
 import type { ShippedFunction } from '../flame/fn-ref.js';
 import { appRoot } from '../app-root.js';
+import { dynamicImport } from '../dynamic-import.js';
 
 /** A shipped function, ready to call with the call's arguments. */
 export type LoadedFunction = (...args: unknown[]) => unknown;
@@ -200,7 +201,7 @@ export class FunctionLoader {
    * app's root), or undefined when `error` is something else.
    */
   importFailure(error: unknown): ModuleRefError | undefined {
-    if (error instanceof FlameError || typeof error !== 'object' || error === null) return undefined;
+    if (isFlameError(error) || typeof error !== 'object' || error === null) return undefined;
     const { code, message } = error as { code?: unknown; message?: unknown };
     if (typeof code !== 'string' || !NOT_FOUND_CODES.has(code) || typeof message !== 'string' || !message.includes(REFERRER_NAME)) return undefined;
     const module = /(?:package|module|directory) '([^']+)'/.exec(message)?.[1] ?? 'a module';
@@ -210,11 +211,11 @@ export class FunctionLoader {
   async #import(module: string): Promise<Namespace> {
     try {
       // Bare specifiers go through a script whose filename is the referrer; URLs need no resolution.
-      if (URL.canParse(module)) return (await import(module)) as Namespace;
+      if (URL.canParse(module)) return (await dynamicImport(module)) as Namespace;
       this.#importer ??= this.#compile('return import(specifier)', ['specifier']) as (specifier: string) => Promise<Namespace>;
       return await this.#importer(module);
     } catch (error) {
-      if (error instanceof FlameError) throw error;
+      if (isFlameError(error)) throw error; // also one of the app's copy of flame-actors
       const code = (error as { code?: unknown }).code;
       if (typeof code === 'string' && NOT_FOUND_CODES.has(code)) throw this.#notFound(module, error);
       const reason = error instanceof Error ? error.message : String(error);

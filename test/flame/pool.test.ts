@@ -350,7 +350,8 @@ describe('Pool', function () {
       const marker = join(dir, 'timeout');
       const error = await pool.call(cooperative, [marker], { timeout: 400 }).then(() => undefined, (e: unknown) => e);
       expect(error).to.be.instanceOf(CallTimeoutError).and.include({ runner: 'timeout-1', timeout: 400 });
-      await waitFor(() => existsSync(marker), 'the remote work to observe its cancellation');
+      // The runner creates the file, then writes it: wait for its content, not its existence.
+      await waitFor(() => existsSync(marker) && readFileSync(marker, 'utf8') !== '', 'the remote work to observe its cancellation');
       expect(readFileSync(marker, 'utf8')).to.match(/^cancelled: call exceeded its deadline/);
       expect(pool.status().runners[0]!.load).to.equal(0);
       expect(await pool.call((x: number) => x * 2, [21])).to.equal(42);
@@ -365,7 +366,7 @@ describe('Pool', function () {
       await waitFor(() => pool.status().runners[0]?.load === 1, 'the call to start');
       controller.abort(new Error('user went away'));
       expect(await call).to.be.instanceOf(AbortError);
-      await waitFor(() => existsSync(marker), 'the remote work to observe the abort');
+      await waitFor(() => existsSync(marker) && readFileSync(marker, 'utf8') !== '', 'the remote work to observe the abort');
       expect(readFileSync(marker, 'utf8')).to.match(/^cancelled: request "flame.call" to .* aborted/);
       expect(pool.status().runners[0]!.load).to.equal(0);
     });

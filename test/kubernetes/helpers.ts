@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { CoreV1Api, V1Container, V1Pod } from '@kubernetes/client-node';
 import { startNode, type ClusterNode } from '../../src/cluster/node.js';
 import type { KubernetesBackendOptions } from '../../src/backends/kubernetes/options.js';
+import { runnerEntry } from '../../src/backends/process/backend.js';
 import { EXTERNAL_POD_ANNOTATION, POD_IP_ANNOTATION, startEmulatedCluster, type EmulatedCluster, type EmulatedClusterOptions, type PolicyRule } from '../../src/testing/index.js';
 import { coreApi } from '../kube/helpers.js';
 
@@ -52,7 +53,8 @@ export async function startTestBed(clusterOptions: Partial<EmulatedClusterOption
   const cluster = await startEmulatedCluster({
     ...clusterOptions,
     images: {
-      [RUNNER_IMAGE]: { command: [process.execPath, '--v8-pool-size=1', 'dist/src/runner/main.js'], workingDir: ROOT },
+      // The process backend's runner entry point (the bundle once built), as a runner image's command.
+      [RUNNER_IMAGE]: { command: [process.execPath, '--v8-pool-size=1', runnerEntry()], workingDir: ROOT },
       [SLEEPER_IMAGE]: { command: [process.execPath, '-e', "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000)"] },
     },
     imagePullBackoffMs: 200,
