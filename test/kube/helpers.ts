@@ -10,8 +10,12 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { EmulatedCluster } from '../../src/testing/index.js';
 import { waitFor } from '../helpers/wait.js';
 
-/** Every pod command in these tests carries this argument, so leftovers can be found in /proc. */
-export const POD_MARKER = 'flame-emulator-spec-pod';
+/**
+ * Every pod command in these tests carries this argument, so leftovers can be found in /proc. It
+ * names this test run: the machine may run several at once (a shared CI host, a second checkout),
+ * and the leftover check kills what it finds, which must never be another run's live pods.
+ */
+export const POD_MARKER = `flame-emulator-spec-pod-${process.pid}`;
 
 export function kubeConfigFor(cluster: EmulatedCluster, token = cluster.adminToken, namespace?: string): KubeConfig {
   const kc = new KubeConfig();

@@ -1,7 +1,8 @@
+import { PassThrough } from 'node:stream';
 import { expect } from 'chai';
-import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import { Log, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { EXTERNAL_POD_ANNOTATION, POD_IP_ANNOTATION, SERVICE_ACCOUNT_MOUNT, startEmulatedCluster, type EmulatedCluster } from '../../src/testing/index.js';
-import { coreApi, eventually, isAlive, nodePod, POD_MARKER, sleeperPod, waitForPod, waitForPodGone, watchPodsUntil, createNamespaces } from './helpers.js';
+import { coreApi, eventually, isAlive, kubeConfigFor, nodePod, POD_MARKER, sleeperPod, waitForPod, waitForPodGone, watchPodsUntil, createNamespaces } from './helpers.js';
 
 function terminatedOf(pod: V1Pod) {
   return pod.status?.containerStatuses?.[0]?.state?.terminated;
@@ -180,18 +181,29 @@ describe('Emulated kubelet', function () {
     await waitForPod(cluster, namespace, 'stubborn', (p) => p.status?.phase === 'Running');
     await eventually(async () => (await logsOf(api, namespace, 'stubborn')).includes('up'), 'the pod to have installed its SIGTERM handler');
     const pid = await pidOf(cluster, namespace, 'stubborn');
-    const list = await api.listNamespacedPod({ namespace });
-    const started = Date.now();
-    const seen = watchPodsUntil(cluster, namespace, (events) => events.some((e) => e.type === 'DELETED'), { resourceVersion: list.metadata!.resourceVersion! });
-    await api.deleteNamespacedPod({ namespace, name: 'stubborn' });
-    await eventually(async () => (await logsOf(api, namespace, 'stubborn').catch(() => 'ignoring SIGTERM')).includes('ignoring SIGTERM'), 'SIGTERM to reach the process');
-    expect(isAlive(pid)).to.equal(true);
-    const events = await seen;
-    const elapsed = Date.now() - started;
-    expect(elapsed).to.be.within(900, 6000);
-    expect(isAlive(pid)).to.equal(false);
-    const last = events.filter((e) => e.type === 'MODIFIED').pop()!.object;
-    expect(terminatedOf(last)).to.deep.include({ exitCode: 137, signal: 9 });
+    // Followed from before the delete to the container's end: what the process printed in its
+    // grace period is read whatever the machine's load (a read after the pod is gone would fail).
+    let output = '';
+    const followed = new PassThrough();
+    followed.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const outputEnded = new Promise<void>((resolve) => followed.once('end', resolve));
+    const following = await new Log(kubeConfigFor(cluster)).log(namespace, 'stubborn', 'main', followed, { follow: true });
+    try {
+      const list = await api.listNamespacedPod({ namespace });
+      const started = Date.now();
+      const seen = watchPodsUntil(cluster, namespace, (events) => events.some((e) => e.type === 'DELETED'), { resourceVersion: list.metadata!.resourceVersion! });
+      await api.deleteNamespacedPod({ namespace, name: 'stubborn' });
+      const events = await seen;
+      const elapsed = Date.now() - started;
+      expect(elapsed).to.be.within(900, 6000);
+      expect(isAlive(pid)).to.equal(false);
+      const last = events.filter((e) => e.type === 'MODIFIED').pop()!.object;
+      expect(terminatedOf(last)).to.deep.include({ exitCode: 137, signal: 9 });
+      await outputEnded;
+      expect(output).to.equal('up\nignoring SIGTERM\n');
+    } finally {
+      following.abort();
+    }
   });
 
   it('shortens the wait when a second delete asks for a shorter grace period', async function () {
@@ -218,7 +230,9 @@ describe('Emulated kubelet', function () {
     const childPid = Number((await logsOf(api, namespace, 'parent')).trim());
     expect(isAlive(childPid)).to.equal(true);
     await api.deleteNamespacedPod({ namespace, name: 'parent', gracePeriodSeconds: 0 });
-    await eventually(() => !isAlive(childPid), 'the child process to die');
+    // Listed until its whole group is gone: once the pod is not, nothing of it runs any more.
+    await eventually(() => cluster.podProcesses().every((p) => p.name !== 'parent' || p.namespace !== namespace), 'the pod processes to be gone');
+    expect(isAlive(childPid)).to.equal(false);
   });
 
   describe('garbage collection by ownerReferences', function () {
@@ -287,14 +301,26 @@ describe('Emulated kubelet', function () {
     await waitForPodGone(cluster, namespace, 'runner');
   });
 
-  it('kills every pod process when the cluster stops', async function () {
+  it('kills every pod process, and what they started, before stop() resolves', async function () {
     const other = await startEmulatedCluster();
-    const otherApi = coreApi(other);
-    for (const name of ['a', 'b']) await otherApi.createNamespacedPod({ namespace: 'default', body: sleeperPod(name) });
-    for (const name of ['a', 'b']) await waitForPod(other, 'default', name, (p) => p.status?.phase === 'Running');
-    const pids = other.podProcesses().map((p) => p.pid);
-    expect(pids).to.have.length(2);
-    await other.stop();
-    await eventually(() => pids.every((pid) => !isAlive(pid)), 'every pod process to die');
+    let stopped = false;
+    try {
+      const otherApi = coreApi(other);
+      const script = `const c = require('child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', '${POD_MARKER}'], { stdio: 'ignore' }); console.log(c.pid); setInterval(() => {}, 1000)`;
+      for (const name of ['a', 'b']) await otherApi.createNamespacedPod({ namespace: 'default', body: nodePod(name, script, { spec: { restartPolicy: 'Always' } }) });
+      for (const name of ['a', 'b']) await waitForPod(other, 'default', name, (p) => p.status?.phase === 'Running');
+      const pids = other.podProcesses().map((p) => p.pid);
+      expect(pids).to.have.length(2);
+      const children: number[] = [];
+      for (const name of ['a', 'b']) {
+        await eventually(async () => /^\d+\n/.test(await otherApi.readNamespacedPodLog({ namespace: 'default', name })), `the child pid of ${name}`);
+        children.push(Number((await otherApi.readNamespacedPodLog({ namespace: 'default', name })).trim()));
+      }
+      stopped = true;
+      await other.stop();
+      expect([...pids, ...children].filter((pid) => isAlive(pid))).to.deep.equal([]);
+    } finally {
+      if (!stopped) await other.stop();
+    }
   });
 });

@@ -14,6 +14,11 @@ import type { Pod, StoredObject } from './types.js';
 
 export class Kubelet {
   private readonly workers = new Map<string, PodWorker>();
+  /**
+   * Workers of pods gone from the API whose processes are being killed: their processes are still
+   * listed, and stopping the node waits for them, until the spawner thread has seen them end.
+   */
+  private readonly disposing = new Map<PodWorker, Promise<void>>();
   private readonly unsubscribe: () => void;
   private stopping = false;
 
@@ -35,10 +40,10 @@ export class Kubelet {
     throw apiErrors.notFound('pods', name);
   }
 
-  /** Every pod process now running (tests check that none is left behind). */
+  /** Every pod process now running, those of deleted pods being killed included (tests check that none is left behind). */
   processes(): { namespace: string; name: string; pid: number }[] {
     const found: { namespace: string; name: string; pid: number }[] = [];
-    for (const w of this.workers.values()) for (const pid of w.pids) found.push({ namespace: w.namespace, name: w.name, pid });
+    for (const w of [...this.workers.values(), ...this.disposing.keys()]) for (const pid of w.pids) found.push({ namespace: w.namespace, name: w.name, pid });
     return found;
   }
 
@@ -50,8 +55,8 @@ export class Kubelet {
     this.stopping = true;
     this.unsubscribe();
     const workers = [...this.workers.values()];
-    this.workers.clear();
-    await Promise.all(workers.map((w) => w.dispose()));
+    for (const w of workers) this.remove(w);
+    await Promise.all(this.disposing.values());
   }
 
   private onChange(change: StoreChange): void {
@@ -86,6 +91,10 @@ export class Kubelet {
 
   private remove(worker: PodWorker): void {
     this.workers.delete(worker.uid);
-    void worker.dispose().finally(() => this.addresses.release(worker.podIP));
+    const disposed = worker.dispose().finally(() => {
+      this.disposing.delete(worker);
+      this.addresses.release(worker.podIP);
+    });
+    this.disposing.set(worker, disposed);
   }
 }

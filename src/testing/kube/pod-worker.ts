@@ -125,7 +125,9 @@ export class PodWorker implements ContainerHost {
   observe(pod: Pod & StoredObject): void {
     this.current = pod;
     if (pod.metadata.deletionTimestamp) {
-      this.terminate(pod.metadata.deletionGracePeriodSeconds ?? 0);
+      // As the kubelet picks it: the deletion's grace period, else the pod's, else the default
+      // 30 s; never "at once" for want of a field (that SIGKILLed a pod that was to get 1 s).
+      this.terminate(pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30);
       return;
     }
     if (!this.started) return;

@@ -9,7 +9,7 @@
  * they are killed when the thread ends (the launcher closes) or the emulator dies.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants, writeFileSync } from 'node:fs';
+import { constants, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { access, mkdir, stat, writeFile } from 'node:fs/promises';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
@@ -57,6 +57,16 @@ export type SpawnReport =
 
 /** How long output may still drain after the main process exits (its group is killed first). */
 const DRAIN_MS = 300;
+
+/**
+ * How long a killed process group may take to be gone before its exit is reported all the same.
+ * SIGKILL is delivered at once but a process needs CPU to exit, and on a loaded machine that
+ * took hundreds of milliseconds: reported at once, a pod was deleted (and gone from
+ * `podProcesses()`) while what it ran was still there.
+ */
+const GROUP_GONE_MS = 2000;
+/** How often a killed group is looked at: the kernel tells nothing when a group empties (only a child's exit). */
+const GROUP_POLL_MS = 10;
 
 async function isExecutableFile(candidate: string): Promise<boolean> {
   try {
@@ -143,8 +153,60 @@ function killGroup(pid: number | undefined): void {
   }
 }
 
+/** The state letter and process group of `pid` from /proc, or undefined once it is gone. */
+function procStat(pid: number): { state: string; pgrp: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // After the command's closing parenthesis: state, ppid, pgrp.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: state ?? '', pgrp: Number(pgrp) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` still runs in group `pgid` (a zombie does not: it has exited and only waits to be reaped). */
+function runsIn(pid: number, pgid: number): boolean {
+  const stat = procStat(pid);
+  return stat !== undefined && stat.pgrp === pgid && stat.state !== 'Z' && stat.state !== 'X';
+}
+
+/**
+ * The members of group `pgid` that still run. The group's orphans are reparented to an init that
+ * may reap them late, so `kill(-pgid, 0)` alone would count zombies: /proc tells them apart.
+ */
+function groupMembers(pgid: number): number[] {
+  try {
+    process.kill(-pgid, 0);
+  } catch {
+    return [];
+  }
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  return entries.filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => runsIn(pid, pgid));
+}
+
+/**
+ * Resolves once nothing of (killed) group `pgid` runs any more, or after {@link GROUP_GONE_MS}.
+ * Its members are found once (a group whose every member got SIGKILL gains none), then watched.
+ */
+async function groupGone(pgid: number): Promise<void> {
+  const deadline = Date.now() + GROUP_GONE_MS;
+  let members = groupMembers(pgid);
+  while (members.length > 0 && Date.now() < deadline) {
+    await new Promise<void>((resolve) => setTimeout(resolve, GROUP_POLL_MS));
+    members = members.filter((pid) => runsIn(pid, pgid));
+  }
+}
+
 /** Processes started here and not yet exited, by pid: killed when the launcher closes. */
 const live = new Set<number>();
+/** Exits not reported yet, waiting for the rest of the process group to be gone: closing waits for them too. */
+const ending = new Set<Promise<void>>();
 let closing = false;
 
 function launch(request: SpawnRequest, post: (report: SpawnReport) => void): void {
@@ -180,17 +242,19 @@ function launch(request: SpawnRequest, post: (report: SpawnReport) => void): voi
       if (settled) return;
       settled = true;
       // The container runtime kills what is left in the container once its main process is gone.
+      // Reported once the group is gone too: a pod's end means nothing of it runs any more.
       killGroup(child.pid);
       if (child.pid !== undefined) live.delete(child.pid);
       rebalanceSessions();
-      let reported = false;
-      const report = (): void => {
-        if (reported) return;
-        reported = true;
+      const drained = new Promise<void>((resolve) => {
+        child.once('close', () => resolve());
+        setTimeout(resolve, DRAIN_MS).unref();
+      });
+      const ended = Promise.all([drained, child.pid === undefined ? undefined : groupGone(child.pid)]).then(() => {
+        ending.delete(ended);
         post({ id, type: 'exit', code, signal });
-      };
-      child.once('close', report);
-      setTimeout(report, DRAIN_MS).unref();
+      });
+      ending.add(ended);
     });
   })();
 }
@@ -225,9 +289,11 @@ if (parentPort) {
     else if (request?.op === 'sandbox') void writeSandbox(request, (report) => port.postMessage(report));
     else if (request?.op === 'close') {
       closing = true;
-      for (const pid of live) killGroup(pid);
+      const groups = [...live];
+      for (const pid of groups) killGroup(pid);
       live.clear();
-      port.postMessage({ id: 0, type: 'closed' } satisfies SpawnReport);
+      // Answered once they are gone, so that a stopped cluster has left nothing running.
+      void Promise.all([...groups.map(groupGone), ...ending]).then(() => port.postMessage({ id: 0, type: 'closed' } satisfies SpawnReport));
     }
   });
 }
