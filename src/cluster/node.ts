@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { start as startSystem, stop as stopActor, type Ref } from 'nact';
-import { ConnectError, ModuleRefError, NodeDownError, NodeStoppedError, ProtocolError } from '../errors.js';
+import { ConnectError, NodeDownError, NodeStoppedError, ProtocolError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { formatNodeName, parseNodeName, type NodeAddress } from './address.js';
 import { registerLocalSystem, unregisterLocalSystem } from './codec.js';
@@ -26,6 +26,7 @@ import type { ServiceHandler } from './inbound-request.js';
 import { ReplyTable } from './replies.js';
 import { Requests, type ReplyReceiver, type RequestOptions } from './requests.js';
 import { Router } from './router.js';
+import { SPAWN_SERVICE, spawnFromModule, type SpawnHost } from './spawn-service.js';
 import { WriteTurn } from './write-turn.js';
 import { OP_CANCEL, OP_DISPATCH, OP_NO_ACTOR, OP_REPLY, OP_REQUEST, OP_STOP, describe } from './wire.js';
 import { handshakeRefusedChannel, linkDownChannel, linkUpChannel, publish } from '../observability/diagnostics.js';
@@ -158,7 +159,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       undeliverable: (target, reason) => this.#undeliverable(target, reason),
     });
     systemMap.add({ name: this.#remoteSystem, find: (ref) => this.#router.findRemote(ref) });
-    this.handle('flame.spawn', (payload) => this.#spawnFromModule(payload));
+    const spawnHost: SpawnHost = { name: this.name, system: this.system, loadModule: (url) => this.#options.loadModule(url) };
+    this.handle(SPAWN_SERVICE, (payload) => spawnFromModule(spawnHost, payload));
   }
 
   /** Starts a node: its nact system and its ws server, bound to its host and port. */
@@ -255,7 +257,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
    * on that node, and returns its ref.
    */
   async spawnRemote<Msg = unknown>(node: string, spec: ModuleSpecifier, args: unknown[] = [], options: RequestOptions = {}): Promise<Ref<Msg>> {
-    const ref = await this.request(node, 'flame.spawn', { module: spec.module, export: spec.export, args }, { timeout: 30_000, ...options });
+    const ref = await this.request(node, SPAWN_SERVICE, { module: spec.module, export: spec.export, args }, { timeout: 30_000, ...options });
     return ref as Ref<Msg>;
   }
 
@@ -398,28 +400,6 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       default:
         peer.protocolError(new ProtocolError(`unknown message type ${describe(message[0], 40)}`));
     }
-  }
-
-  async #spawnFromModule(payload: unknown): Promise<unknown> {
-    const p = payload as { module?: unknown; export?: unknown; args?: unknown };
-    if (typeof p?.module !== 'string' || typeof p.export !== 'string' || !Array.isArray(p.args)) {
-      throw new ProtocolError('spawn needs { module, export, args }');
-    }
-    let mod: Record<string, unknown>;
-    try {
-      mod = await this.#options.loadModule(p.module);
-    } catch (e) {
-      throw new ModuleRefError(`cannot load module ${p.module} on ${this.name}: ${(e as Error).message}`, { cause: e });
-    }
-    const factory = mod[p.export];
-    if (typeof factory !== 'function') {
-      throw new ModuleRefError(`module ${p.module} has no exported function "${p.export}" on ${this.name}`);
-    }
-    const ref = await (factory as (parent: unknown, ...args: unknown[]) => unknown)(this.system, ...p.args);
-    if (typeof ref !== 'object' || ref === null || (ref as { type?: unknown }).type !== 'actor') {
-      throw new ModuleRefError(`${p.export}() of ${p.module} must return the ActorRef it spawned`);
-    }
-    return ref;
   }
 
   // ---------------------------------------------------------------- connections
