@@ -2,7 +2,7 @@
  * Bundles the runner's entry point (dist/src/runner/main.js, compiled by tsc) into one CommonJS
  * file, dist/src/runner-bundle.cjs, which ProcessBackend starts (through
  * dist/src/runner/start-bundle.cjs and a V8 code cache) when it is usable (see runnerEntry() in
- * src/backends/process/backend.ts). A runner boots on a caller's critical path, and Node
+ * src/backends/process/runner-entry.ts). A runner boots on a caller's critical path, and Node
  * resolving, reading and compiling ~60 ES and CommonJS files one by one was about half of it.
  *
  * What the bundle does differently from the files it is made of:

@@ -45,17 +45,6 @@ interface CurrentCall {
 const CURRENT_CALL = Symbol.for('flame-actors.currentCall');
 const slot: CurrentCall = ((globalThis as { [CURRENT_CALL]?: CurrentCall })[CURRENT_CALL] ??= { current: undefined });
 
-/** Starts `fn` with `cancellation` as the current call's (for its synchronous start). */
-export function startWith<T>(cancellation: CallCancellation, fn: () => T): T {
-  const previous = slot.current;
-  slot.current = cancellation;
-  try {
-    return fn();
-  } finally {
-    slot.current = previous;
-  }
-}
-
 /** Starts `fn(...args)` with `cancellation` as the current call's: {@link startWith} without a closure per call. */
 export function startCall(cancellation: CallCancellation, fn: (...args: unknown[]) => unknown, args: unknown[]): unknown {
   const previous = slot.current;
@@ -65,6 +54,13 @@ export function startCall(cancellation: CallCancellation, fn: (...args: unknown[
   } finally {
     slot.current = previous;
   }
+}
+
+const NO_ARGS: unknown[] = [];
+
+/** Starts `fn` with `cancellation` as the current call's (for its synchronous start). */
+export function startWith<T>(cancellation: CallCancellation, fn: () => T): T {
+  return startCall(cancellation, fn, NO_ARGS) as T;
 }
 
 /**

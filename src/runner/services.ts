@@ -90,7 +90,7 @@ export function installRunnerServices({ node, info, loader, terminator, placemen
     const cancellation = new CallCancellation();
     let result: unknown;
     try {
-      result = startCall(cancellation, fn, Array.isArray(request.args) ? request.args : NO_ARGS);
+      result = startCall(cancellation, fn, argsOf(request));
     } catch (error) {
       terminator.quickCall();
       throw loader.importFailure(error) ?? error;
@@ -106,7 +106,7 @@ export function installRunnerServices({ node, info, loader, terminator, placemen
    */
   const load = (request: CallRequest, shipped: ShippedFunction, context: RequestContext): Promise<unknown> => {
     const cancellation = new CallCancellation();
-    const started = loader.load(shipped).then((fn) => startCall(cancellation, fn, Array.isArray(request.args) ? request.args : NO_ARGS));
+    const started = loader.load(shipped).then((fn) => startCall(cancellation, fn, argsOf(request)));
     return follow(request, context, cancellation, started);
   };
 
@@ -132,6 +132,10 @@ export function installRunnerServices({ node, info, loader, terminator, placemen
 
 const NO_ARGS: unknown[] = [];
 
+/** The call's arguments (a peer may send anything). */
+function argsOf(request: CallRequest): unknown[] {
+  return Array.isArray(request.args) ? request.args : NO_ARGS;
+}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value instanceof Promise || (typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function');
