@@ -9,7 +9,7 @@
 import http from 'node:http';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { Pool, ProcessBackend, isRunner, moduleRef, parentInfo, startRunner } from '../src/index.js';
+import { Pool, ProcessBackend, isRunner, moduleRef, parentInfo, startRunner } from 'flame-actors';
 
 /** App code a runner runs through moduleRef: it lives in this very file. */
 export function invoiceTotal(lines: { qty: number; price: number }[]): { total: number; computedBy: string } {

@@ -29,104 +29,10 @@
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { bundlePlugin, checkClassNames, nactVersion, root, sourcesRecord } from './bundle-parts.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const OUT = 'dist/src/runner-bundle.cjs';
-
-const nactDir = dirname(createRequire(join(root, 'dist/src/runner-bundle.cjs')).resolve('nact/package.json'));
-const nactVersion = JSON.parse(readFileSync(join(nactDir, 'package.json'), 'utf8')).version;
-/** Every file of nact's lib/, relative to its package folder. */
-const nactFiles = [];
-(function walk(dir) {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) walk(join(dir, entry.name));
-    else if (entry.name.endsWith('.js')) nactFiles.push(relative(nactDir, join(dir, entry.name)).split('\\').join('/'));
-  }
-})(join(nactDir, 'lib'));
-nactFiles.sort();
-
-/** Runs first: checks the nact beside the bundle is the one bundled, and shares the bundled copy. */
-const shareNact = `
-const Module = require('node:module');
-const { dirname, join } = require('node:path');
-const { readFileSync } = require('node:fs');
-const BUNDLED = ${JSON.stringify(nactVersion)};
-let dir;
-try {
-  dir = dirname(require.resolve('nact/package.json'));
-} catch {
-  // no nact beside the bundle: nothing to share with, the bundled copy is the only one
-}
-if (dir !== undefined) {
-  const version = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version;
-  if (version !== BUNDLED) {
-    process.stderr.write('flame runner: this runner bundle carries nact ' + BUNDLED + ' but the app has nact ' + version + ' (' + dir + '): rebuild flame-actors, or start dist/src/runner/main.js\\n');
-    process.exit(1);
-  }
-}
-function share(file, exports) {
-  if (dir === undefined) return;
-  const filename = join(dir, file);
-  if (require.cache[filename] !== undefined) return;
-  const m = new Module(filename, null);
-  m.filename = filename;
-  m.paths = Module._nodeModulePaths(dirname(filename));
-  m.exports = exports;
-  m.loaded = true;
-  require.cache[filename] = m;
-}
-${nactFiles.map((f) => `share(${JSON.stringify(f)}, require(${JSON.stringify(`nact/${f}`)}));`).join('\n')}
-`;
-
-/**
- * What msgpackr gets as msgpackr-extract: until LATE_AFTER messages were decoded it refuses (a
- * thrown sentinel, which msgpackr takes as "read this message's strings in JavaScript"), then it
- * loads the real one, or keeps refusing when it is not installed.
- */
-const lateExtractor = `
-const LATE_AFTER = 1000;
-const NOT_YET = Object.freeze({ notYet: true });
-let native;
-let decoded = 0;
-module.exports = {
-  extractStrings(position, end, buffer) {
-    if (native === undefined) {
-      if (++decoded < LATE_AFTER) throw NOT_YET;
-      try {
-        native = require('msgpackr-extract').extractStrings;
-      } catch {
-        native = null;
-      }
-    }
-    if (native === null) throw NOT_YET;
-    return native(position, end, buffer);
-  },
-};
-`;
-
-/** node:assert's `assert(value, message)` as nact calls it, loading node:assert only to fail. */
-const lateAssert = `
-module.exports = function assert(value, ...rest) {
-  if (!value) require('node:assert')(value, ...rest);
-};
-`;
-
-const virtual = {
-  name: 'flame-runner-virtual',
-  setup(b) {
-    b.onResolve({ filter: /^flame:share-nact$/ }, () => ({ path: 'share-nact', namespace: 'flame' }));
-    // nact's `assert(condition)` checks, without loading node:assert (~3 ms of boot) until one fails.
-    b.onResolve({ filter: /^assert$/ }, (args) => (args.path === 'assert' && /[\\/]nact[\\/]/.test(args.importer) ? { path: 'late-assert', namespace: 'flame' } : undefined));
-    b.onLoad({ filter: /^late-assert$/, namespace: 'flame' }, () => ({ contents: lateAssert, loader: 'js' }));
-    // Only msgpackr's own import of it; the late extractor's require of the real one stays external.
-    b.onResolve({ filter: /^msgpackr-extract$/ }, (args) => (args.namespace === 'flame' ? { path: 'msgpackr-extract', external: true } : { path: 'no-msgpackr-extract', namespace: 'flame' }));
-    b.onLoad({ filter: /^share-nact$/, namespace: 'flame' }, () => ({ contents: shareNact, resolveDir: root, loader: 'js' }));
-    b.onLoad({ filter: /^no-msgpackr-extract$/, namespace: 'flame' }, () => ({ contents: lateExtractor, resolveDir: root, loader: 'js' }));
-  },
-};
 
 const result = await build({
   absWorkingDir: root,
@@ -142,36 +48,20 @@ const result = await build({
   external: ['selfsigned', 'bufferutil', 'utf-8-validate'],
   define: { 'import.meta.url': '__flameBundleUrl' },
   banner: { js: '"use strict";\nconst __flameBundleUrl = require("node:url").pathToFileURL(__filename).href;' },
-  plugins: [virtual],
+  plugins: [bundlePlugin('exit')],
   metafile: true,
   logLevel: 'warning',
 });
-// Class names travel on the wire (an error's class, by its constructor's name) and name things in
-// logs: esbuild renames a top-level name that two bundled modules share, and it must not be one
-// of our classes.
-const bundled = readFileSync(join(root, OUT), 'utf8');
-for (const file of Object.keys(result.metafile.inputs).filter((f) => f.startsWith('dist/src/'))) {
-  for (const [, name] of readFileSync(join(root, file), 'utf8').matchAll(/^(?:export )?class (\w+)/gm)) {
-    if (!new RegExp(`^var ${name} = class( |\\{)|^class ${name}( |\\{)`, 'm').test(bundled)) {
-      throw new Error(`the runner bundle renamed class ${name} of ${file}: rename it in the source (its name is used at run time)`);
-    }
-  }
-}
+checkClassNames(result, readFileSync(join(root, OUT), 'utf8'), 'runner bundle');
 
 /**
- * What the bundle carries: nact's version, and the compiled files of ours it was made of
- * (relative to it, shipped beside it) with a hash of their contents, so that a bundle made of
- * other files (`tsc` run alone after an edit) is not started. By content, not modification
- * times: npm does not keep those in order when it installs a package. Dependencies are not
- * listed: installed, they live elsewhere.
+ * What the bundle carries: nact's version, and the compiled files of ours it was made of (see
+ * sourcesRecord), so that ProcessBackend does not start a bundle made of other files.
  */
-const inputFiles = Object.keys(result.metafile.inputs).filter((file) => file.startsWith('dist/src/')).sort();
-const inputs = inputFiles.map((file) => relative(dirname(join(root, OUT)), join(root, file)).split('\\').join('/'));
-const sources = createHash('sha256');
-for (const file of inputFiles) sources.update(readFileSync(join(root, file)));
+const { sources, inputs } = sourcesRecord(result, dirname(join(root, OUT)));
 /** Names the V8 code cache runners make (src/runner/start-bundle.cts): one per bundle content. */
 const hash = createHash('sha256').update(readFileSync(join(root, OUT))).digest('hex').slice(0, 16);
-writeFileSync(join(root, 'dist/src/runner-bundle.json'), `${JSON.stringify({ nact: nactVersion, hash, sources: sources.digest('hex'), inputs }, null, 1)}\n`);
+writeFileSync(join(root, 'dist/src/runner-bundle.json'), `${JSON.stringify({ nact: nactVersion, hash, sources, inputs }, null, 1)}\n`);
 // Caches of earlier bundles are of no use any more.
 for (const file of readdirSync(join(root, 'dist/src'))) {
   if (/^runner-bundle\.[0-9a-f]+\..*v8cache/.test(file) && !file.startsWith(`runner-bundle.${hash}.`)) rmSync(join(root, 'dist/src', file), { force: true });
