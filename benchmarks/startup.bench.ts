@@ -1,7 +1,7 @@
 /**
  * What the library costs an app and its runners at start-up, each beside its baseline measured
  * in the same run, interleaved (a sample of one, then one of the other):
- * - `import-time`: `import 'flame-actors'` in a fresh Node process, beside
+ * - `import-time`: `import 'flame-actors'` (the package's entry point) in a fresh Node process, beside
  *   `import-time-baseline`, the libraries it cannot do without (ws, msgpackr, nact) alone;
  * - `app-as-runner-cold-call`: a call on an empty pool whose runners are the app's own entry
  *   point (FLAME's usual shape, and how every Kubernetes runner pod starts: it imports the whole
@@ -15,7 +15,8 @@ import { coldCall, idleRunnerRss } from './flame.bench.js';
 import { median, round, type Comparison, type Row } from './report.js';
 import type { BenchContext } from './suite.js';
 
-const INDEX = fileURLToPath(new URL('../src/index.js', import.meta.url));
+/** What `import 'flame-actors'` loads: the package's entry point, as an app resolves it (the bundle the build makes). */
+const INDEX = fileURLToPath(import.meta.resolve('flame-actors'));
 /** The app-as-runner example: an HTTP app that boots as a runner when a pool starts it. */
 const APP = fileURLToPath(new URL('../examples/app-as-runner.js', import.meta.url));
 

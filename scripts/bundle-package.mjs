@@ -38,6 +38,8 @@ const OUT_DIR = 'dist/src/bundle';
 const outDir = join(root, OUT_DIR);
 /** Packages bundled in (loaded as CommonJS from the bundle, not through the ES module loader). */
 const BUNDLED = /^(ws|msgpackr|nact)(\/|$)/;
+/** A compiled file of ours. */
+const OUR_FILE = /[\\/]dist[\\/]src[\\/].*\.js$/;
 
 /**
  * - `nact` imported by our modules: the bundled copy, or the installed one when share-nact says
@@ -62,11 +64,12 @@ const packagePlugin = {
       if (args.path === 'flame:nact-installed') return { path: 'nact', external: true };
       return b.resolve('nact', { kind: 'require-call', resolveDir: root, pluginData: 'bundled', namespace: 'flame' });
     });
+    // Packages our modules import, but those bundled; what a bundled package imports is bundled.
     b.onResolve({ filter: /^[^./]/ }, (args) => {
-      if (args.path.startsWith('node:') || args.path.startsWith('flame:') || BUNDLED.test(args.path) || args.namespace !== 'file') return undefined;
+      if (args.namespace !== 'file' || !OUR_FILE.test(args.importer) || args.path.startsWith('node:') || BUNDLED.test(args.path)) return undefined;
       return { path: args.path, external: true };
     });
-    b.onLoad({ filter: /[\\/]dist[\\/]src[\\/].*\.js$/ }, (args) => {
+    b.onLoad({ filter: OUR_FILE }, (args) => {
       const contents = readFileSync(args.path, 'utf8');
       if (!contents.includes('import.meta.url')) return undefined;
       const own = JSON.stringify(relative(outDir, args.path).split('\\').join('/'));
@@ -93,5 +96,17 @@ const result = await build({
   logLevel: 'warning',
 });
 const outputs = Object.keys(result.metafile.outputs);
+// esbuild declares a class that names itself inside its body as `var Pool = class _Pool ...`: its
+// name would be `_Pool` (seen in logs and inspection). Ours get their own name back.
+for (const file of outputs) {
+  const text = readFileSync(join(root, file), 'utf8');
+  const renamed = [...text.matchAll(/^var (\w+) = class _\1\b/gm)].map(([, name]) => name);
+  if (renamed.length > 0) writeFileSync(join(root, file), `${text}${renamed.map((name) => `Object.defineProperty(${name}, "name", { value: ${JSON.stringify(name)} });\n`).join('')}`);
+}
 checkClassNames(result, outputs.map((file) => readFileSync(join(root, file), 'utf8')).join('\n'), 'package bundle');
-writeFileSync(join(outDir, 'bundle.json'), `${JSON.stringify(sourcesRecord(result, outDir), null, 1)}\n`);
+/** Which compiled files of ours each output file holds (one copy of each module: tests check it). */
+const holds = Object.fromEntries(Object.entries(result.metafile.outputs).map(([file, { inputs }]) => [
+  relative(outDir, join(root, file)).split('\\').join('/'),
+  Object.keys(inputs).filter((input) => input.startsWith('dist/src/')).map((input) => relative(outDir, join(root, input)).split('\\').join('/')).sort(),
+]));
+writeFileSync(join(outDir, 'bundle.json'), `${JSON.stringify({ ...sourcesRecord(result, outDir), outputs: holds }, null, 1)}\n`);
