@@ -53,13 +53,18 @@ ${onOther === 'exit' ? '' : 'let useInstalled = false;\n'}if (dir !== undefined)
     process.exit(1);
   }` : `useInstalled = version !== BUNDLED || require.cache[join(dir, 'lib', 'index.js')] !== undefined;`}
 }
+// Node's lookup paths of each of nact's 3 folders, computed once: path work at boot is what makes
+// V8 optimise node:path's normalizeString with TurboFan, whose code then stays resident (~4 MB).
+const lookupPaths = new Map();
 function share(file, exports) {
   if (dir === undefined) return;
   const filename = join(dir, file);
   if (require.cache[filename] !== undefined) return;
   const m = new Module(filename, null);
   m.filename = filename;
-  m.paths = Module._nodeModulePaths(dirname(filename));
+  const folder = dirname(filename);
+  if (!lookupPaths.has(folder)) lookupPaths.set(folder, Module._nodeModulePaths(folder));
+  m.paths = lookupPaths.get(folder).slice();
   m.exports = exports;
   m.loaded = true;
   require.cache[filename] = m;
