@@ -1,13 +1,22 @@
 /**
- * Opt-in batched delivery for nact actors: an actor takes up to `maxPerTurn` queued messages in
- * one event-loop turn instead of one message per `setImmediate`.
+ * How nact actors take their messages in a process that runs a flame node.
  *
  * nact 7.6.2 (`Actor#handleMessage`) schedules every message in its own `setImmediate` and an
- * async closure, so one actor handles at most one message per loop iteration; a remote link
- * delivers hundreds of messages per frame, and the actor, not the wire, becomes the ceiling.
- * `enableBatchedDelivery()` replaces `handleMessage` on nact's `Actor` prototype (every actor of
- * every system in this process, persistent actors included) with a loop that keeps nact's
- * semantics:
+ * async closure that awaits `Promise.resolve(result)`, so one actor handles at most one message
+ * per loop iteration and each message costs a closure, two promises and a microtask besides.
+ *
+ * Lean delivery (installed by every cluster node, see `useLeanDelivery`): nact's own delivery,
+ * one message per `setImmediate`, without the per-message closure and promises: a handler that
+ * returns synchronously has its state stored and the next message scheduled at once; one that
+ * returns a promise is awaited as nact does. Same order, same turns, same context per message,
+ * same supervision (a throw or rejection goes to `handleFault` with the message and sender). Only
+ * a microtask's view of when `state` is stored changes, which no handler can see.
+ *
+ * Batched delivery (opt-in, `enableBatchedDelivery()`): an actor takes up to `maxPerTurn`
+ * queued messages in one event-loop turn. A remote link delivers hundreds of messages per
+ * frame, and one message per turn makes the actor, not the wire, the ceiling. It replaces
+ * `handleMessage` on nact's `Actor` prototype (every actor of every system in this process,
+ * persistent actors included) with a loop that keeps nact's semantics:
  * - order: messages are taken from the same mailbox in the same order, one at a time; an async
  *   handler (one returning a promise) is awaited before the next message, as nact does;
  * - supervision: a handler that throws (or rejects) goes to the actor's `onCrash` policy exactly
@@ -37,6 +46,7 @@ interface NactActor {
   mailbox: { shift(): { message: unknown; sender: unknown } | undefined };
   createContext(sender: unknown): unknown;
   afterMessage(): void;
+  processNext(): void;
   setTimeout(): void;
   handleFault(message: unknown, sender: unknown, error: unknown): Promise<void>;
   handleMessage(message: unknown, sender: unknown): void;
@@ -51,7 +61,10 @@ export interface BatchedDeliveryOptions {
 
 export const BATCHED_DELIVERY_DEFAULTS = { maxPerTurn: 64 } as const;
 
+/** nact's own `handleMessage`. */
 const original = Actor.prototype.handleMessage;
+/** What `disableBatchedDelivery()` goes back to: nact's own, or lean delivery once a node installed it. */
+let unbatched = original;
 let maxPerTurn: number = BATCHED_DELIVERY_DEFAULTS.maxPerTurn;
 
 function isThenable(x: unknown): x is PromiseLike<unknown> {
@@ -91,6 +104,62 @@ async function drain(actor: NactActor, message: unknown, sender: unknown): Promi
   }
 }
 
+/** Lean delivery of one message (see the module comment): the body of nact's per-message closure. */
+function deliverOne(actor: NactActor, message: unknown, sender: unknown): void {
+  let next: unknown;
+  try {
+    const ctx = actor.createContext(sender);
+    next = actor.f.call(ctx, actor.state, message, ctx);
+    if (isThenable(next)) {
+      void deliverAsync(actor, next, message, sender);
+      return;
+    }
+    actor.state = next;
+    actor.afterMessage();
+    actor.processNext();
+  } catch (e) {
+    void actor.handleFault(message, sender, e);
+  }
+}
+
+async function deliverAsync(actor: NactActor, pending: PromiseLike<unknown>, message: unknown, sender: unknown): Promise<void> {
+  try {
+    actor.state = await pending;
+    actor.afterMessage();
+    actor.processNext();
+  } catch (e) {
+    void actor.handleFault(message, sender, e);
+  }
+}
+
+function leanHandleMessage(this: NactActor, message: unknown, sender: unknown): void {
+  this.busy = true;
+  // The arguments ride on the Immediate: no closure per message.
+  this.immediate = setImmediate(deliverOne, this, message, sender);
+}
+
+/**
+ * Installs lean delivery for every nact actor of this process (every cluster node calls it when
+ * it starts; idempotent). Batched delivery, when enabled, stays in force; disabling it comes back
+ * to lean delivery.
+ */
+export function useLeanDelivery(): void {
+  if (Actor.prototype.handleMessage === original) Actor.prototype.handleMessage = leanHandleMessage;
+  unbatched = leanHandleMessage;
+}
+
+/** Goes back to nact's own delivery (lean and batched both off): for tests that compare them. */
+export function restoreNactDelivery(): void {
+  Actor.prototype.handleMessage = original;
+  unbatched = original;
+  maxPerTurn = BATCHED_DELIVERY_DEFAULTS.maxPerTurn;
+}
+
+/** Whether lean delivery is what nact actors of this process use now. */
+export function leanDeliveryInUse(): boolean {
+  return Actor.prototype.handleMessage === leanHandleMessage;
+}
+
 function batchedHandleMessage(this: NactActor, message: unknown, sender: unknown): void {
   this.busy = true;
   this.immediate = setImmediate(() => void drain(this, message, sender));
@@ -115,9 +184,12 @@ export function enableBatchedDelivery(options?: BatchedDeliveryOptions): () => v
   return disableBatchedDelivery;
 }
 
-/** Restores nact's own one-message-per-`setImmediate` delivery (for messages scheduled from now on). */
+/**
+ * Back to one message per `setImmediate` (for messages scheduled from now on): nact's own
+ * delivery, or lean delivery once a cluster node of this process installed it.
+ */
 export function disableBatchedDelivery(): void {
-  Actor.prototype.handleMessage = original;
+  Actor.prototype.handleMessage = unbatched;
   maxPerTurn = BATCHED_DELIVERY_DEFAULTS.maxPerTurn;
 }
 

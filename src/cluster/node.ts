@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../log.js';
 import { formatNodeName, parseNodeName, type NodeAddress } from './address.js';
 import { registerLocalSystem, unregisterLocalSystem } from './codec.js';
 import { ACCEPT_FRAME } from './handshake.js';
+import { useLeanDelivery } from './batched-delivery.js';
 import { Deadlines } from './deadlines.js';
 import { Acceptor } from './acceptor.js';
 import { Listener, type RefusedInfo } from './listener.js';
@@ -145,6 +146,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       res.writeHead(ok ? 200 : 404, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not found\n');
     });
     // The system's name is the node's name so refs print meaningfully; nact 7 ignores a plain string argument.
+    useLeanDelivery();
     this.system = (startSystem as unknown as (opts: { name: string }) => Ref<never>)({ name: this.name });
     registerLocalSystem(this.name, this.name);
     this.#remoteSystem = remoteSystemName(this.name);

@@ -27,6 +27,9 @@ export interface RouterHost {
   undeliverable(target: string, reason: Error): void;
 }
 
+/** The sender of a message that has none (what nact's `dispatch` would make anew for each). */
+const NOBODY = new references.Nobody();
+
 const REMOTE_HANDLE = Symbol('flame.remoteHandle');
 type WithHandle = RemoteRef & { [REMOTE_HANDLE]?: ConcreteActor };
 
@@ -107,7 +110,9 @@ export class Router {
       return;
     }
     try {
-      actor.dispatch(message, sender);
+      // nact's own default for a missing sender is a new Nobody (four objects) per message, and
+      // each one lives in the mailbox with its message: one shared instance instead.
+      actor.dispatch(message, sender === undefined ? NOBODY : sender);
     } catch (error) {
       this.#host.undeliverable(describeTarget(target, this.#host.name), error as Error);
     }

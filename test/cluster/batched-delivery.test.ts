@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { dispatch, query, spawn, start, stop, type ActorContext, type Ref, type SupervisionContext } from 'nact';
-import { batchedDeliveryEnabled, disableBatchedDelivery, enableBatchedDelivery } from '../../src/cluster/batched-delivery.js';
+import { createHook } from 'node:async_hooks';
+import { batchedDeliveryEnabled, disableBatchedDelivery, enableBatchedDelivery, leanDeliveryInUse, restoreNactDelivery, useLeanDelivery } from '../../src/cluster/batched-delivery.js';
 import { startNode, type ClusterNode } from '../../src/cluster/node.js';
 import { InvalidOptionError } from '../../src/errors.js';
 import { waitFor } from '../helpers/wait.js';
@@ -42,6 +43,179 @@ function recorder(system: System, turns: { turn: number }, opts: Record<string, 
   return { ref, seen };
 }
 
+/** nact's semantics, which lean and batched delivery both keep: run once for each. */
+function keepsNactSemantics(install: () => void, newSystem: () => System, turnsOf: () => { turn: number }) {
+  let system: System;
+  beforeEach(function () {
+    system = newSystem();
+  });
+  it('awaits an async handler before giving the actor its next message', async function () {
+    install();
+    const log: string[] = [];
+    const ref = spawn(system, async (state: number, msg: { n: number }) => {
+      log.push(`start ${msg.n}`);
+      await Promise.resolve();
+      await new Promise((r) => setImmediate(r));
+      log.push(`end ${msg.n}`);
+      return state + 1;
+    }, 'async', { initialState: 0 });
+    for (let n = 0; n < 5; n++) dispatch(ref, { n });
+    await waitFor(() => log.length === 10, '5 async messages');
+    expect(log).to.deep.equal([0, 1, 2, 3, 4].flatMap((n) => [`start ${n}`, `end ${n}`]));
+  });
+
+  it('keeps per-message state threading and a context per message (sender, self)', async function () {
+    install();
+    const senders: unknown[] = [];
+    const ref = spawn(system, (state: number[], msg: { n: number; replyTo?: Ref<number[]> }, ctx: ActorContext<unknown, Ref<unknown>>) => {
+      senders.push((ctx as unknown as { sender: { type: string } }).sender.type);
+      expect(ctx.self).to.deep.include({ name: 'stateful' });
+      const next = [...state, msg.n];
+      if (msg.replyTo) dispatch(msg.replyTo, next);
+      return next;
+    }, 'stateful', { initialState: [] as number[] });
+    for (let n = 0; n < 9; n++) dispatch(ref, { n });
+    const final = await query(ref, (replyTo: Ref<number[]>) => ({ n: 9, replyTo }), 5000);
+    expect(final).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(senders.slice(0, 9).every((t) => t === 'nobody')).to.equal(true);
+    expect(senders[9]).to.equal('temp');
+  });
+
+  it('answers every query with its own reply', async function () {
+    install();
+    const ref = spawn(system, (_s: undefined, msg: { v: number; replyTo: Ref<number> }) => {
+      dispatch(msg.replyTo, msg.v * 2);
+      return undefined;
+    }, 'doubler');
+    const answers = await Promise.all(Array.from({ length: 300 }, (_, v) => query(ref, (replyTo: Ref<number>) => ({ v, replyTo }), 5000)));
+    expect(answers).to.deep.equal(Array.from({ length: 300 }, (_, v) => v * 2));
+  });
+
+  it('sends a crashing message through onCrash, then resumes with the next ones in order', async function () {
+    install();
+    const crashes: Array<{ msg: unknown; error: string | undefined }> = [];
+    const { ref, seen } = recorder(system, turnsOf(), {
+      onCrash: (msg: unknown, error: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => {
+        crashes.push({ msg, error: error?.message });
+        return ctx.resume;
+      },
+    });
+    const crashing = spawn(system, (state: number, msg: { n: number }) => {
+      if (msg.n === 5) throw new Error('five');
+      dispatch(ref, msg);
+      return state + 1;
+    }, 'crashing', {
+      initialState: 0,
+      onCrash: (msg: unknown, error: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => {
+        crashes.push({ msg, error: error?.message });
+        return ctx.resume;
+      },
+    });
+    for (let n = 0; n < 10; n++) dispatch(crashing, { n });
+    await waitFor(() => seen.length === 9, '9 forwarded messages');
+    expect(seen.map((s) => s.n)).to.deep.equal([0, 1, 2, 3, 4, 6, 7, 8, 9]);
+    expect(crashes).to.deep.equal([{ msg: { n: 5 }, error: 'five' }]);
+  });
+
+  it('routes a rejected async handler through onCrash too', async function () {
+    install();
+    const crashes: unknown[] = [];
+    const ref = spawn(system, async (state: number, msg: { n: number; replyTo?: Ref<number> }) => {
+      await Promise.resolve();
+      if (msg.n === 1) throw new Error('async one');
+      if (msg.replyTo) dispatch(msg.replyTo, state);
+      return state + 1;
+    }, 'async-crash', {
+      initialState: 0,
+      onCrash: (msg: unknown, _e: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => {
+        crashes.push(msg);
+        return ctx.resume;
+      },
+    });
+    for (let n = 0; n < 3; n++) dispatch(ref, { n });
+    const count = await query(ref, (replyTo: Ref<number>) => ({ n: 3, replyTo }), 5000);
+    expect(count).to.equal(2); // 0 and 2 counted; 1 crashed and was resumed past
+    expect(crashes).to.deep.equal([{ n: 1 }]);
+  });
+
+  it('stops on a crash under the stop policy; afterStop sees the undelivered messages', async function () {
+    install();
+    let after: { state: unknown; mailbox: unknown[] } | undefined;
+    const { ref, seen } = recorder(system, turnsOf(), {
+      onCrash: (_m: unknown, _e: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => ctx.stop,
+    });
+    const crasher = spawn(system, (_s: undefined, msg: { n: number }) => {
+      if (msg.n === 3) throw new Error('three');
+      dispatch(ref, msg);
+      return undefined;
+    }, 'crasher', {
+      onCrash: (_m: unknown, _e: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => ctx.stop,
+      afterStop: (_state: unknown, ctx: unknown) => {
+        after = { state: 'crasher', mailbox: mailboxOf(ctx) };
+      },
+    });
+    for (let n = 0; n < 8; n++) dispatch(crasher, { n });
+    await waitFor(() => after !== undefined, 'the crasher to stop');
+    expect(after).to.deep.equal({ state: 'crasher', mailbox: [{ n: 4 }, { n: 5 }, { n: 6 }, { n: 7 }] });
+    await waitFor(() => seen.length === 3, 'three forwarded');
+    expect(seen.map((s) => s.n)).to.deep.equal([0, 1, 2]);
+  });
+
+  it('resets the state on a crash under the reset policy and goes on with the mailbox', async function () {
+    install();
+    const states: number[] = [];
+    const ref = spawn(system, (state: number, msg: { n: number }) => {
+      if (msg.n === 3) throw new Error('reset me');
+      states.push(state);
+      return state + 1;
+    }, 'resetting', {
+      initialState: 100,
+      onCrash: (_m: unknown, _e: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => ctx.reset,
+    });
+    for (let n = 0; n < 6; n++) dispatch(ref, { n });
+    await waitFor(() => states.length === 5, '5 handled messages');
+    expect(states).to.deep.equal([100, 101, 102, 100, 101]);
+  });
+
+  it('escalates a crash to the parent actor as nact does', async function () {
+    install();
+    const escalated: unknown[] = [];
+    const parent = spawn(system, (_s: undefined, _m: unknown) => undefined, 'parent', {
+      onCrash: (msg: unknown, _e: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => {
+        escalated.push(msg);
+        return ctx.resume;
+      },
+    });
+    const child = spawn(parent, (_s: undefined, msg: { n: number }) => {
+      if (msg.n === 2) throw new Error('up');
+      return undefined;
+    }, 'child', { onCrash: (_m: unknown, _e: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => ctx.escalate });
+    for (let n = 0; n < 4; n++) dispatch(child, { n });
+    await waitFor(() => escalated.length === 1, 'the escalation');
+    expect(escalated).to.deep.equal([{ n: 2 }]);
+  });
+
+  it('takes no further message once a handler stops its own actor', async function () {
+    install();
+    const handled: number[] = [];
+    let undelivered: unknown[] | undefined;
+    const ref = spawn(system, (_s: undefined, msg: { n: number }, ctx: ActorContext<unknown, Ref<unknown>>) => {
+      handled.push(msg.n);
+      if (msg.n === 2) stop(ctx.self);
+      return undefined;
+    }, 'self-stopping', {
+      afterStop: (_state: unknown, ctx: unknown) => {
+        undelivered = mailboxOf(ctx).map((m) => (m as { n: number }).n);
+      },
+    });
+    for (let n = 0; n < 6; n++) dispatch(ref, { n });
+    await waitFor(() => undelivered !== undefined, 'afterStop');
+    expect(handled).to.deep.equal([0, 1, 2]);
+    expect(undelivered).to.deep.equal([3, 4, 5]);
+  });
+
+}
+
 describe('Batched delivery (opt-in nact patch)', function () {
   let system: System;
   let turns: ReturnType<typeof turnCounter>;
@@ -54,8 +228,10 @@ describe('Batched delivery (opt-in nact patch)', function () {
   afterEach(function () {
     turns.stop();
     stop(system);
-    disableBatchedDelivery();
+    restoreNactDelivery();
   });
+
+  keepsNactSemantics(() => enableBatchedDelivery(), () => system, () => turns);
 
   it('without it, nact hands an actor one message per event-loop turn', async function () {
     const { ref, seen } = recorder(system, turns);
@@ -85,171 +261,6 @@ describe('Batched delivery (opt-in nact patch)', function () {
     expect(perTurn.size).to.be.at.least(10);
   });
 
-  it('awaits an async handler before giving the actor its next message', async function () {
-    enableBatchedDelivery();
-    const log: string[] = [];
-    const ref = spawn(system, async (state: number, msg: { n: number }) => {
-      log.push(`start ${msg.n}`);
-      await Promise.resolve();
-      await new Promise((r) => setImmediate(r));
-      log.push(`end ${msg.n}`);
-      return state + 1;
-    }, 'async', { initialState: 0 });
-    for (let n = 0; n < 5; n++) dispatch(ref, { n });
-    await waitFor(() => log.length === 10, '5 async messages');
-    expect(log).to.deep.equal([0, 1, 2, 3, 4].flatMap((n) => [`start ${n}`, `end ${n}`]));
-  });
-
-  it('keeps per-message state threading and a context per message (sender, self)', async function () {
-    enableBatchedDelivery();
-    const senders: unknown[] = [];
-    const ref = spawn(system, (state: number[], msg: { n: number; replyTo?: Ref<number[]> }, ctx: ActorContext<unknown, Ref<unknown>>) => {
-      senders.push((ctx as unknown as { sender: { type: string } }).sender.type);
-      expect(ctx.self).to.deep.include({ name: 'stateful' });
-      const next = [...state, msg.n];
-      if (msg.replyTo) dispatch(msg.replyTo, next);
-      return next;
-    }, 'stateful', { initialState: [] as number[] });
-    for (let n = 0; n < 9; n++) dispatch(ref, { n });
-    const final = await query(ref, (replyTo: Ref<number[]>) => ({ n: 9, replyTo }), 5000);
-    expect(final).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(senders.slice(0, 9).every((t) => t === 'nobody')).to.equal(true);
-    expect(senders[9]).to.equal('temp');
-  });
-
-  it('answers every query with its own reply', async function () {
-    enableBatchedDelivery();
-    const ref = spawn(system, (_s: undefined, msg: { v: number; replyTo: Ref<number> }) => {
-      dispatch(msg.replyTo, msg.v * 2);
-      return undefined;
-    }, 'doubler');
-    const answers = await Promise.all(Array.from({ length: 300 }, (_, v) => query(ref, (replyTo: Ref<number>) => ({ v, replyTo }), 5000)));
-    expect(answers).to.deep.equal(Array.from({ length: 300 }, (_, v) => v * 2));
-  });
-
-  it('sends a crashing message through onCrash, then resumes with the next ones in order', async function () {
-    enableBatchedDelivery();
-    const crashes: Array<{ msg: unknown; error: string | undefined }> = [];
-    const { ref, seen } = recorder(system, turns, {
-      onCrash: (msg: unknown, error: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => {
-        crashes.push({ msg, error: error?.message });
-        return ctx.resume;
-      },
-    });
-    const crashing = spawn(system, (state: number, msg: { n: number }) => {
-      if (msg.n === 5) throw new Error('five');
-      dispatch(ref, msg);
-      return state + 1;
-    }, 'crashing', {
-      initialState: 0,
-      onCrash: (msg: unknown, error: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => {
-        crashes.push({ msg, error: error?.message });
-        return ctx.resume;
-      },
-    });
-    for (let n = 0; n < 10; n++) dispatch(crashing, { n });
-    await waitFor(() => seen.length === 9, '9 forwarded messages');
-    expect(seen.map((s) => s.n)).to.deep.equal([0, 1, 2, 3, 4, 6, 7, 8, 9]);
-    expect(crashes).to.deep.equal([{ msg: { n: 5 }, error: 'five' }]);
-  });
-
-  it('routes a rejected async handler through onCrash too', async function () {
-    enableBatchedDelivery();
-    const crashes: unknown[] = [];
-    const ref = spawn(system, async (state: number, msg: { n: number; replyTo?: Ref<number> }) => {
-      await Promise.resolve();
-      if (msg.n === 1) throw new Error('async one');
-      if (msg.replyTo) dispatch(msg.replyTo, state);
-      return state + 1;
-    }, 'async-crash', {
-      initialState: 0,
-      onCrash: (msg: unknown, _e: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => {
-        crashes.push(msg);
-        return ctx.resume;
-      },
-    });
-    for (let n = 0; n < 3; n++) dispatch(ref, { n });
-    const count = await query(ref, (replyTo: Ref<number>) => ({ n: 3, replyTo }), 5000);
-    expect(count).to.equal(2); // 0 and 2 counted; 1 crashed and was resumed past
-    expect(crashes).to.deep.equal([{ n: 1 }]);
-  });
-
-  it('stops on a crash under the stop policy; afterStop sees the undelivered messages', async function () {
-    enableBatchedDelivery();
-    let after: { state: unknown; mailbox: unknown[] } | undefined;
-    const { ref, seen } = recorder(system, turns, {
-      onCrash: (_m: unknown, _e: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => ctx.stop,
-    });
-    const crasher = spawn(system, (_s: undefined, msg: { n: number }) => {
-      if (msg.n === 3) throw new Error('three');
-      dispatch(ref, msg);
-      return undefined;
-    }, 'crasher', {
-      onCrash: (_m: unknown, _e: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => ctx.stop,
-      afterStop: (_state: unknown, ctx: unknown) => {
-        after = { state: 'crasher', mailbox: mailboxOf(ctx) };
-      },
-    });
-    for (let n = 0; n < 8; n++) dispatch(crasher, { n });
-    await waitFor(() => after !== undefined, 'the crasher to stop');
-    expect(after).to.deep.equal({ state: 'crasher', mailbox: [{ n: 4 }, { n: 5 }, { n: 6 }, { n: 7 }] });
-    await waitFor(() => seen.length === 3, 'three forwarded');
-    expect(seen.map((s) => s.n)).to.deep.equal([0, 1, 2]);
-  });
-
-  it('resets the state on a crash under the reset policy and goes on with the mailbox', async function () {
-    enableBatchedDelivery();
-    const states: number[] = [];
-    const ref = spawn(system, (state: number, msg: { n: number }) => {
-      if (msg.n === 3) throw new Error('reset me');
-      states.push(state);
-      return state + 1;
-    }, 'resetting', {
-      initialState: 100,
-      onCrash: (_m: unknown, _e: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => ctx.reset,
-    });
-    for (let n = 0; n < 6; n++) dispatch(ref, { n });
-    await waitFor(() => states.length === 5, '5 handled messages');
-    expect(states).to.deep.equal([100, 101, 102, 100, 101]);
-  });
-
-  it('escalates a crash to the parent actor as nact does', async function () {
-    enableBatchedDelivery();
-    const escalated: unknown[] = [];
-    const parent = spawn(system, (_s: undefined, _m: unknown) => undefined, 'parent', {
-      onCrash: (msg: unknown, _e: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => {
-        escalated.push(msg);
-        return ctx.resume;
-      },
-    });
-    const child = spawn(parent, (_s: undefined, msg: { n: number }) => {
-      if (msg.n === 2) throw new Error('up');
-      return undefined;
-    }, 'child', { onCrash: (_m: unknown, _e: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => ctx.escalate });
-    for (let n = 0; n < 4; n++) dispatch(child, { n });
-    await waitFor(() => escalated.length === 1, 'the escalation');
-    expect(escalated).to.deep.equal([{ n: 2 }]);
-  });
-
-  it('takes no further message once a handler stops its own actor', async function () {
-    enableBatchedDelivery();
-    const handled: number[] = [];
-    let undelivered: unknown[] | undefined;
-    const ref = spawn(system, (_s: undefined, msg: { n: number }, ctx: ActorContext<unknown, Ref<unknown>>) => {
-      handled.push(msg.n);
-      if (msg.n === 2) stop(ctx.self);
-      return undefined;
-    }, 'self-stopping', {
-      afterStop: (_state: unknown, ctx: unknown) => {
-        undelivered = mailboxOf(ctx).map((m) => (m as { n: number }).n);
-      },
-    });
-    for (let n = 0; n < 6; n++) dispatch(ref, { n });
-    await waitFor(() => undelivered !== undefined, 'afterStop');
-    expect(handled).to.deep.equal([0, 1, 2]);
-    expect(undelivered).to.deep.equal([3, 4, 5]);
-  });
-
   it('restores nact delivery when disabled', async function () {
     enableBatchedDelivery();
     disableBatchedDelivery();
@@ -268,6 +279,87 @@ describe('Batched delivery (opt-in nact patch)', function () {
   });
 });
 
+/** Promises created while `messages` messages are dispatched to a fresh counting actor and handled. */
+async function promisesFor(system: System, name: string, messages: number): Promise<number> {
+  let created = 0;
+  let done!: () => void;
+  const handled = new Promise<void>((resolve) => (done = resolve));
+  const ref = spawn(system, (count: number) => {
+    if (count + 1 === messages) done();
+    return count + 1;
+  }, name, { initialState: 0 });
+  const hook = createHook({
+    init(_id, type) {
+      if (type === 'PROMISE') created++;
+    },
+  }).enable();
+  try {
+    for (let n = 0; n < messages; n++) dispatch(ref, { n });
+    await handled;
+  } finally {
+    hook.disable();
+  }
+  return created;
+}
+
+describe('Lean delivery (nact delivery without its per-message closure and promises)', function () {
+  let system: System;
+  let turns: ReturnType<typeof turnCounter>;
+
+  beforeEach(function () {
+    system = start({ name: `lean-${process.pid}-${++systems}` } as unknown as Parameters<typeof start>[0]);
+    turns = turnCounter();
+  });
+
+  afterEach(function () {
+    turns.stop();
+    stop(system);
+    restoreNactDelivery();
+  });
+
+  keepsNactSemantics(() => useLeanDelivery(), () => system, () => turns);
+
+  it('is installed by every cluster node that starts', async function () {
+    restoreNactDelivery();
+    expect(leanDeliveryInUse()).to.equal(false);
+    const node = await startNode({ name: 'lean-a@127.0.0.2', port: 0, cookie: 'lean-cookie', log: false });
+    try {
+      expect(leanDeliveryInUse()).to.equal(true);
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it('still hands an actor one message per event-loop turn, in order', async function () {
+    useLeanDelivery();
+    const { ref, seen } = recorder(system, turns);
+    for (let n = 0; n < 300; n++) dispatch(ref, { n });
+    await waitFor(() => seen.length === 300, '300 messages');
+    expect(seen.map((s) => s.n)).to.deep.equal(Array.from({ length: 300 }, (_, n) => n));
+    expect(new Set(seen.map((s) => s.turn)).size).to.equal(300);
+  });
+
+  it('creates no promise for a message whose handler returns synchronously (nact creates several)', async function () {
+    const nact = await promisesFor(system, 'nact-own', 500);
+    useLeanDelivery();
+    const lean = await promisesFor(system, 'lean', 500);
+    expect(nact).to.be.at.least(1000);
+    expect(lean).to.be.below(10);
+  });
+
+  it('leaves batched delivery in force, and is what disabling batched delivery comes back to', async function () {
+    enableBatchedDelivery();
+    useLeanDelivery();
+    expect(batchedDeliveryEnabled()).to.equal(true);
+    disableBatchedDelivery();
+    expect(leanDeliveryInUse()).to.equal(true);
+    const { ref, seen } = recorder(system, turns);
+    for (let n = 0; n < 50; n++) dispatch(ref, { n });
+    await waitFor(() => seen.length === 50, '50 messages');
+    expect(new Set(seen.map((s) => s.turn)).size).to.equal(50);
+  });
+});
+
 describe('Batched delivery behind a cluster link', function () {
   let a: ClusterNode;
   let b: ClusterNode;
@@ -279,7 +371,7 @@ describe('Batched delivery behind a cluster link', function () {
   });
 
   afterEach(async function () {
-    disableBatchedDelivery();
+    restoreNactDelivery();
     await a?.stop();
     await b?.stop();
   });
