@@ -29,7 +29,7 @@ import { Requests, type ReplyReceiver, type RequestOptions } from './requests.js
 import { Router } from './router.js';
 import { SPAWN_SERVICE, spawnFromModule, type SpawnHost } from './spawn-service.js';
 import { WriteTurn } from './write-turn.js';
-import { OP_CANCEL, OP_DISPATCH, OP_NO_ACTOR, OP_REPLY, OP_REQUEST, OP_STOP, describe } from './wire.js';
+import { OP_CANCEL, OP_DISPATCH, OP_DISPATCH_RUN, OP_NO_ACTOR, OP_REPLY, OP_REQUEST, OP_STOP, describe } from './wire.js';
 import { handshakeRefusedChannel, linkDownChannel, linkUpChannel, publish } from '../observability/diagnostics.js';
 
 /** A module export resolved on the peer: `{ module: 'file:///app/actors.js', export: 'counter' }`. */
@@ -387,6 +387,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       return;
     }
     switch (message[0]) {
+      case OP_DISPATCH_RUN:
+        return this.#router.deliverRun(peer, message[1], message[2]);
       case OP_DISPATCH:
         return this.#router.deliver(peer, message[1], message[2], message[3]);
       case OP_STOP:

@@ -43,16 +43,38 @@ function recorder(system: System, turns: { turn: number }, opts: Record<string, 
   return { ref, seen };
 }
 
-/** nact's semantics, which lean and batched delivery both keep: run once for each. */
-function keepsNactSemantics(install: () => void, newSystem: () => System, turnsOf: () => { turn: number }) {
-  let system: System;
+type TestSystem = { system: System; turns: ReturnType<typeof turnCounter> };
+
+/** A new nact system and turn counter for each test of the calling describe; after it, both stopped and nact's own delivery back. */
+function eachTestSystem(prefix: string): TestSystem {
+  const t = {} as TestSystem;
   beforeEach(function () {
-    system = newSystem();
+    t.system = start({ name: `${prefix}-${process.pid}-${++systems}` } as unknown as Parameters<typeof start>[0]);
+    t.turns = turnCounter();
   });
+  afterEach(function () {
+    t.turns.stop();
+    stop(t.system);
+    restoreNactDelivery();
+  });
+  return t;
+}
+
+/** Sends `count` messages to a new recorder; expects them handled in order, each in a turn of its own. */
+async function expectOneMessagePerTurn(t: TestSystem, count: number): Promise<void> {
+  const { ref, seen } = recorder(t.system, t.turns);
+  for (let n = 0; n < count; n++) dispatch(ref, { n });
+  await waitFor(() => seen.length === count, `${count} messages`);
+  expect(seen.map((s) => s.n)).to.deep.equal(Array.from({ length: count }, (_, n) => n));
+  expect(new Set(seen.map((s) => s.turn)).size).to.equal(count);
+}
+
+/** nact's semantics, which lean and batched delivery both keep: run once for each. */
+function keepsNactSemantics(install: () => void, t: TestSystem) {
   it('awaits an async handler before giving the actor its next message', async function () {
     install();
     const log: string[] = [];
-    const ref = spawn(system, async (state: number, msg: { n: number }) => {
+    const ref = spawn(t.system, async (state: number, msg: { n: number }) => {
       log.push(`start ${msg.n}`);
       await Promise.resolve();
       await new Promise((r) => setImmediate(r));
@@ -67,7 +89,7 @@ function keepsNactSemantics(install: () => void, newSystem: () => System, turnsO
   it('keeps per-message state threading and a context per message (sender, self)', async function () {
     install();
     const senders: unknown[] = [];
-    const ref = spawn(system, (state: number[], msg: { n: number; replyTo?: Ref<number[]> }, ctx: ActorContext<unknown, Ref<unknown>>) => {
+    const ref = spawn(t.system, (state: number[], msg: { n: number; replyTo?: Ref<number[]> }, ctx: ActorContext<unknown, Ref<unknown>>) => {
       senders.push((ctx as unknown as { sender: { type: string } }).sender.type);
       expect(ctx.self).to.deep.include({ name: 'stateful' });
       const next = [...state, msg.n];
@@ -83,7 +105,7 @@ function keepsNactSemantics(install: () => void, newSystem: () => System, turnsO
 
   it('answers every query with its own reply', async function () {
     install();
-    const ref = spawn(system, (_s: undefined, msg: { v: number; replyTo: Ref<number> }) => {
+    const ref = spawn(t.system, (_s: undefined, msg: { v: number; replyTo: Ref<number> }) => {
       dispatch(msg.replyTo, msg.v * 2);
       return undefined;
     }, 'doubler');
@@ -94,13 +116,13 @@ function keepsNactSemantics(install: () => void, newSystem: () => System, turnsO
   it('sends a crashing message through onCrash, then resumes with the next ones in order', async function () {
     install();
     const crashes: Array<{ msg: unknown; error: string | undefined }> = [];
-    const { ref, seen } = recorder(system, turnsOf(), {
+    const { ref, seen } = recorder(t.system, t.turns, {
       onCrash: (msg: unknown, error: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => {
         crashes.push({ msg, error: error?.message });
         return ctx.resume;
       },
     });
-    const crashing = spawn(system, (state: number, msg: { n: number }) => {
+    const crashing = spawn(t.system, (state: number, msg: { n: number }) => {
       if (msg.n === 5) throw new Error('five');
       dispatch(ref, msg);
       return state + 1;
@@ -120,7 +142,7 @@ function keepsNactSemantics(install: () => void, newSystem: () => System, turnsO
   it('routes a rejected async handler through onCrash too', async function () {
     install();
     const crashes: unknown[] = [];
-    const ref = spawn(system, async (state: number, msg: { n: number; replyTo?: Ref<number> }) => {
+    const ref = spawn(t.system, async (state: number, msg: { n: number; replyTo?: Ref<number> }) => {
       await Promise.resolve();
       if (msg.n === 1) throw new Error('async one');
       if (msg.replyTo) dispatch(msg.replyTo, state);
@@ -141,10 +163,10 @@ function keepsNactSemantics(install: () => void, newSystem: () => System, turnsO
   it('stops on a crash under the stop policy; afterStop sees the undelivered messages', async function () {
     install();
     let after: { state: unknown; mailbox: unknown[] } | undefined;
-    const { ref, seen } = recorder(system, turnsOf(), {
+    const { ref, seen } = recorder(t.system, t.turns, {
       onCrash: (_m: unknown, _e: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => ctx.stop,
     });
-    const crasher = spawn(system, (_s: undefined, msg: { n: number }) => {
+    const crasher = spawn(t.system, (_s: undefined, msg: { n: number }) => {
       if (msg.n === 3) throw new Error('three');
       dispatch(ref, msg);
       return undefined;
@@ -164,7 +186,7 @@ function keepsNactSemantics(install: () => void, newSystem: () => System, turnsO
   it('resets the state on a crash under the reset policy and goes on with the mailbox', async function () {
     install();
     const states: number[] = [];
-    const ref = spawn(system, (state: number, msg: { n: number }) => {
+    const ref = spawn(t.system, (state: number, msg: { n: number }) => {
       if (msg.n === 3) throw new Error('reset me');
       states.push(state);
       return state + 1;
@@ -180,7 +202,7 @@ function keepsNactSemantics(install: () => void, newSystem: () => System, turnsO
   it('escalates a crash to the parent actor as nact does', async function () {
     install();
     const escalated: unknown[] = [];
-    const parent = spawn(system, (_s: undefined, _m: unknown) => undefined, 'parent', {
+    const parent = spawn(t.system, (_s: undefined, _m: unknown) => undefined, 'parent', {
       onCrash: (msg: unknown, _e: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => {
         escalated.push(msg);
         return ctx.resume;
@@ -199,7 +221,7 @@ function keepsNactSemantics(install: () => void, newSystem: () => System, turnsO
     install();
     const handled: number[] = [];
     let undelivered: unknown[] | undefined;
-    const ref = spawn(system, (_s: undefined, msg: { n: number }, ctx: ActorContext<unknown, Ref<unknown>>) => {
+    const ref = spawn(t.system, (_s: undefined, msg: { n: number }, ctx: ActorContext<unknown, Ref<unknown>>) => {
       handled.push(msg.n);
       if (msg.n === 2) stop(ctx.self);
       return undefined;
@@ -217,33 +239,17 @@ function keepsNactSemantics(install: () => void, newSystem: () => System, turnsO
 }
 
 describe('Batched delivery (opt-in nact patch)', function () {
-  let system: System;
-  let turns: ReturnType<typeof turnCounter>;
-
-  beforeEach(function () {
-    system = start({ name: `batched-${process.pid}-${++systems}` } as unknown as Parameters<typeof start>[0]);
-    turns = turnCounter();
-  });
-
-  afterEach(function () {
-    turns.stop();
-    stop(system);
-    restoreNactDelivery();
-  });
-
-  keepsNactSemantics(() => enableBatchedDelivery(), () => system, () => turns);
+  const t = eachTestSystem('batched');
+  keepsNactSemantics(() => enableBatchedDelivery(), t);
 
   it('without it, nact hands an actor one message per event-loop turn', async function () {
-    const { ref, seen } = recorder(system, turns);
-    for (let n = 0; n < 200; n++) dispatch(ref, { n });
-    await waitFor(() => seen.length === 200, '200 messages');
-    expect(new Set(seen.map((s) => s.turn)).size).to.equal(200);
+    await expectOneMessagePerTurn(t, 200);
   });
 
   it('takes several queued messages per turn, in the order they were sent', async function () {
     enableBatchedDelivery();
     expect(batchedDeliveryEnabled()).to.equal(true);
-    const { ref, seen } = recorder(system, turns);
+    const { ref, seen } = recorder(t.system, t.turns);
     for (let n = 0; n < 1000; n++) dispatch(ref, { n });
     await waitFor(() => seen.length === 1000, '1000 messages');
     expect(seen.map((s) => s.n)).to.deep.equal(Array.from({ length: 1000 }, (_, n) => n));
@@ -252,7 +258,7 @@ describe('Batched delivery (opt-in nact patch)', function () {
 
   it('yields to the event loop after maxPerTurn messages', async function () {
     enableBatchedDelivery({ maxPerTurn: 4 });
-    const { ref, seen } = recorder(system, turns);
+    const { ref, seen } = recorder(t.system, t.turns);
     for (let n = 0; n < 40; n++) dispatch(ref, { n });
     await waitFor(() => seen.length === 40, '40 messages');
     const perTurn = new Map<number, number>();
@@ -265,10 +271,7 @@ describe('Batched delivery (opt-in nact patch)', function () {
     enableBatchedDelivery();
     disableBatchedDelivery();
     expect(batchedDeliveryEnabled()).to.equal(false);
-    const { ref, seen } = recorder(system, turns);
-    for (let n = 0; n < 50; n++) dispatch(ref, { n });
-    await waitFor(() => seen.length === 50, '50 messages');
-    expect(new Set(seen.map((s) => s.turn)).size).to.equal(50);
+    await expectOneMessagePerTurn(t, 50);
   });
 
   it('refuses a bad maxPerTurn with InvalidOptionError', function () {
@@ -303,21 +306,8 @@ async function promisesFor(system: System, name: string, messages: number): Prom
 }
 
 describe('Lean delivery (nact delivery without its per-message closure and promises)', function () {
-  let system: System;
-  let turns: ReturnType<typeof turnCounter>;
-
-  beforeEach(function () {
-    system = start({ name: `lean-${process.pid}-${++systems}` } as unknown as Parameters<typeof start>[0]);
-    turns = turnCounter();
-  });
-
-  afterEach(function () {
-    turns.stop();
-    stop(system);
-    restoreNactDelivery();
-  });
-
-  keepsNactSemantics(() => useLeanDelivery(), () => system, () => turns);
+  const t = eachTestSystem('lean');
+  keepsNactSemantics(() => useLeanDelivery(), t);
 
   it('is installed by every cluster node that starts', async function () {
     restoreNactDelivery();
@@ -332,17 +322,13 @@ describe('Lean delivery (nact delivery without its per-message closure and promi
 
   it('still hands an actor one message per event-loop turn, in order', async function () {
     useLeanDelivery();
-    const { ref, seen } = recorder(system, turns);
-    for (let n = 0; n < 300; n++) dispatch(ref, { n });
-    await waitFor(() => seen.length === 300, '300 messages');
-    expect(seen.map((s) => s.n)).to.deep.equal(Array.from({ length: 300 }, (_, n) => n));
-    expect(new Set(seen.map((s) => s.turn)).size).to.equal(300);
+    await expectOneMessagePerTurn(t, 300);
   });
 
   it('creates no promise for a message whose handler returns synchronously (nact creates several)', async function () {
-    const nact = await promisesFor(system, 'nact-own', 500);
+    const nact = await promisesFor(t.system, 'nact-own', 500);
     useLeanDelivery();
-    const lean = await promisesFor(system, 'lean', 500);
+    const lean = await promisesFor(t.system, 'lean', 500);
     expect(nact).to.be.at.least(1000);
     expect(lean).to.be.below(10);
   });
@@ -353,10 +339,7 @@ describe('Lean delivery (nact delivery without its per-message closure and promi
     expect(batchedDeliveryEnabled()).to.equal(true);
     disableBatchedDelivery();
     expect(leanDeliveryInUse()).to.equal(true);
-    const { ref, seen } = recorder(system, turns);
-    for (let n = 0; n < 50; n++) dispatch(ref, { n });
-    await waitFor(() => seen.length === 50, '50 messages');
-    expect(new Set(seen.map((s) => s.turn)).size).to.equal(50);
+    await expectOneMessagePerTurn(t, 50);
   });
 });
 
