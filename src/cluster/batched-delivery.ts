@@ -45,6 +45,12 @@ interface NactActor {
   immediate: NodeJS.Immediate | undefined;
   mailbox: { shift(): { message: unknown; sender: unknown } | undefined };
   createContext(sender: unknown): unknown;
+  parent: { reference: unknown } | undefined;
+  path: unknown;
+  reference: unknown;
+  name: string;
+  childReferences: Map<string, unknown>;
+  log: unknown;
   afterMessage(): void;
   processNext(): void;
   setTimeout(): void;
@@ -67,6 +73,37 @@ const original = Actor.prototype.handleMessage;
 let unbatched = original;
 let maxPerTurn: number = BATCHED_DELIVERY_DEFAULTS.maxPerTurn;
 
+/** nact's own `createContext` (persistent actors override it, and keep theirs). */
+const nactCreateContext = Actor.prototype.createContext;
+const CONTEXT_KEYS = 'parent,path,self,name,children,sender,log';
+/** Whether nact's context is still the one {@link contextOf} builds (checked once, on the installed nact). */
+const sameContext = (() => {
+  try {
+    const probe = { parent: undefined, path: 'p', reference: 'r', name: 'n', childReferences: new Map(), log: 'l' };
+    return Object.keys(nactCreateContext.call(probe as unknown as NactActor, 's') as object).join(',') === CONTEXT_KEYS;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * The context of one message, as nact's `createContext` builds it (same fields, same order), but
+ * an actor without children gets an empty Map rather than a copy of its empty map (a copy goes
+ * through Map's iterable constructor, several times dearer, for every message).
+ */
+function contextOf(actor: NactActor, sender: unknown): unknown {
+  if (!sameContext || actor.createContext !== nactCreateContext) return actor.createContext(sender);
+  return {
+    parent: actor.parent ? actor.parent.reference : undefined,
+    path: actor.path,
+    self: actor.reference,
+    name: actor.name,
+    children: actor.childReferences.size === 0 ? new Map() : new Map(actor.childReferences),
+    sender,
+    log: actor.log,
+  };
+}
+
 function isThenable(x: unknown): x is PromiseLike<unknown> {
   return (typeof x === 'object' || typeof x === 'function') && x !== null && typeof (x as { then?: unknown }).then === 'function';
 }
@@ -78,7 +115,7 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
 async function drain(actor: NactActor, message: unknown, sender: unknown): Promise<void> {
   for (let budget = maxPerTurn; ; budget--) {
     try {
-      const ctx = actor.createContext(sender);
+      const ctx = contextOf(actor, sender);
       let next = actor.f.call(ctx, actor.state, message, ctx);
       if (isThenable(next)) next = await next;
       actor.state = next;
@@ -108,7 +145,7 @@ async function drain(actor: NactActor, message: unknown, sender: unknown): Promi
 function deliverOne(actor: NactActor, message: unknown, sender: unknown): void {
   let next: unknown;
   try {
-    const ctx = actor.createContext(sender);
+    const ctx = contextOf(actor, sender);
     next = actor.f.call(ctx, actor.state, message, ctx);
     if (isThenable(next)) {
       void deliverAsync(actor, next, message, sender);

@@ -103,6 +103,22 @@ function keepsNactSemantics(install: () => void, t: TestSystem) {
     expect(senders[9]).to.equal('temp');
   });
 
+  it('gives each message a context of its own: children a copy, taken when the message is handled', async function () {
+    install();
+    const seen: Array<{ children: string[]; ctx: unknown }> = [];
+    const ref = spawn(t.system, (_s: undefined, msg: { n: number }, ctx: ActorContext<unknown, Ref<unknown>>) => {
+      seen.push({ children: [...ctx.children.keys()], ctx });
+      if (msg.n === 1) spawn(ctx.self, (s: undefined) => s, 'kid');
+      // A handler that changes its copy changes nothing for the next message.
+      (ctx.children as Map<string, unknown>).set(`scribble-${msg.n}`, null);
+      return undefined;
+    }, 'parent-of-one');
+    for (let n = 0; n < 4; n++) dispatch(ref, { n });
+    await waitFor(() => seen.length === 4, 'four messages');
+    expect(seen.map((s) => s.children)).to.deep.equal([[], [], ['kid'], ['kid']]);
+    expect(new Set(seen.map((s) => s.ctx)).size).to.equal(4);
+  });
+
   it('answers every query with its own reply', async function () {
     install();
     const ref = spawn(t.system, (_s: undefined, msg: { v: number; replyTo: Ref<number> }) => {
