@@ -14,6 +14,19 @@ export interface Unsent {
   error: Error;
 }
 
+/** An encoded frame and how many messages it carries (a run counts its messages). */
+export interface Frame {
+  frame: Buffer;
+  messages: number;
+}
+
+/** How many messages `entries` carry: one each, a dispatch run as many as it holds (for link:traffic). */
+export function countMessages(entries: readonly unknown[]): number {
+  let n = 0;
+  for (const m of entries) n += Array.isArray(m) && m[0] === OP_DISPATCH_RUN && Array.isArray(m[2]) ? m[2].length : 1;
+  return n;
+}
+
 /** msgpack array32 header for `count` elements: a frame is one array of messages. */
 function arrayHeader(count: number): Buffer {
   const header = Buffer.alloc(5);
@@ -27,16 +40,18 @@ function arrayHeader(count: number): Buffer {
  * (`[OP_DISPATCH_RUN, path, messages]`) that fails as a whole is tried message by message, each
  * as a run of one, so one bad message does not take the others of its run with it.
  */
-export function framesOneByOne(batch: unknown[][], maxPayload: number, node: string): { frames: Buffer[]; unsent: Unsent[] } {
-  const frames: Buffer[] = [];
+export function framesOneByOne(batch: unknown[][], maxPayload: number, node: string): { frames: Frame[]; unsent: Unsent[] } {
+  const frames: Frame[] = [];
   const unsent: Unsent[] = [];
   let parts: Buffer[] = [];
   let size = 5;
+  let messages = 0;
   const emit = () => {
     if (parts.length === 0) return;
-    frames.push(Buffer.concat([arrayHeader(parts.length), ...parts]));
+    frames.push({ frame: Buffer.concat([arrayHeader(parts.length), ...parts]), messages });
     parts = [];
     size = 5;
+    messages = 0;
   };
   const add = (index: number, message: unknown[], splittable: boolean) => {
     let encoded: Buffer;
@@ -62,6 +77,7 @@ export function framesOneByOne(batch: unknown[][], maxPayload: number, node: str
     if (size + encoded.length > maxPayload) emit();
     parts.push(encoded);
     size += encoded.length;
+    messages += countMessages([message]);
   };
   const split = (index: number, run: unknown[]) => {
     for (const one of run[2] as unknown[]) add(index, [OP_DISPATCH_RUN, run[1], [one]], false);

@@ -9,8 +9,8 @@ import type { WebSocket } from 'ws';
 import { encode, decode, type DecodeContext } from './codec.js';
 import { NodeDownError, OverloadedError, ProtocolError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { frameMessages, linkTrafficChannel } from '../observability/diagnostics.js';
-import { framesOneByOne } from './frames.js';
+import { linkTrafficChannel } from '../observability/diagnostics.js';
+import { countMessages, framesOneByOne } from './frames.js';
 import { OP_DISPATCH_RUN, closeReason, describe } from './wire.js';
 import type { TurnWriter, WriteTurn } from './write-turn.js';
 
@@ -297,7 +297,7 @@ export class Peer implements TurnWriter {
       this.protocolError(e as Error);
       return;
     }
-    if (linkTrafficChannel.hasSubscribers) linkTrafficChannel.publish({ node: this.#host.name, peer: this.node, direction: 'in', bytes: data.length, messages: batch.length });
+    if (linkTrafficChannel.hasSubscribers) linkTrafficChannel.publish({ node: this.#host.name, peer: this.node, direction: 'in', bytes: data.length, messages: countMessages(batch) });
     // A frame of one message keeps the eager path for its answer (a lone request's latency); a
     // frame of several makes several answers, which wait for the end of the turn together.
     if (batch.length > 1) this.#host.writeTurn.received();
@@ -370,6 +370,7 @@ export class Peer implements TurnWriter {
     this.#flushing = true;
     const batch = this.#queue;
     const failures = this.#failures;
+    const messages = this.#queued;
     this.#queue = [];
     this.#failures = [];
     this.#queued = 0;
@@ -381,11 +382,11 @@ export class Peer implements TurnWriter {
         frame = undefined; // one message is bad: find it below without losing the others
       }
       if (frame !== undefined && frame.length <= conn.maxPayload) {
-        this.#write(conn, frame);
+        this.#write(conn, frame, messages);
       } else {
         // Slow path: only the bad messages fail, the rest leave in frames that fit.
         const { frames, unsent } = framesOneByOne(batch, conn.maxPayload, this.node);
-        for (const f of frames) this.#write(conn, f);
+        for (const f of frames) this.#write(conn, f.frame, f.messages);
         for (const u of unsent) this.#report(failures[u.index], u.message, u.error);
       }
     } finally {
@@ -401,9 +402,9 @@ export class Peer implements TurnWriter {
     else this.#host.logger.warn(`message to ${this.node} dropped: ${error.message}`);
   }
 
-  #write(conn: Connection, frame: Buffer): void {
+  #write(conn: Connection, frame: Buffer, messages: number): void {
     this.#lastFrameAt = performance.now();
-    if (linkTrafficChannel.hasSubscribers) linkTrafficChannel.publish({ node: this.#host.name, peer: this.node, direction: 'out', bytes: frame.length, messages: frameMessages(frame) });
+    if (linkTrafficChannel.hasSubscribers) linkTrafficChannel.publish({ node: this.#host.name, peer: this.node, direction: 'out', bytes: frame.length, messages });
     conn.ws.send(frame, { binary: true }, () => {
       if (this.#waitingDrain && conn.ws.bufferedAmount <= HIGH_WATER / 2) {
         this.#waitingDrain = false;
