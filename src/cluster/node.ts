@@ -145,8 +145,9 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       const ok = req.url === '/healthz' && !this.#stopped;
       res.writeHead(ok ? 200 : 404, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not found\n');
     });
-    // The system's name is the node's name so refs print meaningfully; nact 7 ignores a plain string argument.
+    // Every nact actor of this process takes its messages without nact's per-message closure and promises.
     useLeanDelivery();
+    // The system's name is the node's name so refs print meaningfully; nact 7 ignores a plain string argument.
     this.system = (startSystem as unknown as (opts: { name: string }) => Ref<never>)({ name: this.name });
     registerLocalSystem(this.name, this.name);
     this.#remoteSystem = remoteSystemName(this.name);
