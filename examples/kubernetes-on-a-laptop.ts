@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { KubernetesBackend, Pool, startNode, type ClusterNode } from '../src/index.js';
-import { EXTERNAL_POD_ANNOTATION, POD_IP_ANNOTATION, startEmulatedCluster } from '../src/testing/index.js';
+import { KubernetesBackend, Pool, startNode, type ClusterNode } from 'flame-actors';
+import { EXTERNAL_POD_ANNOTATION, POD_IP_ANNOTATION, startEmulatedCluster } from 'flame-actors/testing';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NAMESPACE = 'shop';
