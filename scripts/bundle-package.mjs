@@ -1,30 +1,33 @@
 /**
  * Bundles the package's entry points (dist/src/index.js and dist/src/testing/index.js, compiled
- * by tsc) into ES modules in dist/src/bundle/, which `import 'flame-actors'` and
- * `import 'flame-actors/testing'` load (package.json "exports"; the types stay tsc's .d.ts files).
+ * by tsc) into dist/src/bundle/, which `import 'flame-actors'` and `import 'flame-actors/testing'`
+ * load (package.json "exports"; the types stay tsc's .d.ts files):
+ * - flame-actors.cjs: the whole library in one CommonJS file, and index.js, an ES module listing
+ *   its exports, which runs it: in a runner process (FLAME_PARENT set: an app that is its own
+ *   runner, FLAME's usual shape and every Kubernetes runner pod) compiled with a V8 code cache
+ *   (src/code-cache.cts, as the runner bundle's starter), elsewhere `require()`d as is.
+ * - testing.js: the emulated cluster, as ES modules (not on an app's start-up path).
  * Unbundled, `import 'flame-actors'` made Node resolve, read and compile some 70 ES modules of
  * ours, then ws, msgpackr and nact through the ES module loader, which parses every CommonJS file
  * it is handed for its export names and, for files of a package without "type", for their syntax
- * too: most of an app's start-up cost of the library, and of every runner that is the app's own
- * entry point (FLAME's usual shape; every Kubernetes runner pod).
+ * too: most of an app's start-up cost of the library, and of every runner that is the app.
  *
  * What the bundle does differently from the files it is made of:
- * - One copy of each module for both entry points: the code they share is in chunks they both
- *   import (esbuild's code splitting), so the error classes, Pool, ... are the same classes
- *   whichever entry point an app imports them from. What is loaded late (`import()` in the code:
- *   the Kubernetes client's side of KubernetesBackend) stays in a chunk of its own, loaded late.
  * - ws and msgpackr are in it (loaded as CommonJS, without the ES loader's parsing), msgpackr's
  *   native string extractor is loaded once 1,000 messages were decoded, nact's `assert` checks
  *   load node:assert only to fail, and nact is in it and shared with the app through
  *   `require.cache`, as in the runner bundle (scripts/bundle-runner.mjs); when the app has another
  *   nact version, or loaded nact before flame-actors, the bundle uses that installed nact
  *   instead (a peer dependency: one copy, the app's).
- * - Every other package stays outside (the Kubernetes client, kubernetes-models, acorn, log-update,
- *   selfsigned, ...), loaded from node_modules where the code loads it.
+ * - Every other package stays outside, loaded from node_modules where the code loads it; in the
+ *   CommonJS body the Kubernetes client and kubernetes-models, which the Kubernetes backend's
+ *   runtime imports, are required when first used (see BODY_EDITS and LATE below).
+ * - One copy of each module of ours: the two entry points share none today; were they to, the
+ *   test reading bundle.json's `outputs` fails (the shared modules then belong in the body only).
  * - `import.meta.url` of each bundled module is its compiled file's URL (dist/src/...), so the
  *   paths it resolves relative to itself mean what they mean unbundled.
  * - Names are not kept; the build fails if a class of ours would be renamed (see
- *   checkClassNames).
+ *   checkClassNames), and esbuild's `var X = class _X` keeps `X` as its name.
  *
  * The bundle is made by `npm run build` (tsc, then this). It records the compiled files it was
  * made of (dist/src/bundle/bundle.json); a test checks it was made of the current ones.
