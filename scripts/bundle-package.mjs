@@ -157,7 +157,8 @@ const main = await build({
     js: [
       '"use strict";',
       'const __flameBundleUrl = require("node:url").pathToFileURL(__filename).href;',
-      'const __flameImport = (specifier) => globalThis[Symbol.for("flame-actors.dynamicImport")](specifier);',
+      // The slot index.js fills; a body required some other way has its own import() (not cached).
+      'const __flameImport = (specifier) => (globalThis[Symbol.for("flame-actors.dynamicImport")] ?? ((s) => import(s)))(specifier);',
     ].join('\n'),
   },
   plugins: [packagePlugin(true), bundlePlugin('use-installed')],
