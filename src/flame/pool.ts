@@ -98,9 +98,9 @@ export class Pool extends EventEmitter<PoolEvents> {
       throw error;
     }
     // A singleUse runner would be used up by the warm-up's first call.
-    if (o.warmUp && o.min > 0 && !o.singleUse) await pool.#warmUp(o);
+    const warmed = o.warmUp && o.min > 0 && !o.singleUse ? await pool.#warmUp(o) : '';
     pool.#diagnostics = poolStarted({ pool: o.name, node: node.name, snapshot: () => core.status() });
-    logger.info(`started with backend ${backend.name} (min ${o.min}, max ${o.max}, maxConcurrency ${o.maxConcurrency})`);
+    logger.info(`started with backend ${backend.name} (min ${o.min}, max ${o.max}, maxConcurrency ${o.maxConcurrency})${warmed}`);
     return pool;
   }
 
@@ -134,9 +134,9 @@ export class Pool extends EventEmitter<PoolEvents> {
    * deadline bounds them even on a runner that hangs. A failure (a runner dying) only ends the
    * warm-up: the supervisor handles the runner as any other loss, and start goes on.
    */
-  async #warmUp(o: ResolvedPoolOptions): Promise<void> {
+  async #warmUp(o: ResolvedPoolOptions): Promise<string> {
     const ready = this.#core.status().runners.filter((r) => r.state === 'ready').length;
-    if (ready === 0) return;
+    if (ready === 0) return '';
     const usual = this.#defaultCall;
     this.#warming = true;
     // A new closure per call, as an inline closure is: found by its source, sent once, then by its
@@ -161,7 +161,8 @@ export class Pool extends EventEmitter<PoolEvents> {
     };
     try {
       const { calls, ms, ended, error } = await warmUp(call, Math.min(o.maxConcurrency, WARM_UP_IN_FLIGHT) * ready, ready);
-      this.#core.logger.debug(`warmed up ${ready} runner(s) with ${calls} calls in ${Math.round(ms)} ms (${ended}${error === undefined ? '' : `: ${(error as Error)?.message}`})`);
+      const why = ended === 'failed' ? `ended by a failure: ${(error as Error)?.message ?? String(error)}` : ended;
+      return `, warmed up with ${calls} calls in ${Math.round(ms)} ms (${why})`;
     } finally {
       this.#warming = false;
       this.#defaultCall = usual;
