@@ -43,6 +43,25 @@ describe('Emulated API server watches', function () {
     expect([...versions].sort((a, b) => a - b)).to.deep.equal(versions);
   });
 
+  it('marks a pod deleted with grace 0 before removing it: MODIFIED then DELETED, both with deletionTimestamp', async function () {
+    const namespace = 'lifecycle';
+    await api.createNamespacedPod({ namespace, body: sleeperPod('forced') });
+    await watchPodsUntil(cluster, namespace, (events) => events.some((e) => e.object.status?.phase === 'Running'), { name: 'forced' });
+    const start = await api.readNamespacedPod({ namespace, name: 'forced' });
+    const seen = watchPodsUntil(cluster, namespace, (events) => events.some((e) => e.type === 'DELETED'), {
+      name: 'forced', resourceVersion: start.metadata!.resourceVersion!,
+    });
+    const answer = await api.deleteNamespacedPod({ namespace, name: 'forced', gracePeriodSeconds: 0 });
+    expect(answer.metadata!.deletionTimestamp, 'the answer carries the deletion mark').to.not.equal(undefined);
+    expect(answer.metadata!.deletionGracePeriodSeconds).to.equal(0);
+    const events = await seen;
+    expect(events.map((e) => e.type)).to.deep.equal(['MODIFIED', 'DELETED']);
+    for (const e of events) {
+      expect(e.object.metadata!.deletionTimestamp, e.type).to.not.equal(undefined);
+      expect(e.object.metadata!.deletionGracePeriodSeconds, e.type).to.equal(0);
+    }
+  });
+
   it('resumes from a resourceVersion, replaying what happened since', async function () {
     const namespace = 'resume';
     const before = await api.listNamespacedPod({ namespace });
@@ -95,7 +114,8 @@ describe('Emulated API server watches', function () {
     const resumed = await watchPodsUntil(cluster, namespace, (seen) => seen.some((e) => e.type === 'DELETED'), {
       resourceVersion: fresh.metadata!.resourceVersion!,
     });
-    expect(resumed.map((e) => e.type)).to.deep.equal(['DELETED']);
+    // A pod deleted at grace 0 is first marked (as kube-apiserver does), then removed.
+    expect(resumed.map((e) => e.type)).to.deep.equal(['MODIFIED', 'DELETED']);
   });
 
   it('expires history beyond historyLimit changes', async function () {

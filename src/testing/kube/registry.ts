@@ -238,6 +238,14 @@ export class Registry implements StrategyContext {
       return { object: current, removed: false };
     }
     if (grace === 0 && finalizers.length === 0) {
+      if (definition.gracePeriod) {
+        // kube-apiserver's graceful strategy (pods) writes the deletion mark even at grace 0, then
+        // deletes: watchers see MODIFIED then DELETED, and the answer carries deletionTimestamp.
+        const marked = structuredClone(current) as StoredObject;
+        marked.metadata.deletionTimestamp = nowSeconds(0);
+        marked.metadata.deletionGracePeriodSeconds = 0;
+        this.store.replace(resource, namespace, marked);
+      }
       return { object: this.store.remove(resource, namespace, name), removed: true };
     }
     const next = structuredClone(current) as StoredObject;
