@@ -9,13 +9,14 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { Packr } from 'msgpackr';
 import { dispatch, query, spawn, type Ref } from 'nact';
 import { startNode, type ClusterNode } from '../src/cluster/node.js';
+import { countUntilExpected, type CountMsg } from './bench-actors.js';
 import { median, percentile, round, type Row } from './report.js';
 
 const PEER = new URL('./peer.js', import.meta.url);
 const COOKIE = 'bench-cookie';
 const BATCH = 1000;
 
-export type CountMsg = { type: 'expect'; n: number; sender: Ref<number> } | { n: number };
+export type { CountMsg };
 
 export interface ClusterBenchOptions {
   messages: number;
@@ -149,12 +150,7 @@ async function flameNodes(opts: ClusterBenchOptions) {
 async function localNact(opts: ClusterBenchOptions): Promise<number> {
   const node = await startNode({ name: 'local@127.0.0.23', port: 0, cookie: COOKIE, log: 'warn' });
   try {
-    const counter = spawn(node.system, (state: { count: number; expect: number; sender?: Ref<number> }, msg: CountMsg) => {
-      if ('type' in msg) return { count: 0, expect: msg.n, sender: msg.sender };
-      const count = state.count + 1;
-      if (count === state.expect && state.sender) dispatch(state.sender, count);
-      return { ...state, count };
-    }, 'counter', { initialState: { count: 0, expect: -1 } });
+    const counter = spawn(node.system, countUntilExpected, 'counter', { initialState: { count: 0, expect: -1 } });
     return await countTo(undefined, counter, opts.messages);
   } finally {
     await node.stop();

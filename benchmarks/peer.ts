@@ -10,8 +10,8 @@ import { dispatch, spawn, type Ref } from 'nact';
 import { startNode } from '../src/cluster/node.js';
 import { systemMap } from '../src/cluster/nact-internals.js';
 import { enableBatchedDelivery } from '../src/cluster/batched-delivery.js';
+import { countUntilExpected, type CountMsg } from './bench-actors.js';
 
-type CountMsg = { type: 'expect'; n: number; sender: Ref<number> } | { n: number };
 
 if (process.env.BENCH_MODE === 'bare') {
   const packr = new Packr({ useRecords: true });
@@ -41,12 +41,7 @@ if (process.env.BENCH_MODE === 'bare') {
 } else {
   if (process.env.BENCH_BATCHED === '1') enableBatchedDelivery();
   const node = await startNode({ log: 'warn' });
-  spawn(node.system, (state: { count: number; expect: number; sender?: Ref<number> }, msg: CountMsg) => {
-    if ('type' in msg) return { count: 0, expect: msg.n, sender: msg.sender };
-    const count = state.count + 1;
-    if (count === state.expect && state.sender) dispatch(state.sender, count);
-    return { ...state, count };
-  }, 'counter', { initialState: { count: 0, expect: -1 } });
+  spawn(node.system, countUntilExpected, 'counter', { initialState: { count: 0, expect: -1 } });
   // 'echo' for one-at-a-time round trips; echo-0..9 share pipelined ones, since one nact actor
   // handles one message per loop turn and would otherwise be what is measured.
   for (const name of ['echo', ...Array.from({ length: 10 }, (_, i) => `echo-${i}`)]) {

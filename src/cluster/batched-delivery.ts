@@ -1,13 +1,22 @@
 /**
- * Opt-in batched delivery for nact actors: an actor takes up to `maxPerTurn` queued messages in
- * one event-loop turn instead of one message per `setImmediate`.
+ * How nact actors take their messages in a process that runs a flame node.
  *
  * nact 7.6.2 (`Actor#handleMessage`) schedules every message in its own `setImmediate` and an
- * async closure, so one actor handles at most one message per loop iteration; a remote link
- * delivers hundreds of messages per frame, and the actor, not the wire, becomes the ceiling.
- * `enableBatchedDelivery()` replaces `handleMessage` on nact's `Actor` prototype (every actor of
- * every system in this process, persistent actors included) with a loop that keeps nact's
- * semantics:
+ * async closure that awaits `Promise.resolve(result)`, so one actor handles at most one message
+ * per loop iteration and each message costs a closure, two promises and a microtask besides.
+ *
+ * Lean delivery (installed by every cluster node, see `useLeanDelivery`): nact's own delivery,
+ * one message per `setImmediate`, without the per-message closure and promises: a handler that
+ * returns synchronously has its state stored and the next message scheduled at once; one that
+ * returns a promise is awaited as nact does. Same order, same turns, same context per message,
+ * same supervision (a throw or rejection goes to `handleFault` with the message and sender). Only
+ * a microtask's view of when `state` is stored changes, which no handler can see.
+ *
+ * Batched delivery (opt-in, `enableBatchedDelivery()`): an actor takes up to `maxPerTurn`
+ * queued messages in one event-loop turn. A remote link delivers hundreds of messages per
+ * frame, and one message per turn makes the actor, not the wire, the ceiling. It replaces
+ * `handleMessage` on nact's `Actor` prototype (every actor of every system in this process,
+ * persistent actors included) with a loop that keeps nact's semantics:
  * - order: messages are taken from the same mailbox in the same order, one at a time; an async
  *   handler (one returning a promise) is awaited before the next message, as nact does;
  * - supervision: a handler that throws (or rejects) goes to the actor's `onCrash` policy exactly
@@ -36,7 +45,14 @@ interface NactActor {
   immediate: NodeJS.Immediate | undefined;
   mailbox: { shift(): { message: unknown; sender: unknown } | undefined };
   createContext(sender: unknown): unknown;
+  parent: { reference: unknown } | undefined;
+  path: unknown;
+  reference: unknown;
+  name: string;
+  childReferences: Map<string, unknown>;
+  log: unknown;
   afterMessage(): void;
+  processNext(): void;
   setTimeout(): void;
   handleFault(message: unknown, sender: unknown, error: unknown): Promise<void>;
   handleMessage(message: unknown, sender: unknown): void;
@@ -51,8 +67,42 @@ export interface BatchedDeliveryOptions {
 
 export const BATCHED_DELIVERY_DEFAULTS = { maxPerTurn: 64 } as const;
 
+/** nact's own `handleMessage`. */
 const original = Actor.prototype.handleMessage;
+/** What `disableBatchedDelivery()` goes back to: nact's own, or lean delivery once a node installed it. */
+let unbatched = original;
 let maxPerTurn: number = BATCHED_DELIVERY_DEFAULTS.maxPerTurn;
+
+/** nact's own `createContext` (persistent actors override it, and keep theirs). */
+const nactCreateContext = Actor.prototype.createContext;
+const CONTEXT_KEYS = 'parent,path,self,name,children,sender,log';
+/** Whether nact's context is still the one {@link contextOf} builds (checked once, on the installed nact). */
+const sameContext = (() => {
+  try {
+    const probe = { parent: undefined, path: 'p', reference: 'r', name: 'n', childReferences: new Map(), log: 'l' };
+    return Object.keys(nactCreateContext.call(probe as unknown as NactActor, 's') as object).join(',') === CONTEXT_KEYS;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * The context of one message, as nact's `createContext` builds it (same fields, same order), but
+ * an actor without children gets an empty Map rather than a copy of its empty map (a copy goes
+ * through Map's iterable constructor, several times dearer, for every message).
+ */
+function contextOf(actor: NactActor, sender: unknown): unknown {
+  if (!sameContext || actor.createContext !== nactCreateContext) return actor.createContext(sender);
+  return {
+    parent: actor.parent ? actor.parent.reference : undefined,
+    path: actor.path,
+    self: actor.reference,
+    name: actor.name,
+    children: actor.childReferences.size === 0 ? new Map() : new Map(actor.childReferences),
+    sender,
+    log: actor.log,
+  };
+}
 
 function isThenable(x: unknown): x is PromiseLike<unknown> {
   return (typeof x === 'object' || typeof x === 'function') && x !== null && typeof (x as { then?: unknown }).then === 'function';
@@ -65,7 +115,7 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
 async function drain(actor: NactActor, message: unknown, sender: unknown): Promise<void> {
   for (let budget = maxPerTurn; ; budget--) {
     try {
-      const ctx = actor.createContext(sender);
+      const ctx = contextOf(actor, sender);
       let next = actor.f.call(ctx, actor.state, message, ctx);
       if (isThenable(next)) next = await next;
       actor.state = next;
@@ -89,6 +139,62 @@ async function drain(actor: NactActor, message: unknown, sender: unknown): Promi
     message = queued.message;
     sender = queued.sender;
   }
+}
+
+/** Lean delivery of one message (see the module comment): the body of nact's per-message closure. */
+function deliverOne(actor: NactActor, message: unknown, sender: unknown): void {
+  let next: unknown;
+  try {
+    const ctx = contextOf(actor, sender);
+    next = actor.f.call(ctx, actor.state, message, ctx);
+    if (isThenable(next)) {
+      void deliverAsync(actor, next, message, sender);
+      return;
+    }
+    actor.state = next;
+    actor.afterMessage();
+    actor.processNext();
+  } catch (e) {
+    void actor.handleFault(message, sender, e);
+  }
+}
+
+async function deliverAsync(actor: NactActor, pending: PromiseLike<unknown>, message: unknown, sender: unknown): Promise<void> {
+  try {
+    actor.state = await pending;
+    actor.afterMessage();
+    actor.processNext();
+  } catch (e) {
+    void actor.handleFault(message, sender, e);
+  }
+}
+
+function leanHandleMessage(this: NactActor, message: unknown, sender: unknown): void {
+  this.busy = true;
+  // The arguments ride on the Immediate: no closure per message.
+  this.immediate = setImmediate(deliverOne, this, message, sender);
+}
+
+/**
+ * Installs lean delivery for every nact actor of this process (every cluster node calls it when
+ * it starts; idempotent). Batched delivery, when enabled, stays in force; disabling it comes back
+ * to lean delivery.
+ */
+export function useLeanDelivery(): void {
+  if (Actor.prototype.handleMessage === original) Actor.prototype.handleMessage = leanHandleMessage;
+  unbatched = leanHandleMessage;
+}
+
+/** Goes back to nact's own delivery (lean and batched both off): for tests that compare them. */
+export function restoreNactDelivery(): void {
+  Actor.prototype.handleMessage = original;
+  unbatched = original;
+  maxPerTurn = BATCHED_DELIVERY_DEFAULTS.maxPerTurn;
+}
+
+/** Whether lean delivery is what nact actors of this process use now. */
+export function leanDeliveryInUse(): boolean {
+  return Actor.prototype.handleMessage === leanHandleMessage;
 }
 
 function batchedHandleMessage(this: NactActor, message: unknown, sender: unknown): void {
@@ -115,9 +221,12 @@ export function enableBatchedDelivery(options?: BatchedDeliveryOptions): () => v
   return disableBatchedDelivery;
 }
 
-/** Restores nact's own one-message-per-`setImmediate` delivery (for messages scheduled from now on). */
+/**
+ * Back to one message per `setImmediate` (for messages scheduled from now on): nact's own
+ * delivery, or lean delivery once a cluster node of this process installed it.
+ */
 export function disableBatchedDelivery(): void {
-  Actor.prototype.handleMessage = original;
+  Actor.prototype.handleMessage = unbatched;
   maxPerTurn = BATCHED_DELIVERY_DEFAULTS.maxPerTurn;
 }
 

@@ -13,7 +13,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
-export const PROTOCOL_VERSION = '1';
+export const PROTOCOL_VERSION = '2';
 export const HEADER_NODE = 'x-flame-node';
 export const HEADER_TO = 'x-flame-to';
 export const HEADER_NONCE = 'x-flame-nonce';

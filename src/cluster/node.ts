@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../log.js';
 import { formatNodeName, parseNodeName, type NodeAddress } from './address.js';
 import { registerLocalSystem, unregisterLocalSystem } from './codec.js';
 import { ACCEPT_FRAME } from './handshake.js';
+import { useLeanDelivery } from './batched-delivery.js';
 import { Deadlines } from './deadlines.js';
 import { Acceptor } from './acceptor.js';
 import { Listener, type RefusedInfo } from './listener.js';
@@ -28,7 +29,7 @@ import { Requests, type ReplyReceiver, type RequestOptions } from './requests.js
 import { Router } from './router.js';
 import { SPAWN_SERVICE, spawnFromModule, type SpawnHost } from './spawn-service.js';
 import { WriteTurn } from './write-turn.js';
-import { OP_CANCEL, OP_DISPATCH, OP_NO_ACTOR, OP_REPLY, OP_REQUEST, OP_STOP, describe } from './wire.js';
+import { OP_CANCEL, OP_DISPATCH, OP_DISPATCH_RUN, OP_NO_ACTOR, OP_REPLY, OP_REQUEST, OP_STOP, describe } from './wire.js';
 import { handshakeRefusedChannel, linkDownChannel, linkUpChannel, publish } from '../observability/diagnostics.js';
 
 /** A module export resolved on the peer: `{ module: 'file:///app/actors.js', export: 'counter' }`. */
@@ -144,6 +145,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       const ok = req.url === '/healthz' && !this.#stopped;
       res.writeHead(ok ? 200 : 404, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not found\n');
     });
+    // Every nact actor of this process takes its messages without nact's per-message closure and promises.
+    useLeanDelivery();
     // The system's name is the node's name so refs print meaningfully; nact 7 ignores a plain string argument.
     this.system = (startSystem as unknown as (opts: { name: string }) => Ref<never>)({ name: this.name });
     registerLocalSystem(this.name, this.name);
@@ -385,6 +388,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       return;
     }
     switch (message[0]) {
+      case OP_DISPATCH_RUN:
+        return this.#router.deliverRun(peer, message[1], message[2]);
       case OP_DISPATCH:
         return this.#router.deliver(peer, message[1], message[2], message[3]);
       case OP_STOP:

@@ -7,10 +7,11 @@
  */
 import type { WebSocket } from 'ws';
 import { encode, decode, type DecodeContext } from './codec.js';
-import { EncodeError, NodeDownError, OverloadedError, PayloadTooLargeError, ProtocolError } from '../errors.js';
+import { NodeDownError, OverloadedError, ProtocolError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { frameMessages, linkTrafficChannel } from '../observability/diagnostics.js';
-import { closeReason, describe } from './wire.js';
+import { linkTrafficChannel } from '../observability/diagnostics.js';
+import { countMessages, framesOneByOne } from './frames.js';
+import { OP_DISPATCH_RUN, closeReason, describe } from './wire.js';
 import type { TurnWriter, WriteTurn } from './write-turn.js';
 
 /** An authenticated WebSocket to a peer, as the handshake hands it over. */
@@ -62,6 +63,8 @@ const EAGER_GAP_MS = 0.04;
 const COALESCE_MAX_MESSAGES = 64;
 /** ...or when the oldest queued message is this old. */
 const COALESCE_MAX_MS = 0.5;
+/** Most messages in one dispatch run (the rest of a longer stream starts another). */
+const MAX_RUN = 1024;
 /** Failed dials are not retried by a send sooner than this. */
 const REDIAL_AFTER_MS = 500;
 
@@ -73,6 +76,8 @@ export class Peer implements TurnWriter {
   readonly #host: PeerHost;
   #conn: Connection | undefined;
   #queue: unknown[][] = [];
+  /** Messages in the queue (a dispatch run is one entry of several messages). */
+  #queued = 0;
   #failures: (SendFailure | undefined)[] = [];
   #flushScheduled = false;
   #queuedAtTick = 0;
@@ -96,7 +101,7 @@ export class Peer implements TurnWriter {
 
   /** Nothing is queued, awaited or being dialed on this link (the node knows what it waits for itself). */
   get idle(): boolean {
-    return this.#queue.length === 0 && this.#writableWaiters.length === 0 && this.#connecting === undefined;
+    return this.#queued === 0 && this.#writableWaiters.length === 0 && this.#connecting === undefined;
   }
 
   get connection(): Connection | undefined {
@@ -172,20 +177,49 @@ export class Peer implements TurnWriter {
    * Throws OverloadedError when the queue is full, NodeDownError when the peer is known down.
    */
   send(message: unknown[], onFailure?: SendFailure): void {
+    this.#admit();
+    this.#queue.push(message);
+    this.#failures.push(onFailure);
+    this.#queued++;
+    this.#queuedOne();
+  }
+
+  /**
+   * Queues a one-way message without a sender for the actor at `path` on the peer (its wire
+   * path): consecutive ones to the same actor leave as one run, so the peer reads the path and
+   * finds the actor once per run, not once per message. Throws as {@link send} does.
+   */
+  dispatch(path: string, message: unknown): void {
+    this.#admit();
+    const last = this.#queue[this.#queue.length - 1];
+    if (last !== undefined && last[0] === OP_DISPATCH_RUN && last[1] === path && (last[2] as unknown[]).length < MAX_RUN) {
+      (last[2] as unknown[]).push(message);
+    } else {
+      this.#queue.push([OP_DISPATCH_RUN, path, [message]]);
+      this.#failures.push(undefined);
+    }
+    this.#queued++;
+    this.#queuedOne();
+  }
+
+  /** Throws NodeDownError when the peer is known down (dialing it again once in a while), OverloadedError when the queue is full. */
+  #admit(): void {
     if (this.state === 'down' || this.state === 'idle') {
       if (performance.now() - this.#lastFailure < REDIAL_AFTER_MS) {
         throw new NodeDownError(`node ${this.node} is down`, { details: { node: this.node } });
       }
       this.connect().catch(() => {});
     }
-    if (this.#queue.length >= this.#host.maxQueuedMessages) {
+    if (this.#queued >= this.#host.maxQueuedMessages) {
       throw new OverloadedError(
-        `${this.#queue.length} messages are queued for ${this.node}, which does not keep up; await whenWritable() before sending more`,
+        `${this.#queued} messages are queued for ${this.node}, which does not keep up; await whenWritable() before sending more`,
         { details: { node: this.node } },
       );
     }
-    this.#queue.push(message);
-    this.#failures.push(onFailure);
+  }
+
+  /** A message was queued: when it leaves. */
+  #queuedOne(): void {
     const turn = this.#host.writeTurn;
     if (turn.receiving) {
       // In a turn that received a frame of several messages (on any link of this node): what
@@ -194,7 +228,7 @@ export class Peer implements TurnWriter {
         this.#inTurn = true;
         turn.defer(this);
       }
-    } else if (this.#queue.length === 1 && !this.#flushScheduled && !this.#flushing && this.state === 'up' && performance.now() - this.#lastFrameAt > EAGER_GAP_MS) {
+    } else if (this.#queued === 1 && !this.#flushScheduled && !this.#flushing && this.state === 'up' && performance.now() - this.#lastFrameAt > EAGER_GAP_MS) {
       // A lone message on a quiet link leaves at once: request/response latency pays no loop turn.
       this.#flush();
     } else {
@@ -237,7 +271,7 @@ export class Peer implements TurnWriter {
   }
 
   #writable(): boolean {
-    return this.#queue.length < this.#host.maxQueuedMessages / 2 && (this.#conn?.ws.bufferedAmount ?? 0) < HIGH_WATER;
+    return this.#queued < this.#host.maxQueuedMessages / 2 && (this.#conn?.ws.bufferedAmount ?? 0) < HIGH_WATER;
   }
 
   #beat(ws: WebSocket): void {
@@ -263,7 +297,7 @@ export class Peer implements TurnWriter {
       this.protocolError(e as Error);
       return;
     }
-    if (linkTrafficChannel.hasSubscribers) linkTrafficChannel.publish({ node: this.#host.name, peer: this.node, direction: 'in', bytes: data.length, messages: batch.length });
+    if (linkTrafficChannel.hasSubscribers) linkTrafficChannel.publish({ node: this.#host.name, peer: this.node, direction: 'in', bytes: data.length, messages: countMessages(batch) });
     // A frame of one message keeps the eager path for its answer (a lone request's latency); a
     // frame of several makes several answers, which wait for the end of the turn together.
     if (batch.length > 1) this.#host.writeTurn.received();
@@ -309,7 +343,7 @@ export class Peer implements TurnWriter {
    * Bounded by COALESCE_MAX_MESSAGES and COALESCE_MAX_MS.
    */
   readonly #tick = (): void => {
-    const queued = this.#queue.length;
+    const queued = this.#queued;
     if (
       queued > this.#queuedAtTick &&
       queued < COALESCE_MAX_MESSAGES &&
@@ -336,8 +370,10 @@ export class Peer implements TurnWriter {
     this.#flushing = true;
     const batch = this.#queue;
     const failures = this.#failures;
+    const messages = this.#queued;
     this.#queue = [];
     this.#failures = [];
+    this.#queued = 0;
     try {
       let frame: Buffer | undefined;
       try {
@@ -346,9 +382,12 @@ export class Peer implements TurnWriter {
         frame = undefined; // one message is bad: find it below without losing the others
       }
       if (frame !== undefined && frame.length <= conn.maxPayload) {
-        this.#write(conn, frame);
+        this.#write(conn, frame, messages);
       } else {
-        this.#sendOneByOne(conn, batch, failures);
+        // Slow path: only the bad messages fail, the rest leave in frames that fit.
+        const { frames, unsent } = framesOneByOne(batch, conn.maxPayload, this.node);
+        for (const f of frames) this.#write(conn, f.frame, f.messages);
+        for (const u of unsent) this.#report(failures[u.index], u.message, u.error);
       }
     } finally {
       this.#flushing = false;
@@ -358,49 +397,14 @@ export class Peer implements TurnWriter {
     this.#notifyWritable();
   }
 
-  /** Slow path: encode messages one at a time, fail the bad ones, and split into frames that fit. */
-  #sendOneByOne(conn: Connection, batch: unknown[][], failures: (SendFailure | undefined)[]): void {
-    let parts: Buffer[] = [];
-    let size = 5;
-    const emit = () => {
-      if (parts.length === 0) return;
-      const header = Buffer.alloc(5);
-      header[0] = 0xdd; // msgpack array32
-      header.writeUInt32BE(parts.length, 1);
-      this.#write(conn, Buffer.concat([header, ...parts]));
-      parts = [];
-      size = 5;
-    };
-    for (let i = 0; i < batch.length; i++) {
-      let encoded: Buffer;
-      try {
-        encoded = Buffer.from(encode(batch[i]));
-      } catch (e) {
-        this.#report(failures[i], batch[i]!, e instanceof EncodeError ? e : new EncodeError(String(e)));
-        continue;
-      }
-      if (encoded.length + 5 > conn.maxPayload) {
-        this.#report(failures[i], batch[i]!, new PayloadTooLargeError(
-          `message of ${encoded.length} bytes exceeds the maxPayload of ${this.node} (${conn.maxPayload} bytes); it was not sent`,
-          { details: { size: encoded.length, limit: conn.maxPayload, node: this.node } },
-        ));
-        continue;
-      }
-      if (size + encoded.length > conn.maxPayload) emit();
-      parts.push(encoded);
-      size += encoded.length;
-    }
-    emit();
-  }
-
   #report(onFailure: SendFailure | undefined, message: unknown[], error: Error): void {
     if (onFailure) this.#guard(() => onFailure(error, message));
     else this.#host.logger.warn(`message to ${this.node} dropped: ${error.message}`);
   }
 
-  #write(conn: Connection, frame: Buffer): void {
+  #write(conn: Connection, frame: Buffer, messages: number): void {
     this.#lastFrameAt = performance.now();
-    if (linkTrafficChannel.hasSubscribers) linkTrafficChannel.publish({ node: this.#host.name, peer: this.node, direction: 'out', bytes: frame.length, messages: frameMessages(frame) });
+    if (linkTrafficChannel.hasSubscribers) linkTrafficChannel.publish({ node: this.#host.name, peer: this.node, direction: 'out', bytes: frame.length, messages });
     conn.ws.send(frame, { binary: true }, () => {
       if (this.#waitingDrain && conn.ws.bufferedAmount <= HIGH_WATER / 2) {
         this.#waitingDrain = false;
@@ -433,6 +437,7 @@ export class Peer implements TurnWriter {
     if (!replacing) {
       this.#queue = [];
       this.#failures = [];
+      this.#queued = 0;
     }
     for (let i = 0; i < failures.length; i++) {
       const onFailure = failures[i];

@@ -12,7 +12,7 @@ import { localActorRef, localSystemRef, localTempRef, references, systemMap, typ
 import type { Peer } from './peer.js';
 import { RemoteHandle, RemoteRef, type RefKind, type RemoteOps } from './remote-ref.js';
 import type { ReplyTable } from './replies.js';
-import { OP_DISPATCH, OP_NO_ACTOR, OP_STOP, describe } from './wire.js';
+import { OP_DISPATCH, OP_DISPATCH_RUN, OP_NO_ACTOR, OP_STOP, describe } from './wire.js';
 
 /** What the router needs from its node. */
 export interface RouterHost {
@@ -26,6 +26,9 @@ export interface RouterHost {
   peer(node: string): Peer;
   undeliverable(target: string, reason: Error): void;
 }
+
+/** The sender of a message that has none (what nact's `dispatch` would make anew for each). */
+const NOBODY = new references.Nobody();
 
 const REMOTE_HANDLE = Symbol('flame.remoteHandle');
 type WithHandle = RemoteRef & { [REMOTE_HANDLE]?: ConcreteActor };
@@ -95,7 +98,24 @@ export class Router {
       this.#host.replies.settle(target, 'query', true, message);
       return;
     }
-    const actor = this.#target(target);
+    this.#deliverTo(peer, this.#target(target), target, message, sender);
+  }
+
+  /** OP_DISPATCH_RUN from `peer`: one-way messages without a sender to one actor, found once. */
+  deliverRun(peer: Peer, target: unknown, messages: unknown): void {
+    if (typeof target !== 'string' || !Array.isArray(messages)) {
+      peer.protocolError(new ProtocolError(`malformed dispatch run to ${describe(target, 80)}`));
+      return;
+    }
+    let actor = this.#target(target);
+    for (const message of messages) {
+      // A run is delivered in one go (no handler runs meanwhile), but a stop can come from elsewhere.
+      if ((actor as { stopped?: boolean } | undefined)?.stopped) actor = this.#target(target);
+      this.#deliverTo(peer, actor, target, message, undefined);
+    }
+  }
+
+  #deliverTo(peer: Peer, actor: ConcreteActor | undefined, target: unknown, message: unknown, sender: unknown): void {
     if (!actor) {
       const where = describeTarget(target, this.#host.name);
       if (sender instanceof RemoteRef && sender.kind === 'r' && sender.node === peer.node) {
@@ -107,7 +127,9 @@ export class Router {
       return;
     }
     try {
-      actor.dispatch(message, sender);
+      // nact's own default for a missing sender is a new Nobody (four objects) per message, and
+      // each one lives in the mailbox with its message: one shared instance instead.
+      actor.dispatch(message, sender === undefined ? NOBODY : sender);
     } catch (error) {
       this.#host.undeliverable(describeTarget(target, this.#host.name), error as Error);
     }
@@ -137,6 +159,9 @@ export class Router {
   undelivered(peer: Peer, messages: unknown[][], reason: Error): void {
     for (const message of messages) {
       if (message[0] === OP_DISPATCH || message[0] === OP_STOP) this.#host.undeliverable(describeTarget(message[1], peer.node), reason);
+      if (message[0] === OP_DISPATCH_RUN) {
+        for (let i = 0; i < (message[2] as unknown[]).length; i++) this.#host.undeliverable(describeTarget(message[1], peer.node), reason);
+      }
     }
   }
 
@@ -144,20 +169,26 @@ export class Router {
   readonly #remoteOps: RemoteOps = {
     dispatch: (target, message, sender) => {
       // nact substitutes Nobody for a missing sender; it means nothing on the other side.
-      const from = sender instanceof references.Nobody ? undefined : sender;
-      this.#sendOrReport(target, [OP_DISPATCH, target.wire, message, from]);
+      if (sender instanceof references.Nobody || sender === undefined) {
+        if (target.kind === 'a') return this.#sendOrReport(target, message, target.wire as string);
+        return this.#sendOrReport(target, [OP_DISPATCH, target.wire, message, undefined]);
+      }
+      this.#sendOrReport(target, [OP_DISPATCH, target.wire, message, sender]);
     },
     query: (target, message, timeout) => this.#query(target, message, timeout),
     stop: (target) => this.#sendOrReport(target, [OP_STOP, target.wire]),
   };
 
-  #sendOrReport(target: RemoteRef, message: unknown[]): void {
+  /** Queues `message` for the target's node: a tuple, or (with `path`) a one-way message without sender in a dispatch run. */
+  #sendOrReport(target: RemoteRef, message: unknown, path?: string): void {
     if (this.#host.stopped) {
       this.#host.undeliverable(String(target), new NodeStoppedError(`node ${this.#host.name} is stopped`));
       return;
     }
     try {
-      this.#host.peer(target.node).send(message);
+      const peer = this.#host.peer(target.node);
+      if (path !== undefined) peer.dispatch(path, message);
+      else peer.send(message as unknown[]);
     } catch (error) {
       if (!(error instanceof NodeDownError)) throw error;
       this.#host.undeliverable(String(target), error);

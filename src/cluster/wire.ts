@@ -16,6 +16,11 @@ export const OP_REPLY = 4;
 export const OP_CANCEL = 5;
 /** `[OP_NO_ACTOR, reply id, target]`: a query's target does not exist. */
 export const OP_NO_ACTOR = 6;
+/**
+ * `[OP_DISPATCH_RUN, actor path, messages[]]`: consecutive one-way messages without a sender to
+ * one actor, in order (the receiver reads the path and finds the actor once per run).
+ */
+export const OP_DISPATCH_RUN = 7;
 
 /** Longest close reason the WebSocket protocol allows, in UTF-8 bytes (RFC 6455 5.5: 125 minus the code). */
 export const MAX_CLOSE_REASON_BYTES = 123;

@@ -276,12 +276,3 @@ export function poolStopped(message: PoolStartMessage | undefined): void {
   if (!message || !pools.delete(message)) return;
   publish(poolStopChannel, (): PoolStopMessage => ({ pool: message.pool, node: message.node }));
 }
-
-/** Messages in a frame (a msgpack array header): what `flame-actors:link:traffic` reports for frames sent. */
-export function frameMessages(frame: Uint8Array): number {
-  const b = frame[0] ?? 0;
-  if (b >= 0x90 && b <= 0x9f) return b & 0x0f;
-  if (b === 0xdc && frame.length >= 3) return (frame[1]! << 8) | frame[2]!;
-  if (b === 0xdd && frame.length >= 5) return ((frame[1]! << 24) >>> 0) + ((frame[2]! << 16) | (frame[3]! << 8) | frame[4]!);
-  return 1;
-}

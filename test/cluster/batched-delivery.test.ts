@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { dispatch, query, spawn, start, stop, type ActorContext, type Ref, type SupervisionContext } from 'nact';
-import { batchedDeliveryEnabled, disableBatchedDelivery, enableBatchedDelivery } from '../../src/cluster/batched-delivery.js';
+import { createHook } from 'node:async_hooks';
+import { batchedDeliveryEnabled, disableBatchedDelivery, enableBatchedDelivery, leanDeliveryInUse, restoreNactDelivery, useLeanDelivery } from '../../src/cluster/batched-delivery.js';
 import { startNode, type ClusterNode } from '../../src/cluster/node.js';
 import { InvalidOptionError } from '../../src/errors.js';
 import { waitFor } from '../helpers/wait.js';
@@ -42,53 +43,38 @@ function recorder(system: System, turns: { turn: number }, opts: Record<string, 
   return { ref, seen };
 }
 
-describe('Batched delivery (opt-in nact patch)', function () {
-  let system: System;
-  let turns: ReturnType<typeof turnCounter>;
+type TestSystem = { system: System; turns: ReturnType<typeof turnCounter> };
 
+/** A new nact system and turn counter for each test of the calling describe; after it, both stopped and nact's own delivery back. */
+function eachTestSystem(prefix: string): TestSystem {
+  const t = {} as TestSystem;
   beforeEach(function () {
-    system = start({ name: `batched-${process.pid}-${++systems}` } as unknown as Parameters<typeof start>[0]);
-    turns = turnCounter();
+    t.system = start({ name: `${prefix}-${process.pid}-${++systems}` } as unknown as Parameters<typeof start>[0]);
+    t.turns = turnCounter();
   });
-
   afterEach(function () {
-    turns.stop();
-    stop(system);
-    disableBatchedDelivery();
+    t.turns.stop();
+    stop(t.system);
+    restoreNactDelivery();
   });
+  return t;
+}
 
-  it('without it, nact hands an actor one message per event-loop turn', async function () {
-    const { ref, seen } = recorder(system, turns);
-    for (let n = 0; n < 200; n++) dispatch(ref, { n });
-    await waitFor(() => seen.length === 200, '200 messages');
-    expect(new Set(seen.map((s) => s.turn)).size).to.equal(200);
-  });
+/** Sends `count` messages to a new recorder; expects them handled in order, each in a turn of its own. */
+async function expectOneMessagePerTurn(t: TestSystem, count: number): Promise<void> {
+  const { ref, seen } = recorder(t.system, t.turns);
+  for (let n = 0; n < count; n++) dispatch(ref, { n });
+  await waitFor(() => seen.length === count, `${count} messages`);
+  expect(seen.map((s) => s.n)).to.deep.equal(Array.from({ length: count }, (_, n) => n));
+  expect(new Set(seen.map((s) => s.turn)).size).to.equal(count);
+}
 
-  it('takes several queued messages per turn, in the order they were sent', async function () {
-    enableBatchedDelivery();
-    expect(batchedDeliveryEnabled()).to.equal(true);
-    const { ref, seen } = recorder(system, turns);
-    for (let n = 0; n < 1000; n++) dispatch(ref, { n });
-    await waitFor(() => seen.length === 1000, '1000 messages');
-    expect(seen.map((s) => s.n)).to.deep.equal(Array.from({ length: 1000 }, (_, n) => n));
-    expect(new Set(seen.map((s) => s.turn)).size).to.be.at.most(Math.ceil(1000 / 64) + 2);
-  });
-
-  it('yields to the event loop after maxPerTurn messages', async function () {
-    enableBatchedDelivery({ maxPerTurn: 4 });
-    const { ref, seen } = recorder(system, turns);
-    for (let n = 0; n < 40; n++) dispatch(ref, { n });
-    await waitFor(() => seen.length === 40, '40 messages');
-    const perTurn = new Map<number, number>();
-    for (const s of seen) perTurn.set(s.turn, (perTurn.get(s.turn) ?? 0) + 1);
-    expect(Math.max(...perTurn.values())).to.equal(4);
-    expect(perTurn.size).to.be.at.least(10);
-  });
-
+/** nact's semantics, which lean and batched delivery both keep: run once for each. */
+function keepsNactSemantics(install: () => void, t: TestSystem) {
   it('awaits an async handler before giving the actor its next message', async function () {
-    enableBatchedDelivery();
+    install();
     const log: string[] = [];
-    const ref = spawn(system, async (state: number, msg: { n: number }) => {
+    const ref = spawn(t.system, async (state: number, msg: { n: number }) => {
       log.push(`start ${msg.n}`);
       await Promise.resolve();
       await new Promise((r) => setImmediate(r));
@@ -101,9 +87,9 @@ describe('Batched delivery (opt-in nact patch)', function () {
   });
 
   it('keeps per-message state threading and a context per message (sender, self)', async function () {
-    enableBatchedDelivery();
+    install();
     const senders: unknown[] = [];
-    const ref = spawn(system, (state: number[], msg: { n: number; replyTo?: Ref<number[]> }, ctx: ActorContext<unknown, Ref<unknown>>) => {
+    const ref = spawn(t.system, (state: number[], msg: { n: number; replyTo?: Ref<number[]> }, ctx: ActorContext<unknown, Ref<unknown>>) => {
       senders.push((ctx as unknown as { sender: { type: string } }).sender.type);
       expect(ctx.self).to.deep.include({ name: 'stateful' });
       const next = [...state, msg.n];
@@ -117,9 +103,25 @@ describe('Batched delivery (opt-in nact patch)', function () {
     expect(senders[9]).to.equal('temp');
   });
 
+  it('gives each message a context of its own: children a copy, taken when the message is handled', async function () {
+    install();
+    const seen: Array<{ children: string[]; ctx: unknown }> = [];
+    const ref = spawn(t.system, (_s: undefined, msg: { n: number }, ctx: ActorContext<unknown, Ref<unknown>>) => {
+      seen.push({ children: [...ctx.children.keys()], ctx });
+      if (msg.n === 1) spawn(ctx.self, (s: undefined) => s, 'kid');
+      // A handler that changes its copy changes nothing for the next message.
+      (ctx.children as Map<string, unknown>).set(`scribble-${msg.n}`, null);
+      return undefined;
+    }, 'parent-of-one');
+    for (let n = 0; n < 4; n++) dispatch(ref, { n });
+    await waitFor(() => seen.length === 4, 'four messages');
+    expect(seen.map((s) => s.children)).to.deep.equal([[], [], ['kid'], ['kid']]);
+    expect(new Set(seen.map((s) => s.ctx)).size).to.equal(4);
+  });
+
   it('answers every query with its own reply', async function () {
-    enableBatchedDelivery();
-    const ref = spawn(system, (_s: undefined, msg: { v: number; replyTo: Ref<number> }) => {
+    install();
+    const ref = spawn(t.system, (_s: undefined, msg: { v: number; replyTo: Ref<number> }) => {
       dispatch(msg.replyTo, msg.v * 2);
       return undefined;
     }, 'doubler');
@@ -128,15 +130,15 @@ describe('Batched delivery (opt-in nact patch)', function () {
   });
 
   it('sends a crashing message through onCrash, then resumes with the next ones in order', async function () {
-    enableBatchedDelivery();
+    install();
     const crashes: Array<{ msg: unknown; error: string | undefined }> = [];
-    const { ref, seen } = recorder(system, turns, {
+    const { ref, seen } = recorder(t.system, t.turns, {
       onCrash: (msg: unknown, error: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => {
         crashes.push({ msg, error: error?.message });
         return ctx.resume;
       },
     });
-    const crashing = spawn(system, (state: number, msg: { n: number }) => {
+    const crashing = spawn(t.system, (state: number, msg: { n: number }) => {
       if (msg.n === 5) throw new Error('five');
       dispatch(ref, msg);
       return state + 1;
@@ -154,9 +156,9 @@ describe('Batched delivery (opt-in nact patch)', function () {
   });
 
   it('routes a rejected async handler through onCrash too', async function () {
-    enableBatchedDelivery();
+    install();
     const crashes: unknown[] = [];
-    const ref = spawn(system, async (state: number, msg: { n: number; replyTo?: Ref<number> }) => {
+    const ref = spawn(t.system, async (state: number, msg: { n: number; replyTo?: Ref<number> }) => {
       await Promise.resolve();
       if (msg.n === 1) throw new Error('async one');
       if (msg.replyTo) dispatch(msg.replyTo, state);
@@ -175,12 +177,12 @@ describe('Batched delivery (opt-in nact patch)', function () {
   });
 
   it('stops on a crash under the stop policy; afterStop sees the undelivered messages', async function () {
-    enableBatchedDelivery();
+    install();
     let after: { state: unknown; mailbox: unknown[] } | undefined;
-    const { ref, seen } = recorder(system, turns, {
+    const { ref, seen } = recorder(t.system, t.turns, {
       onCrash: (_m: unknown, _e: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => ctx.stop,
     });
-    const crasher = spawn(system, (_s: undefined, msg: { n: number }) => {
+    const crasher = spawn(t.system, (_s: undefined, msg: { n: number }) => {
       if (msg.n === 3) throw new Error('three');
       dispatch(ref, msg);
       return undefined;
@@ -198,9 +200,9 @@ describe('Batched delivery (opt-in nact patch)', function () {
   });
 
   it('resets the state on a crash under the reset policy and goes on with the mailbox', async function () {
-    enableBatchedDelivery();
+    install();
     const states: number[] = [];
-    const ref = spawn(system, (state: number, msg: { n: number }) => {
+    const ref = spawn(t.system, (state: number, msg: { n: number }) => {
       if (msg.n === 3) throw new Error('reset me');
       states.push(state);
       return state + 1;
@@ -214,9 +216,9 @@ describe('Batched delivery (opt-in nact patch)', function () {
   });
 
   it('escalates a crash to the parent actor as nact does', async function () {
-    enableBatchedDelivery();
+    install();
     const escalated: unknown[] = [];
-    const parent = spawn(system, (_s: undefined, _m: unknown) => undefined, 'parent', {
+    const parent = spawn(t.system, (_s: undefined, _m: unknown) => undefined, 'parent', {
       onCrash: (msg: unknown, _e: Error | undefined, ctx: SupervisionContext<unknown, Ref<unknown>>) => {
         escalated.push(msg);
         return ctx.resume;
@@ -232,10 +234,10 @@ describe('Batched delivery (opt-in nact patch)', function () {
   });
 
   it('takes no further message once a handler stops its own actor', async function () {
-    enableBatchedDelivery();
+    install();
     const handled: number[] = [];
     let undelivered: unknown[] | undefined;
-    const ref = spawn(system, (_s: undefined, msg: { n: number }, ctx: ActorContext<unknown, Ref<unknown>>) => {
+    const ref = spawn(t.system, (_s: undefined, msg: { n: number }, ctx: ActorContext<unknown, Ref<unknown>>) => {
       handled.push(msg.n);
       if (msg.n === 2) stop(ctx.self);
       return undefined;
@@ -250,14 +252,42 @@ describe('Batched delivery (opt-in nact patch)', function () {
     expect(undelivered).to.deep.equal([3, 4, 5]);
   });
 
+}
+
+describe('Batched delivery (opt-in nact patch)', function () {
+  const t = eachTestSystem('batched');
+  keepsNactSemantics(() => enableBatchedDelivery(), t);
+
+  it('without it, nact hands an actor one message per event-loop turn', async function () {
+    await expectOneMessagePerTurn(t, 200);
+  });
+
+  it('takes several queued messages per turn, in the order they were sent', async function () {
+    enableBatchedDelivery();
+    expect(batchedDeliveryEnabled()).to.equal(true);
+    const { ref, seen } = recorder(t.system, t.turns);
+    for (let n = 0; n < 1000; n++) dispatch(ref, { n });
+    await waitFor(() => seen.length === 1000, '1000 messages');
+    expect(seen.map((s) => s.n)).to.deep.equal(Array.from({ length: 1000 }, (_, n) => n));
+    expect(new Set(seen.map((s) => s.turn)).size).to.be.at.most(Math.ceil(1000 / 64) + 2);
+  });
+
+  it('yields to the event loop after maxPerTurn messages', async function () {
+    enableBatchedDelivery({ maxPerTurn: 4 });
+    const { ref, seen } = recorder(t.system, t.turns);
+    for (let n = 0; n < 40; n++) dispatch(ref, { n });
+    await waitFor(() => seen.length === 40, '40 messages');
+    const perTurn = new Map<number, number>();
+    for (const s of seen) perTurn.set(s.turn, (perTurn.get(s.turn) ?? 0) + 1);
+    expect(Math.max(...perTurn.values())).to.equal(4);
+    expect(perTurn.size).to.be.at.least(10);
+  });
+
   it('restores nact delivery when disabled', async function () {
     enableBatchedDelivery();
     disableBatchedDelivery();
     expect(batchedDeliveryEnabled()).to.equal(false);
-    const { ref, seen } = recorder(system, turns);
-    for (let n = 0; n < 50; n++) dispatch(ref, { n });
-    await waitFor(() => seen.length === 50, '50 messages');
-    expect(new Set(seen.map((s) => s.turn)).size).to.equal(50);
+    await expectOneMessagePerTurn(t, 50);
   });
 
   it('refuses a bad maxPerTurn with InvalidOptionError', function () {
@@ -265,6 +295,67 @@ describe('Batched delivery (opt-in nact patch)', function () {
     expect(() => enableBatchedDelivery({ maxPerTurn: 'many' as unknown as number })).to.throw(InvalidOptionError, /maxPerTurn/);
     expect(() => enableBatchedDelivery({ perTurn: 3 } as unknown as { maxPerTurn: number })).to.throw(InvalidOptionError, /perTurn/);
     expect(batchedDeliveryEnabled()).to.equal(false);
+  });
+});
+
+/** Promises created while `messages` messages are dispatched to a fresh counting actor and handled. */
+async function promisesFor(system: System, name: string, messages: number): Promise<number> {
+  let created = 0;
+  let done!: () => void;
+  const handled = new Promise<void>((resolve) => (done = resolve));
+  const ref = spawn(system, (count: number) => {
+    if (count + 1 === messages) done();
+    return count + 1;
+  }, name, { initialState: 0 });
+  const hook = createHook({
+    init(_id, type) {
+      if (type === 'PROMISE') created++;
+    },
+  }).enable();
+  try {
+    for (let n = 0; n < messages; n++) dispatch(ref, { n });
+    await handled;
+  } finally {
+    hook.disable();
+  }
+  return created;
+}
+
+describe('Lean delivery (nact delivery without its per-message closure and promises)', function () {
+  const t = eachTestSystem('lean');
+  keepsNactSemantics(() => useLeanDelivery(), t);
+
+  it('is installed by every cluster node that starts', async function () {
+    restoreNactDelivery();
+    expect(leanDeliveryInUse()).to.equal(false);
+    const node = await startNode({ name: 'lean-a@127.0.0.2', port: 0, cookie: 'lean-cookie', log: false });
+    try {
+      expect(leanDeliveryInUse()).to.equal(true);
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it('still hands an actor one message per event-loop turn, in order', async function () {
+    useLeanDelivery();
+    await expectOneMessagePerTurn(t, 300);
+  });
+
+  it('creates no promise for a message whose handler returns synchronously (nact creates several)', async function () {
+    const nact = await promisesFor(t.system, 'nact-own', 500);
+    useLeanDelivery();
+    const lean = await promisesFor(t.system, 'lean', 500);
+    expect(nact).to.be.at.least(1000);
+    expect(lean).to.be.below(50);
+  });
+
+  it('leaves batched delivery in force, and is what disabling batched delivery comes back to', async function () {
+    enableBatchedDelivery();
+    useLeanDelivery();
+    expect(batchedDeliveryEnabled()).to.equal(true);
+    disableBatchedDelivery();
+    expect(leanDeliveryInUse()).to.equal(true);
+    await expectOneMessagePerTurn(t, 50);
   });
 });
 
@@ -279,7 +370,7 @@ describe('Batched delivery behind a cluster link', function () {
   });
 
   afterEach(async function () {
-    disableBatchedDelivery();
+    restoreNactDelivery();
     await a?.stop();
     await b?.stop();
   });

@@ -89,6 +89,8 @@ const opCode = fc.oneof(fc.integer({ min: 0, max: 8 }), value);
 const message = fc.oneof(
   fc.tuple(opCode, value, value, value).map((t) => [...t]),
   fc.tuple(opCode, value).map((t) => [...t]),
+  // Dispatch runs: a path (or anything) and a list of messages (or anything).
+  fc.tuple(fc.constant(7), fc.oneof(fc.string(), value), fc.oneof(fc.array(value, { maxLength: 6 }), value)).map((t) => [...t]),
   fc.array(value, { maxLength: 5 }),
   value,
 );
@@ -96,7 +98,7 @@ const wrongShapes = fc.array(message, { minLength: 1, maxLength: 8 });
 
 const bigints = fc.oneof(
   fc.tuple(fc.bigInt(), value).map(([op, v]) => [[op, v]]),
-  fc.tuple(fc.constantFrom(1, 2, 3, 4, 5, 6), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }), value, value)
+  fc.tuple(fc.constantFrom(1, 2, 3, 4, 5, 6, 7), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }), value, value)
     .map(([op, n, a, b]) => [[op, n, a, b]]),
   fc.tuple(fc.bigInt(), fc.bigInt()).map(([a, b]) => [[1, ['t', a], 'x', null], [3, 7, 'probe', b], [4, a, true, b]]),
 );

@@ -80,6 +80,8 @@ describe('ClusterNode facing a hostile authenticated peer', function () {
   for (const [what, frame, pattern] of [
     ['a BigInt message type', () => encode([[1n]]), /unknown message type 1n/],
     ['a 64-bit dispatch target', () => encode([[1, 2n ** 63n, 'x', null], [99]]), /unknown message type 99/],
+    ['a dispatch run whose messages are not an array', () => encode([[7, 'echo', 'x']]), /malformed dispatch run/],
+    ['a dispatch run to a numeric target', () => encode([[7, 12, ['x']]]), /malformed dispatch run/],
     ['a message type of 60 two-byte characters', () => encode([['\u00e9'.repeat(60)]]), /unknown message type/],
     // Built by hand: msgpackr's own encoder does not go that deep. [[ [[[...1]]] ]]: one-element arrays.
     ['a message type nested 3,500 levels deep', () => Buffer.concat([Buffer.alloc(3502, 0x91), Buffer.from([0x01])]), /unknown message type/],

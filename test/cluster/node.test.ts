@@ -158,6 +158,40 @@ describe('ClusterNode links', function () {
     expect(collector.received.every((v, i) => v === i)).to.equal(true);
   });
 
+  it('keeps each actor\'s one-way messages in order when streams to two actors and queries interleave', async function () {
+    const a = await start('a@127.0.0.4');
+    const b = await start('b@127.0.0.5');
+    const first = collect(b);
+    const second = collect(b);
+    const echoOnB = echo(b);
+    const path = (ref: unknown) => (ref as { path: { parts: string[] } }).path.parts;
+    const toFirst = a.remoteRef<unknown>(b.name, path(first.ref));
+    const toSecond = a.remoteRef<unknown>(b.name, path(second.ref));
+    const viaA = a.remoteRef<EchoMsg>(b.name, path(echoOnB));
+    const answers: Promise<unknown>[] = [];
+    for (let i = 0; i < 3000; i++) {
+      dispatch(i % 7 < 4 ? toFirst : toSecond, i);
+      if (i % 500 === 0) answers.push(query(viaA, (sender) => ({ value: i, sender }), 10_000));
+    }
+    expect(await Promise.all(answers)).to.deep.equal([0, 500, 1000, 1500, 2000, 2500]);
+    await waitFor(() => first.received.length + second.received.length === 3000, '3,000 messages', 20_000);
+    const all = Array.from({ length: 3000 }, (_, i) => i);
+    expect(first.received).to.deep.equal(all.filter((i) => i % 7 < 4));
+    expect(second.received).to.deep.equal(all.filter((i) => i % 7 >= 4));
+  });
+
+  it('reports every one-way message to an actor that does not exist as undeliverable', async function () {
+    const a = await start('a@127.0.0.4');
+    const b = await start('b@127.0.0.5');
+    await a.connect(b.name);
+    const reported: string[] = [];
+    b.on('undeliverable', ({ target }) => reported.push(target));
+    const missing = a.remoteRef<number>(b.name, 'nobody-here');
+    for (let i = 0; i < 5; i++) dispatch(missing, i);
+    await waitFor(() => reported.length === 5, 'five undeliverable reports');
+    expect(reported).to.deep.equal(Array.from({ length: 5 }, () => `${b.name}/nobody-here`));
+  });
+
   it('fails sends with OverloadedError once maxQueuedMessages are waiting, and whenWritable resolves later', async function () {
     const a = await start('a@127.0.0.4', { maxQueuedMessages: 100 });
     const b = await start('b@127.0.0.5');

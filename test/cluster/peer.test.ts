@@ -46,6 +46,57 @@ describe('Peer (the outgoing side of one link)', function () {
     expect(socket.frames.flat().map((m) => (m as unknown[])[1])).to.deep.equal(['first', 'late']);
   });
 
+  /** The one-way messages written so far, as [path, message] in the order they went out. */
+  function dispatched(): [unknown, unknown][] {
+    return socket.frames.flat().flatMap((m) => {
+      const [op, path, messages] = m as [number, unknown, unknown[]];
+      return op === 7 ? messages.map((x): [unknown, unknown] => [path, x]) : [];
+    });
+  }
+
+  it('sends consecutive one-way messages to one actor as one run, and starts a new run at another actor', async function () {
+    const sent: [string, number][] = [['a', 1], ['a', 2], ['a', 3], ['b', 4], ['b', 5], ['a', 6]];
+    for (const [path, n] of sent) peer.dispatch(path, n);
+    await waitFor(() => dispatched().length === sent.length, 'the six messages', 2000);
+    expect(dispatched()).to.deep.equal(sent);
+    // Queued in one turn (a flush was already scheduled when the link came up): one frame of three runs.
+    expect(socket.frames).to.deep.equal([[[7, 'a', [1, 2, 3]], [7, 'b', [4, 5]], [7, 'a', [6]]]]);
+  });
+
+  it('drops only the message of a run that cannot be encoded; the rest of the run leaves in order', async function () {
+    const warnings: string[] = [];
+    const quiet = new Peer(peerHost({ logger: { ...host.logger, warn: (line: string) => warnings.push(line) } }), 'other@127.0.0.3');
+    const recording = new RecordingSocket();
+    quiet.attach({ ws: recording as unknown as WebSocket, peerNode: 'other@127.0.0.3', incarnation: 'y', maxPayload: 1 << 20, dialer: 'other@127.0.0.3' });
+    try {
+      quiet.dispatch('a', 0);
+      for (const n of [1, 2, () => 'not data', 4]) quiet.dispatch('a', n);
+      const flat = () => recording.frames.flat().flatMap((m) => (m as [number, string, unknown[]])[2]);
+      await waitFor(() => flat().length === 4, 'the four good messages', 2000);
+      expect(flat()).to.deep.equal([0, 1, 2, 4]);
+      expect(warnings.join('\n')).to.match(/dropped: functions cannot be sent/);
+    } finally {
+      quiet.close(1000, 'test over');
+    }
+  });
+
+  it('splits a run larger than the peer\'s maxPayload into frames that fit', async function () {
+    const small = new Peer(host, 'other@127.0.0.4');
+    const recording = new RecordingSocket();
+    small.attach({ ws: recording as unknown as WebSocket, peerNode: 'other@127.0.0.4', incarnation: 'z', maxPayload: 4096, dialer: 'other@127.0.0.4' });
+    try {
+      small.dispatch('a', 'first');
+      const big = Array.from({ length: 40 }, (_, i) => `${i}:${'x'.repeat(400)}`);
+      for (const text of big) small.dispatch('a', text);
+      const flat = () => recording.frames.flat().flatMap((m) => (m as [number, string, unknown[]])[2]);
+      await waitFor(() => flat().length === 41, 'the 41 messages', 2000);
+      expect(flat()).to.deep.equal(['first', ...big]);
+      expect(recording.frames.length).to.be.at.least(5);
+    } finally {
+      small.close(1000, 'test over');
+    }
+  });
+
   describe('answering a frame', function () {
     /**
      * A peer whose host answers every message `[op, id]` with `[4, id]`, `hops` microtasks later;

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { dispatch, spawn } from 'nact';
 import dc from 'node:diagnostics_channel';
 import { startNode, type ClusterNode } from '../../src/cluster/node.js';
 import { CHANNELS, publish, runnerUpChannel, traceCall, type BootMessage, type CallMessage } from '../../src/observability/diagnostics.js';
@@ -110,6 +111,27 @@ describe('Diagnostics channels', function () {
     expect(down.peer).to.equal(b.name);
     expect(down.reason).to.be.a('string').and.not.empty;
     expect(down.code).to.match(/^FLAME_ERR_/);
+  });
+
+  it('counts every message of a one-way stream in link:traffic, on both ends, though they travel as runs', async () => {
+    const traffic: { node: string; direction: string; messages: number }[] = [];
+    cleanups.push(record(CHANNELS.linkTraffic, traffic as unknown[]));
+    const a = await startNode({ name: 'dc-e@127.0.0.65', port: 0, cookie: 'dc', log: false });
+    const b = await startNode({ name: 'dc-f@127.0.0.66', port: 0, cookie: 'dc', log: false });
+    cleanups.push(() => a.stop(), () => b.stop());
+    await a.connect(b.name);
+    let received = 0;
+    spawn(b.system, (_s: undefined) => {
+      received++;
+      return undefined;
+    }, 'tally');
+    const before = traffic.length;
+    const tally = a.remoteRef<number>(b.name, 'tally');
+    for (let i = 0; i < 50; i++) dispatch(tally, i);
+    await waitFor(() => received === 50, '50 messages');
+    const sum = (node: string, direction: string) => traffic.slice(before).filter((t) => t.node === node && t.direction === direction).reduce((s, t) => s + t.messages, 0);
+    expect(sum(a.name, 'out')).to.equal(50);
+    expect(sum(b.name, 'in')).to.equal(50);
   });
 
   it('reports a refused handshake (wrong cookie) on handshake:refused', async () => {
