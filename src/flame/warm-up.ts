@@ -32,8 +32,9 @@ export interface WarmUpBudget {
 }
 
 /**
- * Measured on a 2-core machine with one runner process: the rate stops improving after 6,000 to
- * 10,000 calls (80-150 ms); past 250 ms the gain no longer pays for the wait.
+ * Measured on a 2-core machine with one runner process: the rate stops improving after 7,000 to
+ * 13,000 calls (110-160 ms on a quiet machine); interleaved against 150 ms and 600 ms budgets,
+ * 250 ms gave the fastest first burst (a shorter one left it half warm, a longer one was no better).
  */
 export const WARM_UP_BUDGET: WarmUpBudget = Object.freeze({ maxMs: 250, maxCalls: 20_000, minCalls: 3_000, sliceCalls: 1_000, patience: 3 });
 
