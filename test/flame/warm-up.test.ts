@@ -8,7 +8,7 @@ import type { PoolOptions } from '../../src/flame/options.js';
 import { WARM_UP_BUDGET, warmUp, type WarmUpBudget } from '../../src/flame/warm-up.js';
 import { CHANNELS } from '../../src/observability/diagnostics.js';
 import { alive, startPool, stopAllPools } from '../helpers/pools.js';
-import { settlesWithin } from '../helpers/wait.js';
+import { settlesWithin, waitFor } from '../helpers/wait.js';
 
 /** A budget that never ends on its own: each test sets the one limit it checks. */
 const UNBOUNDED: WarmUpBudget = { maxMs: 60_000, maxCalls: 1_000_000, minCalls: 0, sliceCalls: 100, patience: 1_000_000 };
@@ -219,6 +219,20 @@ describe('Pool warm-up', function () {
     expect(killed).to.equal(true);
     expect(ms).to.be.below(30_000);
     expect(await pool!.call(() => process.pid, [], { timeout: 30_000 })).to.equal(backend.pids[1]);
+  });
+
+  it('settles start, and the pool still stops and leaves no runner, when its node stops during the warm-up', async function () {
+    const node = await parentNode();
+    const backend = new PidRecorder();
+    let nodeStopped: Promise<void> | undefined;
+    countCalls(node, (_runner, n) => {
+      if (n === 300 && nodeStopped === undefined) nodeStopped = node.stop();
+    });
+    const { value: pool } = await settlesWithin(startPool(options(node, { min: 1, max: 1, backend })), 30_000, 'Pool.start');
+    expect(nodeStopped, 'the node was stopped during the warm-up').to.not.equal(undefined);
+    await nodeStopped;
+    await settlesWithin(pool!.stop(), 30_000, 'pool.stop()');
+    await waitFor(() => !alive(backend.pids[0]!), 'the runner process to be gone', 20_000);
   });
 
   it('holds start at most about its budget when a runner stops answering during the warm-up', async function () {
