@@ -16,6 +16,7 @@ import { moduleRef } from '../src/flame/fn-ref.js';
 import { Pool } from '../src/flame/pool.js';
 import { counter, type bareWsPeer, type CounterMsg, type echo, type EchoMsg } from './bench-actors.js';
 import { histogram, latencyFor, percentilePoints, streamFor, throughputFor, type Histogram, type StreamTarget } from './measure.js';
+import { pipelined } from './peers/drive.js';
 import { median, round, type Comparison, type Row } from './report.js';
 import type { BenchContext } from './suite.js';
 
@@ -129,11 +130,17 @@ export async function coldCall(ctx: BenchContext, samples: number): Promise<numb
   return median(times);
 }
 
-/** Resident memory of a runner process that booted, ran one call and sat idle for a second (process backend). */
-export async function idleRunnerRss(ctx: BenchContext): Promise<number> {
-  const pool = await Pool.start({ name: 'bench-idle', backend: ctx.backend(), min: 1, max: 1, shutdownTimeout: 1000, idleShutdownAfter: Infinity, log: 'warn' });
+/**
+ * Resident memory of a runner process that booted, ran `calls` calls (one by default; more are
+ * made 100 in flight) and sat idle for a second (process backend). The pool's warm-up is off:
+ * `calls` says how much work the runner has seen (a warmed `min` runner measures as one that
+ * ran its ~10,000 warm-up calls).
+ */
+export async function idleRunnerRss(ctx: BenchContext, calls = 1): Promise<number> {
+  const pool = await Pool.start({ name: 'bench-idle', backend: ctx.backend(), min: 1, max: 1, warmUp: false, shutdownTimeout: 1000, idleShutdownAfter: Infinity, log: 'warn' });
   try {
-    await pool.call(() => 1);
+    if (calls <= 1) await pool.call(() => 1);
+    else await pipelined((a, b) => pool.call((x: number, y: number) => x + y, [a, b]), calls);
     await new Promise((r) => setTimeout(r, 1000));
     const pid = Number(/pid (\d+)/.exec(pool.status().runners[0]?.description ?? '')?.[1]);
     return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;

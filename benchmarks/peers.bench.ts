@@ -30,10 +30,12 @@ export interface PeersBenchOptions {
   coldStarts: number;
   /** Streaming time of each placed-actor one-way row, in ms. */
   placedMs: number;
+  /** Calls a worker answers before its memory is read in the `-used` idle-memory rows. */
+  usedCalls: number;
 }
 
-export const PEERS_OPTIONS: PeersBenchOptions = { repetitions: 3, calls: 40_000, workerpoolCalls: 10_000, coldCalls: 10_000, messages: 200_000, coldStarts: 3, placedMs: 1500 };
-export const PEERS_QUICK: PeersBenchOptions = { repetitions: 1, calls: 5_000, workerpoolCalls: 1_000, coldCalls: 2_000, messages: 30_000, coldStarts: 1, placedMs: 300 };
+export const PEERS_OPTIONS: PeersBenchOptions = { repetitions: 3, calls: 40_000, workerpoolCalls: 10_000, coldCalls: 10_000, messages: 200_000, coldStarts: 3, placedMs: 1500, usedCalls: 10_000 };
+export const PEERS_QUICK: PeersBenchOptions = { repetitions: 1, calls: 5_000, workerpoolCalls: 1_000, coldCalls: 2_000, messages: 30_000, coldStarts: 1, placedMs: 300, usedCalls: 2_000 };
 
 const COOKIE = 'peers-cookie';
 type CountMsg = { type: 'expect'; n: number; sender: Ref<number> } | { n: number };
@@ -140,6 +142,9 @@ export async function peersBenchmarks(ctx: BenchContext): Promise<Row[]> {
     ['idle-runner-rss vs fork-ipc-idle-rss', () => idleRunnerRss(ctx)],
     ['fork-ipc-idle-rss', () => forkIpcIdleRss()],
     ['comedy-idle-rss', () => comedyIdleRss()],
+    // After equal work: a pool's warmed min runner is in this state (its warm-up makes ~10,000 calls).
+    ['idle-runner-rss-used vs fork-ipc-idle-rss-used', () => idleRunnerRss(ctx, opts.usedCalls)],
+    ['fork-ipc-idle-rss-used', () => forkIpcIdleRss(opts.usedCalls)],
   ], ctx, runs);
 
   const loadEnd = loadavg()[0]!;
@@ -181,6 +186,8 @@ export async function peersBenchmarks(ctx: BenchContext): Promise<Row[]> {
     row('idle-runner-rss vs fork-ipc-idle-rss', 'MB', 1),
     row('fork-ipc-idle-rss', 'MB', 1),
     row('comedy-idle-rss', 'MB', 1),
+    row('idle-runner-rss-used vs fork-ipc-idle-rss-used', 'MB', 1),
+    row('fork-ipc-idle-rss-used', 'MB', 1),
     { name: 'load-average-end', value: round(loadEnd, 2), unit: 'runnable (1 min)' },
   ];
 }
@@ -203,4 +210,5 @@ export const peersComparisons: Comparison[] = [
   { name: 'placed-dispatch-1-batched vs fork-ipc-oneway', baseline: 'fork-ipc-oneway', target: atLeast(1.0) },
   { name: 'cold-call vs fork-ipc-cold-start', baseline: 'fork-ipc-cold-start', target: atMost(1.5) },
   { name: 'idle-runner-rss vs fork-ipc-idle-rss', baseline: 'fork-ipc-idle-rss', target: atMost(1.15) },
+  { name: 'idle-runner-rss-used vs fork-ipc-idle-rss-used', baseline: 'fork-ipc-idle-rss-used', target: atMost(1.15) },
 ];

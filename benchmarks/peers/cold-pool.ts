@@ -1,6 +1,7 @@
 /**
  * `call-throughput-cold`: a fresh parent process starts a one-runner pool and times its first
- * 10,000 calls (100 in flight), with nothing warmed up on either side; reports over IPC.
+ * 10,000 calls (100 in flight), with nothing warmed up on either side but what `Pool.start` does
+ * itself (its warm-up, on by default); reports over IPC.
  */
 import { ProcessBackend } from '../../src/backends/process/backend.js';
 import { Pool } from '../../src/flame/pool.js';

@@ -35,11 +35,12 @@ export function rssMb(pid: number): number {
 /** How long a worker sits idle before its memory is read (as `idle-runner-rss` does). */
 export const IDLE_MS = 1000;
 
-/** RSS of a one-worker system's process after one call and `IDLE_MS` idle. */
-export async function idleRss(start: () => Promise<CallSystem>): Promise<number> {
+/** RSS of a one-worker system's process after `calls` calls (100 in flight) and `IDLE_MS` idle. */
+export async function idleRss(start: () => Promise<CallSystem>, calls = 1): Promise<number> {
   const sys = await start();
   try {
-    await sys.call(1, 2);
+    if (calls <= 1) await sys.call(1, 2);
+    else await pipelined(sys.call, calls);
     await new Promise<void>((resolve) => setTimeout(resolve, IDLE_MS));
     return rssMb(sys.pids[0]!);
   } finally {

@@ -84,5 +84,5 @@ export async function forkIpcColdStart(): Promise<number> {
   }
 }
 
-/** RSS of a forked child that answered one call and sat idle. */
-export const forkIpcIdleRss = (): Promise<number> => idleRss(() => forkIpcCalls(1));
+/** RSS of a forked child that answered `calls` calls (one by default) and sat idle. */
+export const forkIpcIdleRss = (calls = 1): Promise<number> => idleRss(() => forkIpcCalls(1), calls);

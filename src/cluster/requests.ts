@@ -108,11 +108,22 @@ class PromiseReceiver implements ReplyReceiver {
   }
 }
 
+/** The requests of one peer still being served. */
+interface Running {
+  size: number;
+  readonly byId: Record<number, InboundRequest | undefined>;
+}
+
 export class Requests {
   readonly #host: RequestsHost;
   readonly #services = new Map<string, ServiceHandler>();
-  /** Requests peers made to this node that are still running, by peer and id. */
-  readonly #inbound = new Map<Peer, Map<number, InboundRequest>>();
+  /**
+   * Requests peers made to this node that are still running, by peer, then by id in a number
+   * dictionary: not a Map, whose churn (an add and a delete per request under ever-new ids) leaves
+   * a chain of obsolete tables that keeps requests alive through young-generation GCs (see
+   * ReplyTable).
+   */
+  readonly #inbound = new Map<Peer, Running>();
   #dropped = 0;
 
   constructor(host: RequestsHost) {
@@ -171,7 +182,7 @@ export class Requests {
 
   /** OP_CANCEL from `peer`: the requester gave up (deadline, abort). */
   cancelled(peer: Peer, id: unknown, reason: unknown): void {
-    const request = typeof id === 'number' ? this.#inbound.get(peer)?.get(id) : undefined;
+    const request = typeof id === 'number' ? this.#inbound.get(peer)?.byId[id] : undefined;
     try {
       request?.cancel(reason instanceof Error ? reason : new AbortError('cancelled by the requester'));
     } catch (error) {
@@ -207,8 +218,9 @@ export class Requests {
       return;
     }
     let running = this.#inbound.get(peer);
-    if (!running) this.#inbound.set(peer, (running = new Map()));
-    running.set(id, context);
+    if (!running) this.#inbound.set(peer, (running = { size: 0, byId: Object.create(null) as Running['byId'] }));
+    if (running.byId[id] === undefined) running.size++;
+    running.byId[id] = context;
     result.then(
       (value) => this.#settled(peer, id, service, context, true, value),
       (error) => this.#settled(peer, id, service, context, false, error),
@@ -218,9 +230,9 @@ export class Requests {
   /** A handler's promise settled: the reply goes, unless another request took its id meanwhile. */
   #settled(peer: Peer, id: number, service: string, context: InboundRequest, ok: boolean, value: unknown): void {
     const running = this.#inbound.get(peer);
-    if (running?.get(id) !== context) return;
-    running.delete(id);
-    if (running.size === 0) this.#inbound.delete(peer);
+    if (running?.byId[id] !== context) return;
+    delete running.byId[id];
+    if (--running.size === 0) this.#inbound.delete(peer);
     this.#sendReply(peer, id, service, ok, ok ? value : asError(value, `"${service}" on ${this.#host.name}`));
   }
 

@@ -11,14 +11,14 @@ import { createLogger } from '../log.js';
 import { callChannel, poolStarted, poolStopped, traceCall, type PoolStartMessage } from '../observability/diagnostics.js';
 import { resolveDefaultBackend, type Backend } from './backend.js';
 import { prepareClosureChecks, shipFunction, type AnyFunction, type ModuleRef } from './fn-ref.js';
-import { resolveCallOptions, resolvePoolOptions, type CallOptions, type PoolOptions } from './options.js';
+import { resolveCallOptions, resolvePoolOptions, type CallOptions, type PoolOptions, type ResolvedPoolOptions } from './options.js';
 import { checkNactPeer } from './nact-peer.js';
 import { acquireParentNode, releaseParentNode } from './parent-node.js';
 import { PoolCore, type CoreContext, type RunOptions } from './pool-core.js';
 import type { CallRest, CallResult, PlaceRest, PoolEvents, PoolStatus } from './pool-types.js';
 import { resolveLeaseOptions } from './lease.js';
 import { RemoteStream, type StreamItem, type StreamRest } from './stream.js';
-import { warmCallPath } from './warm-up.js';
+import { warmUp, WARM_UP_BUDGET } from './warm-up.js';
 import { track, type Tracked, type TrackedValue, type TrackRest } from './tracked.js';
 import { placeRestartable, resolveRestartOptions } from './restartable.js';
 
@@ -35,14 +35,19 @@ function argsArray(where: string, args: unknown): unknown[] {
   return args;
 }
 
+/** Warm-up calls in flight per runner: a burst as `maxConcurrency`'s default lets one runner take. */
+const WARM_UP_IN_FLIGHT = 100;
+
 export class Pool extends EventEmitter<PoolEvents> {
   readonly name: string;
   readonly #core: PoolCore;
   readonly #timeout: number;
   #diagnostics: PoolStartMessage | undefined;
   readonly #retries: number;
-  /** How a call without options runs (shared: the core never changes it). */
-  readonly #defaultCall: Readonly<RunOptions>;
+  /** How a call without options runs (shared: the core never changes it); while warming up, the warm-up's. */
+  #defaultCall: Readonly<RunOptions>;
+  /** The warm-up's calls are running (see {@link Pool.#warmUp}): calls are not traced. */
+  #warming = false;
 
   private constructor(context: Omit<CoreContext, 'events'>) {
     super();
@@ -83,19 +88,19 @@ export class Pool extends EventEmitter<PoolEvents> {
       throw error instanceof FlameError ? error : new BootError(`backend ${backend.name} failed to initialise: ${(error as Error).message}`, { cause: error });
     }
     try {
-      // The first runners are spawned by now (synchronously); while they boot, the parent
-      // prepares what its first call would otherwise pay for.
-      let booting = true;
-      const started = core.start().finally(() => (booting = false));
+      // The first runners are spawned by now (synchronously); while they boot, the parent loads
+      // the closure checker, which its first call would otherwise wait for.
+      const started = core.start();
       prepareClosureChecks();
-      if (o.min > 0) warmCallPath(() => !booting);
       await started;
     } catch (error) {
       await pool.stop();
       throw error;
     }
+    // A singleUse runner would be used up by the warm-up's first call.
+    const warmed = o.warmUp && o.min > 0 && !o.singleUse ? await pool.#warmUp(o) : '';
     pool.#diagnostics = poolStarted({ pool: o.name, node: node.name, snapshot: () => core.status() });
-    logger.info(`started with backend ${backend.name} (min ${o.min}, max ${o.max}, maxConcurrency ${o.maxConcurrency})`);
+    logger.info(`started with backend ${backend.name} (min ${o.min}, max ${o.max}, maxConcurrency ${o.maxConcurrency})${warmed}`);
     return pool;
   }
 
@@ -113,11 +118,54 @@ export class Pool extends EventEmitter<PoolEvents> {
       const run = options === undefined ? this.#defaultCall : this.#callOptions(options);
       const shipped = shipFunction(fn);
       const core = this.#core;
-      // Untraced (the usual case): no closure for the tracer.
-      if (!callChannel.hasSubscribers) return core.run(shipped, list, run);
+      // Untraced (the usual case, and the warm-up's calls): no closure for the tracer.
+      if (!callChannel.hasSubscribers || this.#warming) return core.run(shipped, list, run);
       return traceCall(this.name, 'call', fn, (outcome) => core.run(shipped, list, outcome === undefined ? run : { ...run, outcome }));
     } catch (error) {
       return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Warms the pool's ready runners and this process up with real calls before start resolves
+   * (see warm-up.ts): a trivial closure through `call` itself, so that what gets compiled is the
+   * path of the user's calls, with the user's shapes. The calls are invisible: nobody can listen
+   * to the pool's events yet, they are not traced, and `retries: 0` with the warm-up's own
+   * deadline bounds them even on a runner that hangs. A failure (a runner dying) only ends the
+   * warm-up: the supervisor handles the runner as any other loss, and start goes on.
+   */
+  async #warmUp(o: ResolvedPoolOptions): Promise<string> {
+    const ready = this.#core.status().runners.filter((r) => r.state === 'ready').length;
+    if (ready === 0) return '';
+    const usual = this.#defaultCall;
+    this.#warming = true;
+    // A new closure per call, as an inline closure is: found by its source, sent once, then by its
+    // id. A user's first call of a closure (and of a deadline) takes branches that later calls do
+    // not; V8 records what a function sees only after its first few runs, so a branch taken once at
+    // the start is unknown to the compiled code, which throws itself away when the user's first
+    // closure takes it. So the warm-up changes its closure and deadline a few times along the way.
+    const closures: ((i: number) => Promise<unknown>)[] = [
+      (i) => this.call((x: number) => x, [i]),
+      (i) => this.call((y: number) => y, [i]),
+      (i) => this.call((z: number) => z, [i]),
+      (i) => this.call((w: number) => w, [i]),
+    ];
+    let stage = -1;
+    const call = (i: number): Promise<unknown> => {
+      const at = i < 200 ? 0 : i < 1000 ? 1 : i < 2500 ? 2 : 3;
+      if (at !== stage) {
+        stage = at;
+        this.#defaultCall = Object.freeze({ timeout: WARM_UP_BUDGET.maxMs + stage, signal: undefined, retries: 0, what: 'call', outcome: undefined });
+      }
+      return closures[at]!(i);
+    };
+    try {
+      const { calls, ms, ended, error } = await warmUp(call, Math.min(o.maxConcurrency, WARM_UP_IN_FLIGHT) * ready, ready);
+      const why = ended === 'failed' ? `ended by a failure: ${(error as Error)?.message ?? String(error)}` : ended;
+      return `, warmed up with ${calls} calls in ${Math.round(ms)} ms (${why})`;
+    } finally {
+      this.#warming = false;
+      this.#defaultCall = usual;
     }
   }
 

@@ -15,7 +15,7 @@ export type FaultKind = RunnerFault['kind'];
 export interface FaultCatcherOptions {
   logger: Logger;
   /** The calls running now. */
-  active: ReadonlySet<ActiveCall>;
+  active: Iterable<ActiveCall>;
   /** Sends the report to the parent (best effort). */
   report(fault: RunnerFault): void;
 }

@@ -25,7 +25,38 @@ export interface ActiveCall {
 
 export interface RunnerServices {
   /** Calls running now. */
-  readonly active: ReadonlySet<ActiveCall>;
+  readonly active: Iterable<ActiveCall>;
+}
+
+/**
+ * The calls running now: an array with swap-removal, not a Set. A Set with an add and a delete per
+ * call rehashes into a new table every few hundred calls and links the old table to the new one
+ * (for live iterators); once an old table had been promoted to the old generation, that dead chain
+ * kept every later table, and every call in them, alive through each young-generation GC (a runner
+ * of async functions promoted 1-2 MB per scavenge). An array's old backing store links to nothing.
+ */
+class ActiveCalls implements Iterable<ActiveCall> {
+  readonly #calls: RunningCall[] = [];
+
+  add(call: RunningCall): void {
+    call.slot = this.#calls.length;
+    this.#calls.push(call);
+  }
+
+  delete(call: RunningCall): void {
+    const slot = call.slot;
+    if (slot < 0 || this.#calls[slot] !== call) return;
+    const last = this.#calls.pop()!;
+    if (last !== call) {
+      this.#calls[slot] = last;
+      last.slot = slot;
+    }
+    call.slot = -1;
+  }
+
+  [Symbol.iterator](): Iterator<ActiveCall> {
+    return this.#calls[Symbol.iterator]();
+  }
 }
 
 export interface RunnerServicesOptions {
@@ -37,7 +68,7 @@ export interface RunnerServicesOptions {
 }
 
 export function installRunnerServices({ node, info, loader, terminator, placement }: RunnerServicesOptions): RunnerServices {
-  const active = new Set<ActiveCall>();
+  const active = new ActiveCalls();
   // One timer per distinct deadline, not a Node timer armed and cleared by every call.
   const deadlines = new Deadlines();
 
@@ -146,6 +177,8 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  * fault traced to it fails. Its origin is only worked out when a fault needs it.
  */
 class RunningCall implements ActiveCall {
+  /** Where it is in its {@link ActiveCalls} (-1: not there). */
+  slot = -1;
   readonly #request: CallRequest;
   readonly #loader: FunctionLoader;
   readonly #cancellation: CallCancellation;

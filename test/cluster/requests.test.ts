@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { startNode, type ClusterNode, type ReplyReceiver } from '../../src/cluster/node.js';
+import type { Peer } from '../../src/cluster/peer.js';
+import { ReplyTable } from '../../src/cluster/replies.js';
 import { AbortError, EncodeError, NodeStoppedError, PayloadTooLargeError, QueryTimeoutError, RemoteError, isFlameError } from '../../src/errors.js';
 import { settlesWithin, waitFor } from '../helpers/wait.js';
 
@@ -146,5 +148,49 @@ describe('ClusterNode spawnRemote with an injected module loader', function () {
     } finally {
       await Promise.all([caller.stop(), host.stop()]);
     }
+  });
+});
+
+describe('ReplyTable (what a node waits for, by id)', function () {
+  type Entry = { kind: 'request'; peer: Peer; settled: unknown[]; settle(ok: boolean, value: unknown): void };
+  const entry = (peer: Peer): Entry => {
+    const e: Entry = { kind: 'request', peer, settled: [], settle: (ok, value) => void e.settled.push([ok, value]) };
+    return e;
+  };
+  const a = { node: 'a' } as unknown as Peer;
+  const b = { node: 'b' } as unknown as Peer;
+
+  it('fails what is pending on a peer in the order it was made, once, and leaves the rest', function () {
+    const table = new ReplyTable();
+    const order: number[] = [];
+    const made = Array.from({ length: 300 }, (_, i) => {
+      const e = entry(i % 3 === 0 ? b : a);
+      const id = table.add({ ...e, settle: (ok, value) => { order.push(id); e.settle(ok, value); } });
+      return { id, e };
+    });
+    // Churn, as requests settle while others are made.
+    for (const { id } of made.filter((_, i) => i % 2 === 1)) expect(table.settle(id, 'request', true, 'done')).to.equal(true);
+    const reason = new Error('link down');
+    expect(table.pendingOn(a)).to.equal(true);
+    table.failPeer(a, reason);
+    const expected = made.filter(({ e }, i) => e.peer === a && i % 2 === 0).map(({ id }) => id);
+    expect(order.slice(-expected.length)).to.deep.equal(expected);
+    expect(table.pendingOn(a)).to.equal(false);
+    expect(table.pendingOn(b)).to.equal(true);
+    // Only b's unsettled requests are left, each settled once.
+    made.forEach(({ id, e }, i) => expect(table.settle(id, 'request', true, 'late')).to.equal(e.peer === b && i % 2 === 0));
+    made.forEach(({ id }) => expect(table.has(id)).to.equal(false));
+  });
+
+  it('answers only ids it gave out, whatever number a peer sends', function () {
+    const table = new ReplyTable();
+    const id = table.add(entry(a));
+    for (const bogus of [NaN, -1, 0, 1.5, Infinity, id + 1, Number.MAX_SAFE_INTEGER, '1', '__proto__', null, undefined]) {
+      expect(table.settle(bogus, 'request', true, 'forged')).to.equal(false);
+    }
+    expect(table.settle(id, 'query', true, 'wrong kind')).to.equal(false);
+    expect(table.settle(id, 'request', true, 'ok', b)).to.equal(false);
+    expect(table.settle(id, 'request', true, 'ok', a)).to.equal(true);
+    expect(table.has(id)).to.equal(false);
   });
 });

@@ -25,6 +25,7 @@ describe('Pool options', function () {
     expect(o).to.include({
       name: 'flame-pool', min: 0, max: 2, maxConcurrency: 100, idleShutdownAfter: 30_000, minIdleShutdownAfter: Infinity,
       bootTimeout: 30_000, timeout: 30_000, shutdownTimeout: 30_000, failsafeTimeout: 20_000, singleUse: false, maxQueue: Infinity, log: false,
+      warmUp: true,
     });
   });
 
@@ -43,6 +44,7 @@ describe('Pool options', function () {
     rejects({ max: 2, shutdownTimeout: NaN }, /"shutdownTimeout" must be a number of milliseconds >= 0/);
     rejects({ max: 2, failsafeTimeout: 0 }, /"failsafeTimeout" must be a number of milliseconds >= 1/);
     rejects({ max: 2, singleUse: 'yes' }, /"singleUse" must be true or false \(got "yes"\)/);
+    rejects({ max: 2, warmUp: 1 }, /"warmUp" must be true or false \(got 1\)/);
     rejects({ max: 2, maxQueue: -1 }, /"maxQueue" must be an integer >= 0/);
     rejects({ max: 2, retries: -1 }, /"retries" must be an integer from 0 to 100 \(got -1\)/);
     rejects({ max: 2, retries: 1.5 }, /"retries" must be an integer from 0 to 100/);
