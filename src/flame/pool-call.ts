@@ -13,7 +13,7 @@ import { onAbort } from '../abort.js';
 import { backoffDelay, type BackoffPolicy } from '../backoff.js';
 import { AbortError, BootError, CallTimeoutError, ConnectError, NodeDownError, PayloadTooLargeError, ProtocolError, QueryTimeoutError, RunnerDownError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { CallOutcome } from '../observability/diagnostics.js';
+import type { CallTrace } from '../observability/diagnostics.js';
 import type { ShippedFunction } from './fn-ref.js';
 import type { PoolEvents } from './pool-types.js';
 import { SERVICE, UNKNOWN_FUNCTION, type CallRequest } from './protocol.js';
@@ -30,8 +30,6 @@ export interface RunOptions {
   /** Further attempts allowed after RunnerDownError or BootError. */
   retries: number;
   what: 'call' | 'cast';
-  /** Filled where the call settles when `flame-actors:call` is traced (the last attempt's runner and times). */
-  outcome?: CallOutcome | undefined;
 }
 
 /** What a call needs from its pool. */
@@ -115,6 +113,8 @@ export class PoolCall implements ReplyReceiver {
   readonly #deadline: number;
   readonly #resolve: (value: unknown) => void;
   readonly #reject: (error: unknown) => void;
+  /** The call's `flame-actors:call` trace, when someone listens. */
+  readonly #trace: CallTrace | undefined;
   #attempts = 0;
   #runner: RunnerHandle | undefined = undefined;
   #started = 0;
@@ -122,8 +122,12 @@ export class PoolCall implements ReplyReceiver {
   /** The closure was sent again in full after the runner said it no longer had it. */
   #resent = false;
 
-  constructor(host: CallHost, shipped: ShippedFunction, args: unknown[], run: Readonly<RunOptions>, resolve: (value: unknown) => void, reject: (error: unknown) => void) {
+  constructor(
+    host: CallHost, shipped: ShippedFunction, args: unknown[], run: Readonly<RunOptions>, trace: CallTrace | undefined,
+    resolve: (value: unknown) => void, reject: (error: unknown) => void,
+  ) {
     this.#host = host;
+    this.#trace = trace;
     this.#shipped = shipped;
     this.#args = args;
     this.#run = run;
@@ -212,19 +216,13 @@ export class PoolCall implements ReplyReceiver {
     }
   }
 
-  /** One attempt ended: its slot is free again; the `call` event and the trace's outcome. */
+  /** One attempt ended: its slot is free again; the `call` event and what the trace reports of it. */
   #attemptEnded(failure: Error | undefined): void {
     const runner = this.#runner;
     this.#runner = undefined;
     const host = this.#host;
     if (runner) host.checkin(runner);
-    const { outcome } = this.#run;
-    if (outcome) {
-      outcome.runner = runner?.id;
-      outcome.node = runner?.node;
-      outcome.waitMs = this.#placedAt - this.#started;
-      outcome.runMs = performance.now() - this.#placedAt;
-    }
+    this.#trace?.attempt(runner?.id, runner?.node, this.#placedAt - this.#started, performance.now() - this.#placedAt);
     if (host.events.listenerCount('call') > 0) {
       host.events.emit('call', { runner: runner?.id, waitMs: this.#placedAt - this.#started, runMs: performance.now() - this.#placedAt, error: failure });
     }
@@ -232,6 +230,7 @@ export class PoolCall implements ReplyReceiver {
 
   #settle(ok: boolean, value: unknown): void {
     this.#host.ended();
+    this.#trace?.settled(ok, value);
     if (ok) this.#resolve(value);
     else this.#reject(value);
   }

@@ -7,6 +7,7 @@ import type { EventEmitter } from 'node:events';
 import type { ClusterNode } from '../cluster/node.js';
 import { NodeDownError, PoolStoppedError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { CallTrace } from '../observability/diagnostics.js';
 import type { Backend } from './backend.js';
 import type { ShippedFunction } from './fn-ref.js';
 import type { Lease } from './lease.js';
@@ -92,11 +93,11 @@ export class PoolCore implements PoolInternals {
    * again on another runner after RunnerDownError or BootError while `retries` and the deadline
    * allow, with backoff (see {@link PoolCall}).
    */
-  run(shipped: ShippedFunction, args: unknown[], run: Readonly<RunOptions>): Promise<unknown> {
+  run(shipped: ShippedFunction, args: unknown[], run: Readonly<RunOptions>, trace?: CallTrace): Promise<unknown> {
     return new Promise((resolve, reject) => {
       // Counted from the start, so stop() waits for a call that has not been placed yet.
       this.#inFlight++;
-      new PoolCall(this.#callHost, shipped, args, run, resolve, reject).start();
+      new PoolCall(this.#callHost, shipped, args, run, trace, resolve, reject).start();
     });
   }
 

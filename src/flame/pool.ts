@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Ref } from 'nact';
 import { BootError, FlameError, InvalidOptionError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { callChannel, poolStarted, poolStopped, traceCall, type PoolStartMessage } from '../observability/diagnostics.js';
+import { CallTrace, callChannel, poolStarted, poolStopped, type PoolStartMessage } from '../observability/diagnostics.js';
 import { resolveDefaultBackend, type Backend } from './backend.js';
 import { prepareClosureChecks, shipFunction, type AnyFunction, type ModuleRef } from './fn-ref.js';
 import { resolveCallOptions, resolvePoolOptions, type CallOptions, type PoolOptions, type ResolvedPoolOptions } from './options.js';
@@ -54,7 +54,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     this.name = context.o.name;
     this.#timeout = context.o.timeout;
     this.#retries = context.o.retries;
-    this.#defaultCall = Object.freeze({ timeout: this.#timeout, signal: undefined, retries: this.#retries, what: 'call', outcome: undefined });
+    this.#defaultCall = Object.freeze({ timeout: this.#timeout, signal: undefined, retries: this.#retries, what: 'call' });
     // The core emits on this facade: the listeners are the user's.
     this.#core = new PoolCore({ ...context, events: this });
   }
@@ -118,9 +118,9 @@ export class Pool extends EventEmitter<PoolEvents> {
       const run = options === undefined ? this.#defaultCall : this.#callOptions(options);
       const shipped = shipFunction(fn);
       const core = this.#core;
-      // Untraced (the usual case, and the warm-up's calls): no closure for the tracer.
+      // Untraced (the usual case, and the warm-up's calls): nothing made for the tracer.
       if (!callChannel.hasSubscribers || this.#warming) return core.run(shipped, list, run);
-      return traceCall(this.name, 'call', fn, (outcome) => core.run(shipped, list, outcome === undefined ? run : { ...run, outcome }));
+      return new CallTrace(this.name, 'call', fn).run((trace) => core.run(shipped, list, run, trace));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -155,7 +155,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       const at = i < 200 ? 0 : i < 1000 ? 1 : i < 2500 ? 2 : 3;
       if (at !== stage) {
         stage = at;
-        this.#defaultCall = Object.freeze({ timeout: WARM_UP_BUDGET.maxMs + stage, signal: undefined, retries: 0, what: 'call', outcome: undefined });
+        this.#defaultCall = Object.freeze({ timeout: WARM_UP_BUDGET.maxMs + stage, signal: undefined, retries: 0, what: 'call' });
       }
       return closures[at]!(i);
     };
@@ -171,7 +171,7 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   #callOptions(options: CallOptions): RunOptions {
     const { timeout, signal, retries } = resolveCallOptions('pool.call', options, this.#timeout, false, this.#retries);
-    return { timeout, signal, retries, what: 'call', outcome: undefined };
+    return { timeout, signal, retries, what: 'call' };
   }
 
   /**
@@ -185,7 +185,10 @@ export class Pool extends EventEmitter<PoolEvents> {
     const shipped = shipFunction(fn);
     const stopped = this.#core.refuseWhenStopped();
     if (stopped) throw stopped;
-    traceCall(this.name, 'cast', fn, (outcome) => this.#core.run(shipped, list, { timeout, signal, retries, what: 'cast', outcome })).catch((error: Error) => {
+    const run: RunOptions = { timeout, signal, retries, what: 'cast' };
+    const core = this.#core;
+    const cast = callChannel.hasSubscribers ? new CallTrace(this.name, 'cast', fn).run((trace) => core.run(shipped, list, run, trace)) : core.run(shipped, list, run);
+    cast.catch((error: Error) => {
       if (this.listenerCount('castError') > 0) this.emit('castError', error);
     });
   }

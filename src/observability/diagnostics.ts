@@ -220,30 +220,74 @@ function functionLabel(fn: unknown): string {
   return 'unknown';
 }
 
-/** Filled in by the pool where a call settles; read by {@link traceCall}. */
-export interface CallOutcome {
-  runner: string | undefined;
-  node: string | undefined;
-  waitMs: number;
-  runMs: number;
-}
-
 /**
- * Runs a call under `flame-actors:call`. `run` gets the outcome record to fill when the call
- * settles, or undefined when nobody listens (then this is just `run(undefined)`).
+ * One `pool.call` or `pool.cast` traced on `flame-actors:call`: the published context and its
+ * publishing, driven by the call itself. Where the call settles it fills the context and publishes
+ * `error`/`asyncStart`/`asyncEnd` before the caller's promise settles, which is what
+ * `tracePromise` publishes, without a second promise chained behind the caller's and the two
+ * closures per call that chaining takes (a traced call costs one object besides its context).
  */
-export function traceCall<T>(pool: string, kind: 'call' | 'cast', fn: unknown, run: (outcome: CallOutcome | undefined) => Promise<T>): Promise<T> {
-  if (!callChannel.hasSubscribers) return run(undefined);
-  const outcome: CallOutcome = { runner: undefined, node: undefined, waitMs: 0, runMs: 0 };
-  const context: CallMessage = { pool, kind, function: functionLabel(fn) };
-  return trace(callChannel, context, () => run(outcome), (c, value, error) => {
-    c.runner = outcome.runner;
-    c.node = outcome.node;
-    c.waitMs = outcome.waitMs;
-    c.runMs = outcome.runMs;
-    if (error === undefined) c.result = value;
-    else c.code = errorCode(error);
-  });
+export class CallTrace {
+  readonly message: CallMessage;
+  /** Within {@link run}: a call settled that early is published after `end`, as `tracePromise` orders it. */
+  #starting = false;
+  #settledEarly: { ok: boolean; value: unknown } | undefined = undefined;
+
+  constructor(pool: string, kind: 'call' | 'cast', fn: unknown) {
+    this.message = { pool, kind, function: functionLabel(fn) };
+  }
+
+  /**
+   * Publishes `start` and runs `begin(this)` with the `start` channel's bound stores (an
+   * AsyncLocalStorage bound there is current in the call's synchronous start and in what it
+   * awaits), then publishes `end`; `error` too if `begin` throws.
+   */
+  run<T>(begin: (trace: CallTrace) => T): T {
+    const { message } = this;
+    this.#starting = true;
+    try {
+      return callChannel.start.runStores(message, begin, undefined, this);
+    } catch (error) {
+      message.error = error;
+      callChannel.error.publish(message);
+      throw error;
+    } finally {
+      this.#starting = false;
+      callChannel.end.publish(message);
+      const early = this.#settledEarly;
+      if (early !== undefined) {
+        this.#settledEarly = undefined;
+        this.settled(early.ok, early.value);
+      }
+    }
+  }
+
+  /** The attempt that settles the call ran on `runner`: what the context reports of it. */
+  attempt(runner: string | undefined, node: string | undefined, waitMs: number, runMs: number): void {
+    const m = this.message;
+    m.runner = runner;
+    m.node = node;
+    m.waitMs = waitMs;
+    m.runMs = runMs;
+  }
+
+  /** The call settled (called once, just before its promise settles). */
+  settled(ok: boolean, value: unknown): void {
+    if (this.#starting) {
+      this.#settledEarly = { ok, value };
+      return;
+    }
+    const m = this.message;
+    if (ok) {
+      m.result = value;
+    } else {
+      m.code = errorCode(value);
+      m.error = value;
+      callChannel.error.publish(m);
+    }
+    callChannel.asyncStart.publish(m);
+    callChannel.asyncEnd.publish(m);
+  }
 }
 
 /** Runs a boot under `flame-actors:boot`; `nodeOf` reads the node name from what the boot resolves to. */

@@ -18,7 +18,7 @@ export interface PlacementEvents {
   stopped(child: number): void;
 }
 
-export class Placement {
+export class PlacedActors {
   /** The supervisor the factories spawn under (their first argument). */
   readonly parent: Ref<unknown>;
   readonly #node: ClusterNode;

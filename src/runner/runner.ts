@@ -11,7 +11,7 @@ import { SERVICE, type FaultRequest, type IdleReply } from '../flame/protocol.js
 import type { Logger, LogLevel, LogSink, StructuredLogger } from '../log.js';
 import { catchFaults } from './faults.js';
 import { FunctionLoader } from './fn-loader.js';
-import { Placement } from './placement.js';
+import { PlacedActors } from './placement.js';
 import { surviveLostStdio } from './stdio.js';
 import { installRunnerServices } from './services.js';
 import { Terminator } from './terminator.js';
@@ -84,7 +84,7 @@ export async function startRunner(options: RunnerOptions = {}): Promise<Runner> 
   const exit = options.exit ?? ((code: number) => process.exit(code));
   const tellParent = (service: string, payload: unknown) => node.request(info.parent, service, payload, { timeout: 5000 });
 
-  const placement = new Placement(node, {
+  const placement = new PlacedActors(node, {
     stopped: (child) => {
       terminator.childStopped();
       tellParent(SERVICE.childExit, { runner: info.runner, child }).catch(() => {});

@@ -11,7 +11,7 @@ import type { ShippedFunction } from '../flame/fn-ref.js';
 import { SERVICE, UNKNOWN_FUNCTION, type CallRequest, type PlaceReply, type PlaceRequest, type ShutdownRequest } from '../flame/protocol.js';
 import { CallCancellation, startCall } from './call-context.js';
 import type { FunctionLoader } from './fn-loader.js';
-import type { Placement } from './placement.js';
+import type { PlacedActors } from './placement.js';
 import { installStreamServices } from './stream-service.js';
 import type { Terminator } from './terminator.js';
 
@@ -64,7 +64,7 @@ export interface RunnerServicesOptions {
   info: ParentInfo;
   loader: FunctionLoader;
   terminator: Terminator;
-  placement: Placement;
+  placement: PlacedActors;
 }
 
 export function installRunnerServices({ node, info, loader, terminator, placement }: RunnerServicesOptions): RunnerServices {

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { dispatch, spawn } from 'nact';
 import dc from 'node:diagnostics_channel';
 import { startNode, type ClusterNode } from '../../src/cluster/node.js';
-import { CHANNELS, publish, runnerUpChannel, traceCall, type BootMessage, type CallMessage } from '../../src/observability/diagnostics.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { CallTrace, CHANNELS, callChannel, publish, runnerUpChannel, type BootMessage, type CallMessage } from '../../src/observability/diagnostics.js';
 import { moduleRef } from '../../src/flame/fn-ref.js';
 import { startPool } from '../helpers/pools.js';
 import { waitFor } from '../helpers/wait.js';
@@ -157,12 +158,48 @@ describe('Diagnostics channels', function () {
     expect(overloads).to.deep.equal([{ pool: 'dc-overload', queued: 0, maxQueue: 0 }]);
   });
 
+  it('publishes a call that settles within its start after end, in the order tracePromise does', async () => {
+    const events: Event[] = [];
+    cleanups.push(recordTracing('flame-actors:call', events));
+    const failure = Object.assign(new Error('nope'), { code: 'E_NOPE' });
+    const trace = new CallTrace('p', 'call', function double() {});
+    const promise = trace.run((t) => {
+      t.attempt('p-1', 'p-1@127.0.0.1', 0, 1);
+      t.settled(false, failure);
+      return Promise.reject(failure);
+    });
+    await promise.catch(() => {});
+    expect(events.map(([e]) => e)).to.deep.equal(['start', 'end', 'error', 'asyncStart', 'asyncEnd']);
+    expect(events[4]![1]).to.include({ pool: 'p', function: 'double', runner: 'p-1', code: 'E_NOPE', error: failure });
+  });
+
+  it('runs a traced call with the stores bound to flame-actors:call start, as tracePromise does', async () => {
+    const events: Event[] = [];
+    cleanups.push(recordTracing('flame-actors:call', events));
+    const store = new AsyncLocalStorage<{ span: string }>();
+    callChannel.start.bindStore(store, (m) => ({ span: `span of ${m.function}` }));
+    cleanups.push(() => void callChannel.start.unbindStore(store));
+    const seen: ({ span: string } | undefined)[] = [];
+    const trace = new CallTrace('p', 'call', function work() {});
+    const result = await trace.run((t) => {
+      seen.push(store.getStore());
+      return Promise.resolve(2).then((v) => {
+        seen.push(store.getStore()); // what the call awaits keeps the store
+        t.settled(true, v);
+        return v;
+      });
+    });
+    expect(result).to.equal(2);
+    expect(seen).to.deep.equal([{ span: 'span of work' }, { span: 'span of work' }]);
+    expect(store.getStore()).to.equal(undefined);
+    expect(events.map(([e]) => e)).to.deep.equal(['start', 'end', 'asyncStart', 'asyncEnd']);
+    expect(events[3]![1]).to.include({ result: 2 });
+  });
+
   it('builds no message when nobody listens', async () => {
     let built = 0;
     publish(runnerUpChannel, () => ++built);
-    const outcome = await traceCall('p', 'call', () => 1, async (o) => o);
     expect(built).to.equal(0);
-    expect(outcome).to.equal(undefined);
     const listener = () => {};
     dc.subscribe(CHANNELS.runnerUp, listener);
     publish(runnerUpChannel, () => ++built);
