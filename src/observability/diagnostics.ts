@@ -35,14 +35,14 @@ export const CHANNELS = {
   poolStop: 'flame-actors:pool:stop',
 } as const;
 
-/**
- * The context object of `flame-actors:call`, one per `pool.call` or `pool.cast`. The same object
- * is given to start, end, asyncStart, asyncEnd and error; the fields after `function` are set
- * when the call settles (before asyncStart).
- */
 /** The pool methods traced on `flame-actors:call`. */
 export type CallKind = 'call' | 'cast' | 'place' | 'track' | 'stream';
 
+/**
+ * The context object of `flame-actors:call`, one per `pool.call`, `cast`, `placeChild`, `track` or
+ * `stream`. The same object is given to start, end, asyncStart, asyncEnd and error; the fields
+ * after `function` are set when the call settles (before asyncStart); a stream settles at its end.
+ */
 export interface CallMessage {
   pool: string;
   /** Which pool method: `call`, `cast`, `place` (`placeChild`), `track`, or `stream` (its whole life, open to end). */
@@ -236,8 +236,8 @@ function hasBoundStores(channel: dc.Channel): boolean {
 }
 
 /**
- * One `pool.call` or `pool.cast` traced on `flame-actors:call`: the published context and its
- * publishing, driven by the call itself. Where the call settles it fills the context and publishes
+ * One traced `pool.call`, `cast`, `placeChild`, `track` or `stream` on `flame-actors:call`: the
+ * published context and its publishing, driven by the work itself. Where the call settles it fills the context and publishes
  * `error`/`asyncStart`/`asyncEnd` before the caller's promise settles, which is what
  * `tracePromise` publishes, without a second promise chained behind the caller's and the two
  * closures per call that chaining takes (a traced call costs one object besides its context).
