@@ -86,12 +86,15 @@ export async function flameCalls(n: number): Promise<CallSystem> {
   };
 }
 
-/** `call-throughput-cold`: the first `calls` calls of a fresh pool in a fresh parent process. */
-export async function coldPoolThroughput(calls: number): Promise<number> {
+/**
+ * `call-throughput-cold`: the first `calls` calls of a fresh pool in a fresh parent process
+ * (`rate`), and the same pool's rate over its calls `4 * calls` to `8 * calls` (`steady`).
+ */
+export async function coldPoolThroughput(calls: number): Promise<{ rate: number; steady: number }> {
   const child = fork(COLD_POOL, [], { env: { ...process.env, COLD_CALLS: String(calls) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
-    const [m] = (await once(child, 'message')) as [{ rate: number }];
-    return m.rate;
+    const [m] = (await once(child, 'message')) as [{ rate: number; steady: number }];
+    return m;
   } finally {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = once(child, 'exit');
