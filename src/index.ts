@@ -48,6 +48,7 @@ export { enableBatchedDelivery, disableBatchedDelivery, batchedDeliveryEnabled, 
 export type { LogLevel, LogSink, LogFields, StructuredLogger } from './log.js';
 export {
   CHANNELS,
+  type CallKind,
   type CallMessage,
   type BootMessage,
   type RunnerUpMessage,

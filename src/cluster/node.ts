@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { start as startSystem, stop as stopActor, type Ref } from 'nact';
-import { ConnectError, NodeDownError, NodeStoppedError, ProtocolError } from '../errors.js';
+import { ConnectError, NodeStoppedError, ProtocolError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { formatNodeName, parseNodeName, type NodeAddress } from './address.js';
 import { registerLocalSystem, unregisterLocalSystem } from './codec.js';
@@ -17,6 +17,7 @@ import { useLeanDelivery } from './batched-delivery.js';
 import { Deadlines } from './deadlines.js';
 import { Acceptor } from './acceptor.js';
 import { Listener, type RefusedInfo } from './listener.js';
+import { Monitors } from './monitors.js';
 import { serverContext } from './tls.js';
 import { dialNode } from './dialer.js';
 import { systemMap } from './nact-internals.js';
@@ -93,6 +94,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   readonly #remoteSystem: string;
   readonly #host: PeerHost;
   /** Every answer this node waits for (requests and queries), by node-wide id. */
+  readonly #monitors = new Monitors();
   readonly #replies = new ReplyTable();
   readonly #deadlines = new Deadlines();
   readonly #requests: Requests;
@@ -217,37 +219,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
    */
   monitor(node: string, onDown: (reason: Error) => void): () => void {
     const name = parseNodeName(node).node;
-    let active = true;
-    const watcher = (reason: Error) => {
-      if (!active) return;
-      cancel();
-      onDown(reason);
-    };
-    const cancel = () => {
-      active = false;
-      const set = this.#monitors.get(name);
-      set?.delete(watcher);
-      if (set?.size === 0) this.#monitors.delete(name);
-      if (this.#monitors.size === 0) this.off('nodedown', this.#notifyMonitors);
-    };
-    if (this.#peers.get(name)?.state !== 'up') {
-      queueMicrotask(() => watcher(new NodeDownError(`node ${name} is not connected`, { details: { node: name } })));
-    } else {
-      // One 'nodedown' listener serves every monitor (a pool retiring many runners at once
-      // would otherwise add one listener per runner and trip MaxListenersExceededWarning).
-      if (this.#monitors.size === 0) this.off('nodedown', this.#notifyMonitors).on('nodedown', this.#notifyMonitors);
-      const set = this.#monitors.get(name) ?? new Set();
-      set.add(watcher);
-      this.#monitors.set(name, set);
-    }
-    return cancel;
+    return this.#monitors.watch(name, this.#peers.get(name)?.state === 'up', onDown);
   }
-
-  readonly #monitors = new Map<string, Set<(reason: Error) => void>>();
-  readonly #notifyMonitors = (down: string, reason: Error): void => {
-    const set = this.#monitors.get(down);
-    if (set) for (const watcher of [...set]) watcher(reason);
-  };
 
   /** A ref to the actor at `path` (names from the system down) on `node`, for nact's dispatch/query/stop. */
   remoteRef<Msg = unknown>(node: string, path: string[] | string): Ref<Msg> {
@@ -357,7 +330,10 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     this.#replies.failPeer(peer, reason);
     this.#router.undelivered(peer, undelivered, reason);
     if (wasUp) publish(linkDownChannel, () => ({ node: this.name, peer: peer.node, reason: reason.message, code: (reason as { code?: string }).code }));
-    if (wasUp && !this.#stopped) this.emit('nodedown', peer.node, reason);
+    if (wasUp && !this.#stopped) {
+      this.emit('nodedown', peer.node, reason);
+      this.#monitors.nodeDown(peer.node, reason);
+    }
     this.#schedulePrune(peer);
   }
 

@@ -147,9 +147,11 @@ export class PoolCore implements PoolInternals {
   }
 
   /** Places an actor from a shipped factory; its slot stays taken until the actor stops. */
-  async place(shipped: ShippedFunction, args: unknown[], timeout: number, signal: AbortSignal | undefined, link: boolean): Promise<unknown> {
-    const deadline = performance.now() + timeout;
+  async place(shipped: ShippedFunction, args: unknown[], timeout: number, signal: AbortSignal | undefined, link: boolean, trace?: CallTrace): Promise<unknown> {
+    const started = performance.now();
+    const deadline = started + timeout;
     const runner = await this.#checkout(deadline, signal);
+    const placedAt = performance.now();
     let placed = false;
     try {
       const remaining = deadline - performance.now();
@@ -165,6 +167,7 @@ export class PoolCore implements PoolInternals {
     } finally {
       // The slot stays taken by the placed actor; it is freed when the runner reports its exit.
       if (!placed) this.#supervisor!.placement.checkin(runner);
+      trace?.attempt(runner.id, runner.node, placedAt - started, performance.now() - placedAt);
     }
   }
 

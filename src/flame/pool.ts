@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Ref } from 'nact';
 import { BootError, FlameError, InvalidOptionError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { CallTrace, callChannel, poolStarted, poolStopped, type PoolStartMessage } from '../observability/diagnostics.js';
+import { CallTrace, callChannel, poolStarted, poolStopped, type CallKind, type PoolStartMessage } from '../observability/diagnostics.js';
 import { resolveDefaultBackend, type Backend } from './backend.js';
 import { prepareClosureChecks, shipFunction, type AnyFunction, type ModuleRef } from './fn-ref.js';
 import { resolveCallOptions, resolvePoolOptions, type CallOptions, type PoolOptions, type ResolvedPoolOptions } from './options.js';
@@ -205,18 +205,28 @@ export class Pool extends EventEmitter<PoolEvents> {
     const { restart, ...rest } = typeof options === 'object' && options !== null ? options : { restart: undefined };
     const { timeout, signal, link } = resolveCallOptions('pool.placeChild', typeof options === 'object' && options !== null ? rest : options, this.#timeout, true);
     const shipped = shipFunction(factory);
+    const core = this.#core;
     if (restart !== undefined) {
-      const core = this.#core;
       let first = true;
       return (await placeRestartable({
         node: core.node,
         logger: core.logger,
         options: resolveRestartOptions(restart),
-        // The first placement honours the caller's signal; later ones run on their own.
-        place: () => core.place(shipped, list, timeout, first ? ((first = false), signal) : undefined, link) as Promise<Ref<unknown>>,
+        // The first placement honours the caller's signal and is traced as the caller's; later
+        // ones (restarts) run on their own, each traced when someone listens.
+        place: () => {
+          const caller = first;
+          first = false;
+          return this.#traced('place', factory, (trace) => core.place(shipped, list, timeout, caller ? signal : undefined, link, trace)) as Promise<Ref<unknown>>;
+        },
       })) as Ref<Msg>;
     }
-    return (await this.#core.place(shipped, list, timeout, signal, link)) as Ref<Msg>;
+    return (await this.#traced('place', factory, (trace) => core.place(shipped, list, timeout, signal, link, trace))) as Ref<Msg>;
+  }
+
+  /** Runs `begin` under a `flame-actors:call` trace of `kind` when someone listens (not a hot path: placing, tracking). */
+  #traced<T>(kind: CallKind, fn: AnyFunction | ModuleRef, begin: (trace: CallTrace | undefined) => Promise<T>): Promise<T> {
+    return callChannel.hasSubscribers ? new CallTrace(this.name, kind, fn).runAsync(begin) : begin(undefined);
   }
 
   /**
@@ -231,7 +241,10 @@ export class Pool extends EventEmitter<PoolEvents> {
     const shipped = shipFunction(fn, true);
     const stopped = this.#core.refuseWhenStopped();
     if (stopped) throw stopped;
-    return new RemoteStream({ source: this.#core, shipped, args: list, timeout, signal, highWaterMark });
+    const start = { source: this.#core, shipped, args: list, timeout, signal, highWaterMark };
+    if (!callChannel.hasSubscribers) return new RemoteStream(start);
+    // Traced from here to the stream's end (its last item, an error, or a cancel).
+    return new CallTrace(this.name, 'stream', fn).run((trace) => new RemoteStream({ ...start, trace }));
   }
 
   /**
@@ -246,7 +259,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     const shipped = shipFunction(fn);
     const stopped = this.#core.refuseWhenStopped();
     if (stopped) throw stopped;
-    return track<TrackedValue<F>>({ source: this.#core, shipped, args: list, timeout, signal });
+    return this.#traced('track', fn, (trace) => track<TrackedValue<F>>({ source: this.#core, shipped, args: list, timeout, signal, trace }));
   }
 
   /** The runners with their state and load, and the callers waiting. */

@@ -20,6 +20,7 @@
 import { onAbort } from '../abort.js';
 import type { ReplyReceiver } from '../cluster/node.js';
 import { AbortError, CallTimeoutError, NodeDownError, ProtocolError } from '../errors.js';
+import type { CallTrace } from '../observability/diagnostics.js';
 import type { FnArgs, FnResult, ShippedFunction } from './fn-ref.js';
 import { nextResourceId, type Lease, type LeaseSource } from './lease.js';
 import { STREAM_SERVICE, type StreamBatch, type StreamOpenRequest } from './stream-protocol.js';
@@ -90,6 +91,8 @@ export interface StreamStart {
   timeout: number;
   signal: AbortSignal | undefined;
   highWaterMark: number;
+  /** Its `flame-actors:call` trace, when someone listens: settled when the stream ends. */
+  trace?: CallTrace | undefined;
 }
 
 /** The state of one stream, owned here; moved only by the methods below. */
@@ -115,10 +118,15 @@ class StreamCore {
   #unmonitor: (() => void) | undefined;
   #unsubscribe: (() => void) | undefined;
   #closed: Promise<void> | undefined;
+  #trace: CallTrace | undefined;
+  readonly #startedAt: number;
+  #leasedAt = 0;
 
   constructor(start: StreamStart) {
     this.#s = start;
-    this.#deadline = performance.now() + start.timeout;
+    this.#trace = start.trace;
+    this.#startedAt = performance.now();
+    this.#deadline = this.#startedAt + start.timeout;
     this.#pullAt = Math.max(1, Math.floor(start.highWaterMark / PULL_SHARE));
     if (start.timeout !== Infinity) {
       this.#timer = setTimeout(() => void this.cancel(new CallTimeoutError(`stream did not end within its timeout of ${start.timeout} ms${this.#lease ? ` on runner ${this.#lease.runner}` : ''}; the remote generator was cancelled`, {
@@ -152,6 +160,7 @@ class StreamCore {
       return;
     }
     this.#lease = lease;
+    this.#leasedAt = performance.now();
     this.#state = 'open';
     // The runner's death is seen even when no pull is outstanding (the caller reading slowly).
     this.#unmonitor = source.node.monitor(lease.node, (reason) => void this.#linkFailed(reason));
@@ -317,6 +326,15 @@ class StreamCore {
     this.#unmonitor?.();
     this.#unsubscribe?.();
     this.#lease?.release();
+    const trace = this.#trace;
+    if (trace !== undefined) {
+      this.#trace = undefined;
+      const lease = this.#lease;
+      const now = performance.now();
+      trace.attempt(lease?.runner, lease?.node, (lease ? this.#leasedAt : now) - this.#startedAt, lease ? now - this.#leasedAt : 0);
+      // Ended or cancelled by its reader is a success; a failure carries the stream's error.
+      trace.settled(this.#state !== 'failed', this.#state === 'failed' ? this.#error : undefined);
+    }
   }
 }
 

@@ -10,6 +10,7 @@
  * As for streams, the state lives in a core that the runner monitor refers to, and the public
  * handle is a thin wrapper around it, so that a FinalizationRegistry can see the caller drop it.
  */
+import type { CallTrace } from '../observability/diagnostics.js';
 import type { FnArgs, FnResult, ShippedFunction } from './fn-ref.js';
 import { nextResourceId, type Lease, type LeaseSource } from './lease.js';
 import { STREAM_SERVICE, type TrackReply, type TrackRequest } from './stream-protocol.js';
@@ -129,12 +130,16 @@ export interface TrackStart {
   args: unknown[];
   timeout: number;
   signal: AbortSignal | undefined;
+  /** Its `flame-actors:call` trace, when someone listens: told the runner it ran on. */
+  trace?: CallTrace | undefined;
 }
 
 /** Runs a tracked call: a slot, the function on the runner, and a handle holding both. */
-export async function track<T>({ source, shipped, args, timeout, signal }: TrackStart): Promise<Tracked<T>> {
-  const deadline = performance.now() + timeout;
+export async function track<T>({ source, shipped, args, timeout, signal, trace }: TrackStart): Promise<Tracked<T>> {
+  const started = performance.now();
+  const deadline = started + timeout;
   const lease = await source.lease(deadline, signal, 'tracked call', timeout, false);
+  const leasedAt = performance.now();
   const id = nextResourceId();
   try {
     const remaining = deadline - performance.now();
@@ -145,5 +150,8 @@ export async function track<T>({ source, shipped, args, timeout, signal }: Track
     const failure = await lease.failure(error);
     lease.release();
     throw failure;
+  } finally {
+    // What the trace reports, however the call ended (before its promise settles).
+    trace?.attempt(lease.runner, lease.node, leasedAt - started, performance.now() - leasedAt);
   }
 }

@@ -35,14 +35,18 @@ export const CHANNELS = {
   poolStop: 'flame-actors:pool:stop',
 } as const;
 
+/** The pool methods traced on `flame-actors:call`. */
+export type CallKind = 'call' | 'cast' | 'place' | 'track' | 'stream';
+
 /**
- * The context object of `flame-actors:call`, one per `pool.call` or `pool.cast`. The same object
- * is given to start, end, asyncStart, asyncEnd and error; the fields after `function` are set
- * when the call settles (before asyncStart).
+ * The context object of `flame-actors:call`, one per `pool.call`, `cast`, `placeChild`, `track` or
+ * `stream`. The same object is given to start, end, asyncStart, asyncEnd and error; the fields
+ * after `function` are set when the call settles (before asyncStart); a stream settles at its end.
  */
 export interface CallMessage {
   pool: string;
-  kind: 'call' | 'cast';
+  /** Which pool method: `call`, `cast`, `place` (`placeChild`), `track`, or `stream` (its whole life, open to end). */
+  kind: CallKind;
   /** A closure's name (`'anonymous'` without one), or `module#export` for a `moduleRef`. */
   function: string;
   /** The runner it ran on; undefined if it never got one (a timeout while queued, the pool stopping). */
@@ -232,8 +236,8 @@ function hasBoundStores(channel: dc.Channel): boolean {
 }
 
 /**
- * One `pool.call` or `pool.cast` traced on `flame-actors:call`: the published context and its
- * publishing, driven by the call itself. Where the call settles it fills the context and publishes
+ * One traced `pool.call`, `cast`, `placeChild`, `track` or `stream` on `flame-actors:call`: the
+ * published context and its publishing, driven by the work itself. Where the call settles it fills the context and publishes
  * `error`/`asyncStart`/`asyncEnd` before the caller's promise settles, which is what
  * `tracePromise` publishes, without a second promise chained behind the caller's and the two
  * closures per call that chaining takes (a traced call costs one object besides its context).
@@ -244,7 +248,7 @@ export class CallTrace {
   #starting = false;
   #settledEarly: { ok: boolean; value: unknown } | undefined = undefined;
 
-  constructor(pool: string, kind: 'call' | 'cast', fn: unknown) {
+  constructor(pool: string, kind: CallKind, fn: unknown) {
     // Every field an attempt sets is there from the start: one shape, no property added per call.
     this.message = { pool, kind, function: functionLabel(fn), runner: undefined, node: undefined, waitMs: undefined, runMs: undefined };
   }
@@ -275,6 +279,23 @@ export class CallTrace {
         this.settled(early.ok, early.value);
       }
     }
+  }
+
+  /**
+   * {@link run} for work that settles through the promise `begin` returns (placing an actor, a
+   * tracked call: not on a hot path), which reports its runner with {@link attempt} on the way.
+   */
+  runAsync<T>(begin: (trace: CallTrace) => Promise<T>): Promise<T> {
+    return this.run(() => begin(this).then(
+      (value) => {
+        this.settled(true, value);
+        return value;
+      },
+      (error: unknown) => {
+        this.settled(false, error);
+        throw error;
+      },
+    ));
   }
 
   /** The attempt that settles the call ran on `runner`: what the context reports of it. */

@@ -77,9 +77,9 @@ async function globalMeterProvider(): Promise<MeterProviderLike> {
  *
  * | Instrument | Kind | Attributes |
  * |---|---|---|
- * | `flame_actors.calls` | counter | `pool`, `kind` (call, cast), `outcome` (`ok` or the error code) |
- * | `flame_actors.call.wait_time` | histogram, ms | `pool` |
- * | `flame_actors.call.run_time` | histogram, ms | `pool`, `outcome` |
+ * | `flame_actors.calls` | counter | `pool`, `kind` (call, cast, place, track, stream), `outcome` (`ok` or the error code) |
+ * | `flame_actors.call.wait_time` | histogram, ms | `pool`, `kind` |
+ * | `flame_actors.call.run_time` | histogram, ms | `pool`, `kind`, `outcome` (a stream's: its whole life) |
  * | `flame_actors.boot.time` | histogram, ms | `pool`, `backend`, `outcome` |
  * | `flame_actors.runners` | gauge | `pool`, `state` (booting, ready, draining) |
  * | `flame_actors.queued_callers` | gauge | `pool` |
@@ -94,7 +94,7 @@ export async function enableMetrics(options: MetricsOptions = {}): Promise<Metri
   const provider = options.meterProvider ?? (await globalMeterProvider());
   const meter = provider.getMeter('flame-actors');
 
-  const calls = meter.createCounter('flame_actors.calls', { description: 'Calls and casts that settled, by outcome (ok or the error code)' });
+  const calls = meter.createCounter('flame_actors.calls', { description: 'Calls, casts, placements, tracked calls and streams that settled, by outcome (ok or the error code)' });
   const waitTime = meter.createHistogram('flame_actors.call.wait_time', {
     description: 'Time a call waited for a runner slot', unit: 'ms', advice: { explicitBucketBoundaries: CALL_BUCKETS_MS },
   });
@@ -115,8 +115,8 @@ export async function enableMetrics(options: MetricsOptions = {}): Promise<Metri
     const m = message as CallMessage;
     const outcome = m.code ?? 'ok';
     calls.add(1, { pool: m.pool, kind: m.kind, outcome });
-    waitTime.record(m.waitMs ?? 0, { pool: m.pool });
-    if (m.runner !== undefined) runTime.record(m.runMs ?? 0, { pool: m.pool, outcome });
+    waitTime.record(m.waitMs ?? 0, { pool: m.pool, kind: m.kind });
+    if (m.runner !== undefined) runTime.record(m.runMs ?? 0, { pool: m.pool, kind: m.kind, outcome });
   };
   const onBoot = (message: unknown) => {
     const m = message as BootMessage;

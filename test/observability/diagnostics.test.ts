@@ -8,8 +8,12 @@ import { moduleRef } from '../../src/flame/fn-ref.js';
 import { startPool } from '../helpers/pools.js';
 import { waitFor } from '../helpers/wait.js';
 import type * as jobs from '../fixtures/jobs.js';
+import type * as actors from '../fixtures/actors.js';
+import type * as streamJobs from '../fixtures/stream-jobs.js';
 
 const JOBS = new URL('../fixtures/jobs.js', import.meta.url);
+const ACTORS = new URL('../fixtures/actors.js', import.meta.url);
+const STREAMS = new URL('../fixtures/stream-jobs.js', import.meta.url);
 
 type Event = [name: string, message: CallMessage];
 
@@ -70,6 +74,40 @@ describe('Diagnostics channels', function () {
     events.length = 0;
     expect(await pool.call(moduleRef<typeof jobs.add>(JOBS, 'add'), [2, 3])).to.equal(5);
     expect(events[0]![1].function).to.equal(`${JOBS.href}#add`);
+  });
+
+  it('traces placeChild, track and each stream from pool.stream() to its end, with its kind, runner and outcome', async () => {
+    const events: Event[] = [];
+    cleanups.push(recordTracing(CHANNELS.call, events));
+    const pool = await startPool({ name: 'dc-kinds', max: 1, maxConcurrency: 10 });
+    const ref = await pool.placeChild(moduleRef<typeof actors.counter>(ACTORS, 'counter'), [0]);
+    const handle = await pool.track(function twice(n: number) {
+      return n * 2;
+    }, [21]);
+    expect(handle.value).to.equal(42);
+    await handle.release();
+    const items: number[] = [];
+    for await (const item of pool.stream(moduleRef<typeof streamJobs.count>(STREAMS, 'count'), [3])) items.push(item);
+    expect(items).to.deep.equal([0, 1, 2]);
+    // A stream its reader leaves early ended as asked: a success.
+    for await (const item of pool.stream(moduleRef<typeof streamJobs.count>(STREAMS, 'count'), [1000])) if (item === 1) break;
+    const failure = await (async () => {
+      for await (const item of pool.stream(moduleRef<typeof streamJobs.failsAfter>(STREAMS, 'failsAfter'), [2])) expect(item).to.be.below(2);
+    })().then(() => undefined, (e: unknown) => e);
+    expect(failure).to.have.property('code', 'E_STREAM_BROKE');
+
+    const runner = pool.status().runners[0]!;
+    const done = events.filter(([e]) => e === 'asyncEnd').map(([, m]) => m);
+    expect(done.map((m) => m.kind)).to.deep.equal(['place', 'track', 'stream', 'stream', 'stream']);
+    expect(done.map((m) => m.function)).to.deep.equal([`${ACTORS.href}#counter`, 'twice', `${STREAMS.href}#count`, `${STREAMS.href}#count`, `${STREAMS.href}#failsAfter`]);
+    for (const m of done) expect(m).to.include({ pool: 'dc-kinds', runner: runner.id, node: runner.node });
+    for (const m of done) expect(m.runMs).to.be.a('number').and.at.least(0);
+    expect(done[0]!.result).to.equal(ref);
+    expect(done.map((m) => m.code)).to.deep.equal([undefined, undefined, undefined, undefined, 'E_STREAM_BROKE']);
+    expect(events.filter(([e]) => e === 'error').map(([, m]) => m.error)).to.deep.equal([failure]);
+    // Each context: start and end at the method's call, asyncStart and asyncEnd at its end.
+    expect(events.filter(([e]) => e === 'start')).to.have.length(5);
+    expect(events.filter(([e]) => e === 'end')).to.have.length(5);
   });
 
   it('traces boots on flame-actors:boot and reports runner:up and runner:down with the node and reason', async () => {
