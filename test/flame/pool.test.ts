@@ -323,7 +323,10 @@ describe('Pool', function () {
       const busy = pool.call(slow, [4000]);
       const waiters = [pool.call(pid), pool.call(pid), pool.call(pid)];
       await waitFor(() => bootFailures >= 3, 'three boots to fail while the only runner is busy', 8000);
-      expect(pool.status().runners.map((r) => r.state)).to.deep.equal(['ready']);
+      // No failed runner is kept; the next boot may already be under way (callers still wait).
+      const runners = pool.status().runners;
+      expect(runners.filter((r) => r.state !== 'booting').map((r) => r.state)).to.deep.equal(['ready']);
+      expect(runners).to.have.length.at.most(3); // max
       expect(await busy).to.equal(healthy);
       expect(await Promise.all(waiters)).to.deep.equal([healthy, healthy, healthy]);
     });
