@@ -84,10 +84,12 @@ describe('ClusterNode before authentication', function () {
 describe('ClusterNode memory before authentication (a separate process, measured)', function () {
   this.timeout(120_000);
 
-  it(`stays within 64 MB of its idle RSS while 200 unauthenticated connections each send a frame announcing 16 MiB`, async function () {
+  it(`holds less than 64 MB more than idle (RSS under 128 MB more) while 200 unauthenticated connections each send a frame announcing 16 MiB`, async function () {
     const child = forkChild(NODE_PROCESS, { FLAME_NODE_NAME: 'victim@127.0.0.28', FLAME_PORT: '0', FLAME_COOKIE: COOKIE, NODE_OPTIONS: '--expose-gc' });
     const target = String((await child.ready).node);
-    const idle = Number((await child.command({ cmd: 'memory' })).rss);
+    const idleMemory = await child.command({ cmd: 'memory' });
+    const idle = Number(idleMemory.rss);
+    const idleHeld = Number(idleMemory.held);
     const chunk = Buffer.alloc(1024 * 1024);
     const attackers: (RawUpgrade | undefined)[] = [];
     try {
@@ -105,9 +107,18 @@ describe('ClusterNode memory before authentication (a separate process, measured
         });
       }));
       let peak = 0;
-      for (let i = 0; i < 5; i++) peak = Math.max(peak, Number((await child.command({ cmd: 'memory' })).rss));
-      const grew = (peak - idle) / 1024 / 1024;
-      expect(grew, `RSS went from ${(idle / 1048576).toFixed(1)} MB to ${(peak / 1048576).toFixed(1)} MB`).to.be.below(64);
+      let peakHeld = 0;
+      for (let i = 0; i < 5; i++) {
+        const m = await child.command({ cmd: 'memory' });
+        peak = Math.max(peak, Number(m.rss));
+        peakHeld = Math.max(peakHeld, Number(m.held));
+      }
+      const mb = (bytes: number) => (bytes / 1048576).toFixed(1);
+      console.log(`      held ${mb(idleHeld)} -> ${mb(peakHeld)} MB, RSS ${mb(idle)} -> ${mb(peak)} MB`);
+      expect((peakHeld - idleHeld) / 1048576, `held memory went from ${mb(idleHeld)} MB to ${mb(peakHeld)} MB`).to.be.below(64);
+      // RSS also counts what the allocator keeps after reading and dropping 200 MiB (it grew 43-77
+      // MB over runs); buffering what is sent would take it up by ~200 MB.
+      expect((peak - idle) / 1048576, `RSS went from ${mb(idle)} MB to ${mb(peak)} MB`).to.be.below(128);
       // Every connection was closed by the node (none is left holding memory).
       await Promise.all(attackers.map((a) => a?.closed));
       // ...and forgot it: nothing unproven left, and ws's own client set back to empty.
