@@ -269,6 +269,9 @@ export async function flameBenchmarks(ctx: BenchContext): Promise<Row[]> {
         await traced();
         await plain();
       }
+      // Each repetition's pair, side by side: a ratio per pair cancels the drift between
+      // repetitions (the pool keeps getting faster), which a ratio of medians does not.
+      record('call-throughput-traced-pair', runs['call-throughput-traced']!.at(-1)! / runs['call-throughput']!.at(-1)!);
     }
   } finally {
     await many.stop();
@@ -310,7 +313,10 @@ export async function flameBenchmarks(ctx: BenchContext): Promise<Row[]> {
     { name: 'warm-call-p50', value: us('warm-call', 50), unit: 'us' },
     { name: 'warm-call-p99', value: us('warm-call', 99), unit: 'us' },
     { name: 'call-throughput', value: round(m('call-throughput'), 0), unit: 'calls/s', detail: `${IN_FLIGHT} in flight on ${n} runners` },
-    { name: 'call-throughput-traced', value: round(m('call-throughput-traced'), 0), unit: 'calls/s', detail: 'the same, a flame-actors:call subscriber attached' },
+    {
+      name: 'call-throughput-traced', value: round(m('call-throughput-traced'), 0), unit: 'calls/s', detail: 'the same, a flame-actors:call subscriber attached',
+      ratio: round(m('call-throughput-traced-pair'), 3),
+    },
     { name: 'cold-call', value: round(coldMs), unit: 'ms', detail: 'a call on an empty pool, to its result' },
   ];
   if (runs['link-ws-batched']) {

@@ -11,7 +11,10 @@ export interface Row {
   detail?: string;
   /** Name of the row measured in the same run that this one is compared with. */
   baseline?: string;
-  /** value / baseline value. */
+  /**
+   * value / baseline value; a suite that measures a row and its baseline in pairs sets it itself,
+   * as the median of the pairs' ratios, and it is kept.
+   */
   ratio?: number;
   /** The target the issue sets, e.g. ">= 0.8" (ratio) or ">= 100000" (value). */
   target?: string;
@@ -36,7 +39,7 @@ export function compare(rows: Row[], comparisons: Comparison[]): Row[] {
       const base = byName.get(c.baseline);
       if (!base) continue;
       row.baseline = c.baseline;
-      row.ratio = round(row.value / base.value, 3);
+      row.ratio ??= round(row.value / base.value, 3);
       subject = row.ratio;
     }
     if (c.target) {

@@ -46,6 +46,12 @@ describe('flame-actors bench: arguments, suites and reports', function () {
     expect(table(rows)).to.match(/^a\s+90\s+ops\/s\s+.*b\s+0\.90\s+ratio >= 0\.8\s+yes/m);
   });
 
+  it('keeps the ratio a suite measured in pairs (the median of the pairs), and judges the target on it', () => {
+    const rows: Row[] = [{ name: 'a', value: 90, unit: 'ops/s', ratio: 0.78 }, { name: 'b', value: 100, unit: 'ops/s' }];
+    compare(rows, [{ name: 'a', baseline: 'b', target: { op: '>=', limit: 0.8 } }]);
+    expect(rows[0]).to.include({ baseline: 'b', ratio: 0.78, met: false });
+  });
+
   it('writes an HTML report that escapes what it shows and fetches nothing', () => {
     const html = htmlReport([{ name: '<b>x</b>', value: 1, unit: 'us' }], [
       { kind: 'latency', title: 'lat', unit: 'us', series: [{ name: 's', points: [[0, 10], [50, 20], [99, 300], [100, 9000]] }] },
