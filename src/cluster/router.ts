@@ -160,7 +160,8 @@ export class Router {
     for (const message of messages) {
       if (message[0] === OP_DISPATCH || message[0] === OP_STOP) this.#host.undeliverable(describeTarget(message[1], peer.node), reason);
       if (message[0] === OP_DISPATCH_RUN) {
-        for (let i = 0; i < (message[2] as unknown[]).length; i++) this.#host.undeliverable(describeTarget(message[1], peer.node), reason);
+        const target = describeTarget(message[1], peer.node);
+        for (let i = 0; i < (message[2] as unknown[]).length; i++) this.#host.undeliverable(target, reason);
       }
     }
   }

@@ -10,7 +10,7 @@ import { BootError, FlameError, InvalidOptionError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { CallTrace, callChannel, poolStarted, poolStopped, type CallKind, type PoolStartMessage } from '../observability/diagnostics.js';
 import { resolveDefaultBackend, type Backend } from './backend.js';
-import { prepareClosureChecks, shipFunction, type AnyFunction, type ModuleRef } from './fn-ref.js';
+import { prepareClosureChecks, shipFunction, type AnyFunction, type ModuleRef, type ShippedFunction } from './fn-ref.js';
 import { resolveCallOptions, resolvePoolOptions, type CallOptions, type PoolOptions, type ResolvedPoolOptions } from './options.js';
 import { checkNactPeer } from './nact-peer.js';
 import { acquireParentNode, releaseParentNode } from './parent-node.js';
@@ -116,14 +116,18 @@ export class Pool extends EventEmitter<PoolEvents> {
     try {
       const list = argsArray('pool.call', args);
       const run = options === undefined ? this.#defaultCall : this.#callOptions(options);
-      const shipped = shipFunction(fn);
-      const core = this.#core;
-      // Untraced (the usual case, and the warm-up's calls): nothing made for the tracer.
-      if (!callChannel.hasSubscribers || this.#warming) return core.run(shipped, list, run);
-      return new CallTrace(this.name, 'call', fn).run((trace) => core.run(shipped, list, run, trace));
+      return this.#run('call', fn, shipFunction(fn), list, run);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** Runs a call or cast on the core, traced on `flame-actors:call` when someone listens. */
+  #run(kind: 'call' | 'cast', fn: AnyFunction | ModuleRef, shipped: ShippedFunction, list: unknown[], run: Readonly<RunOptions>): Promise<unknown> {
+    const core = this.#core;
+    // Untraced (the usual case, and the warm-up's calls): nothing made for the tracer.
+    if (!callChannel.hasSubscribers || this.#warming) return core.run(shipped, list, run);
+    return new CallTrace(this.name, kind, fn).run((trace) => core.run(shipped, list, run, trace));
   }
 
   /**
@@ -185,10 +189,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     const shipped = shipFunction(fn);
     const stopped = this.#core.refuseWhenStopped();
     if (stopped) throw stopped;
-    const run: RunOptions = { timeout, signal, retries, what: 'cast' };
-    const core = this.#core;
-    const cast = callChannel.hasSubscribers ? new CallTrace(this.name, 'cast', fn).run((trace) => core.run(shipped, list, run, trace)) : core.run(shipped, list, run);
-    cast.catch((error: Error) => {
+    this.#run('cast', fn, shipped, list, { timeout, signal, retries, what: 'cast' }).catch((error: Error) => {
       if (this.listenerCount('castError') > 0) this.emit('castError', error);
     });
   }
